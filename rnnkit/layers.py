@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.checks import check_choice, check_lengths, check_probability, check_sequence_input, check_state, fail
+from rnnkit.fused import FusedMode, check_fused_mode, choose
 from rnnkit.state import State
 from rnnkit.unroll import unroll_unchecked
 
@@ -77,12 +78,18 @@ class Recurrent(Layer):
         cell: any cell honouring the contract (built-in or user-defined).
         reverse: run each sequence from its last valid step backwards.
         batch_first: inputs/outputs ``(B, T, ...)``.
+        fused: ``"auto"`` runs the fastest path that supports the call (see
+            :mod:`rnnkit.fused`), ``False`` the reference runner, ``True``
+            requires a fast path and raises if none applies.
     """
 
-    def __init__(self, cell: nn.Module, *, reverse: bool = False, batch_first: bool = False) -> None:
+    def __init__(
+        self, cell: nn.Module, *, reverse: bool = False, batch_first: bool = False, fused: FusedMode = "auto"
+    ) -> None:
         super().__init__()
         if not callable(getattr(cell, "initial_state", None)):
             fail("Recurrent", "cell", "a cell with an initial_state method", type(cell).__name__, kind=TypeError)
+        self.fused = check_fused_mode("Recurrent", fused)
         self.cell = cell
         self.reverse = bool(reverse)
         self.batch_first = bool(batch_first)
@@ -97,6 +104,9 @@ class Recurrent(Layer):
         return self.cell.initial_state(batch_size, device=device, dtype=dtype)
 
     def run(self, x: Tensor, state: Optional[State], lengths: Optional[Tensor]) -> tuple[Tensor, State]:
+        path = choose("Recurrent", self.cell, x, lengths, self.fused)
+        if path is not None:
+            return path.run(self.cell, x, state, lengths, self.reverse)
         return unroll_unchecked(self.cell, x, state, lengths, self.reverse)
 
     def extra_repr(self) -> str:
