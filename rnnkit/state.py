@@ -101,6 +101,8 @@ def select_state(keep_new: Tensor, new: Any, old: Any) -> Any:
     """
 
     def pick(n: Tensor, o: Tensor) -> Tensor:
+        if n is o:  # a leaf the step did not change (e.g. a dropout mask): keep it, even as a stride-0 view
+            return n
         mask = keep_new.view((-1,) + (1,) * (n.dim() - 1))
         return torch.where(mask, n, o)
 
