@@ -135,3 +135,20 @@ def check_state(owner: str, state: Any, size: Any, batch_size: int, like: Tensor
     fields = getattr(size, "_fields", None)
     for i, (s, z) in enumerate(zip(state, size)):
         check_state(owner, s, z, batch_size, like, f"{name}.{fields[i]}" if fields else f"{name}[{i}]")
+
+
+def check_matches_parameters(owner: str, name: str, x: Tensor, module: Any) -> None:
+    """Check that ``x`` has the dtype and device of ``module``'s parameters.
+
+    Skipped under autocast (which casts on purpose) and for modules without
+    parameters.
+    """
+    params = getattr(module, "parameters", None)
+    param = next(iter(params()), None) if callable(params) else None
+    if param is None:
+        return
+    if x.device != param.device:
+        fail(owner, name, f"on device {param.device} (the parameters')", x.device)
+    if x.dtype != param.dtype and param.is_floating_point() and not torch.is_autocast_enabled(x.device.type):
+        fail(owner, name, f"of dtype {param.dtype} (the parameters'); convert with .to({param.dtype}) "
+             "or the module with .to(dtype)", x.dtype, kind=TypeError)

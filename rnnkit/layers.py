@@ -16,7 +16,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnkit.checks import check_choice, check_lengths, check_probability, check_sequence_input, check_state, fail
+from rnnkit.checks import (
+    check_choice,
+    check_lengths,
+    check_matches_parameters,
+    check_probability,
+    check_sequence_input,
+    check_state,
+    fail,
+)
 from rnnkit.fused import FusedMode, check_fused_mode, choose
 from rnnkit.state import State
 from rnnkit.unroll import unroll_unchecked
@@ -53,6 +61,7 @@ class Layer(nn.Module):
         """
         owner = type(self).__name__
         check_sequence_input(owner, inputs, self.input_size, batch_first=self.batch_first)
+        check_matches_parameters(owner, "inputs", inputs, self)
         x = inputs.transpose(0, 1) if self.batch_first else inputs
         if lengths is not None:
             lengths = check_lengths(owner, lengths, x.shape[1], x.shape[0], x.device)

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from rnnkit.checks import check_lengths, check_sequence_input, check_state, fail
+from rnnkit.checks import check_lengths, check_matches_parameters, check_sequence_input, check_state, fail
 from rnnkit.state import State, select_state
 
 
@@ -50,6 +50,7 @@ def check_unroll_args(
     """Validate :func:`unroll`'s arguments; return time-major inputs and lengths."""
     _check_cell(owner, cell)
     check_sequence_input(owner, inputs, getattr(cell, "input_size", None), batch_first=batch_first)
+    check_matches_parameters(owner, "inputs", inputs, cell)
     x = inputs.transpose(0, 1) if batch_first else inputs
     T, B = x.shape[0], x.shape[1]
     if lengths is not None:

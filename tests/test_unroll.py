@@ -125,14 +125,13 @@ def test_empty_time_and_empty_batch() -> None:
         (dict(lengths="12"), TypeError, r"unroll: lengths must be a 1-D integer Tensor or a list of ints, got str"),
         (dict(state=torch.zeros(2, 4)), TypeError, r"unroll: state must be LSTMState of 2 entries, got Tensor"),
         (dict(state=(torch.zeros(2, 4), torch.zeros(3, 4))), ValueError, r"unroll: state.c must be of shape \(2, 4\), got \(3, 4\)"),
-        (dict(inputs=torch.randn(5, 2, 3).double()), TypeError, r"unroll: state.h must be of dtype torch.float64"),
+        (dict(inputs=torch.randn(5, 2, 3).double()), TypeError, r"unroll: inputs must be of dtype torch.float32 \(the parameters'\)"),
+        (dict(state=(torch.zeros(2, 4).double(), torch.zeros(2, 4))), TypeError, r"unroll: state.h must be of dtype torch.float32 \(the input's\), got torch.float64"),
         (dict(cell=nn.Linear(3, 3)), TypeError, r"unroll: cell must be a cell"),
     ],
 )
 def test_errors_name_argument_expected_and_actual(kwargs: dict, error: type, message: str) -> None:
     cell = kwargs.pop("cell", LSTMCell(3, 4))
     inputs = kwargs.pop("inputs", torch.randn(5, 2, 3))
-    if "state" not in kwargs and inputs.dtype == torch.float64:
-        kwargs["state"] = cell.initial_state(2)
     with pytest.raises(error, match=message):
         unroll(cell, inputs, **kwargs)

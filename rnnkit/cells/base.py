@@ -28,7 +28,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from rnnkit.checks import check_positive_int, check_state, check_step_input
+from rnnkit.checks import check_matches_parameters, check_positive_int, check_state, check_step_input
 from rnnkit.state import State, zeros_like_size
 
 
@@ -88,6 +88,7 @@ class Cell(nn.Module):
         """Validate a direct single-step call (used by built-in ``forward``)."""
         owner = type(self).__name__
         check_step_input(owner, x, self.input_size)
+        check_matches_parameters(owner, "x", x, self)
         check_state(owner, state, self.state_size, x.shape[0], x)
 
     def extra_repr(self) -> str:
