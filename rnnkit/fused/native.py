@@ -1,0 +1,165 @@
+"""Native fast path: torch's own fused RNN kernels for plain built-in cells.
+
+``torch._VF.lstm``/``gru``/``rnn_tanh``/``rnn_relu`` are the kernels behind
+``torch.nn.LSTM``/``GRU``/``RNN``: oneDNN on CPU, cuDNN on GPU. They compute
+exactly the math of a *plain* built-in cell, so a single-layer
+:class:`rnnkit.layers.Recurrent` of such a cell can run on them:
+
+* :class:`~rnnkit.cells.LSTMCell` with ``is_plain`` (a projection is allowed),
+* :class:`~rnnkit.cells.GRUCell` with ``reset_after=True``,
+* :class:`~rnnkit.cells.ElmanCell` (tanh or relu).
+
+Lengths (TF1 ``dynamic_rnn`` semantics, see :func:`rnnkit.unroll`):
+
+* no lengths, or every length equal to ``T``: one kernel call; ``reverse``
+  flips time before and after.
+* lengths shorter than ``T`` with GRU/Elman: still exact. The output of these
+  cells *is* their state, so the kernel runs on the padded batch (each
+  sequence reversed within its own length when ``reverse``), outputs past a
+  length are zeroed, and the final state is the output at step
+  ``length - 1`` (the initial state for a zero length). Steps past a length
+  never influence anything kept, so outputs and gradients are exact.
+* lengths shorter than ``T`` with LSTM: unsupported (the cell state ``c`` at
+  step ``length - 1`` is not among the kernel's outputs); the reference runner
+  or another fast path takes the call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, _VF
+
+from rnnkit.cells.elman import ElmanCell
+from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.lstm import LSTMCell
+from rnnkit.fused import register
+from rnnkit.state import LSTMState, State
+from rnnkit.unroll import reverse_padded
+
+KERNEL_DEVICES = ("cpu", "cuda")
+KERNEL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def kernel_unsupported(x: Tensor, weights: list[Tensor]) -> Optional[str]:
+    """Why torch's fused kernels cannot run on ``x`` with ``weights`` (None if they can).
+
+    Args:
+        x: the input, any layout.
+        weights: the flat weight list in ``torch.nn`` order.
+    """
+    if x.device.type not in KERNEL_DEVICES:
+        return f"torch's fused RNN kernels run on {' and '.join(KERNEL_DEVICES)}, not on device {x.device}"
+    if x.dtype not in KERNEL_DTYPES:
+        return f"torch's fused RNN kernels do not support dtype {x.dtype}"
+    for w in weights:
+        if w.dtype != x.dtype or w.device != x.device:
+            return (f"the parameters ({w.dtype} on {w.device}) must have the input's dtype and device "
+                    f"({x.dtype} on {x.device})")
+    return None
+
+
+def _kind(cell: Any) -> tuple[Optional[str], Optional[str]]:
+    """``(kernel name, None)`` for a supported cell, else ``(None, reason)``."""
+    kind = type(cell)
+    if kind is LSTMCell:
+        if not cell.is_plain:
+            return None, ("LSTMCell has variant features (forget_bias, peepholes, cell_clip/proj_clip or a non-tanh "
+                          "activation) that torch's kernel does not compute")
+        return "lstm", None
+    if kind is GRUCell:
+        if not cell.reset_after:
+            return None, "GRUCell(reset_after=False) is not the formulation torch's kernel computes"
+        return "gru", None
+    if kind is ElmanCell:
+        return ("rnn_tanh" if cell.nonlinearity == "tanh" else "rnn_relu"), None
+    return None, f"only the built-in LSTMCell, GRUCell and ElmanCell map onto torch's kernels, not {kind.__name__}"
+
+
+def cell_weights(cell: Any) -> list[Tensor]:
+    """The cell's parameters as the flat list ``torch._VF`` expects for one layer."""
+    weights = [cell.weight_ih, cell.weight_hh]
+    if cell.bias_ih is not None:
+        weights += [cell.bias_ih, cell.bias_hh]
+    if getattr(cell, "weight_hr", None) is not None:
+        weights.append(cell.weight_hr)
+    return weights
+
+
+def _needs_backward(x: Tensor, weights: list[Tensor], state: State) -> bool:
+    leaves = [x, *weights, *(state if isinstance(state, tuple) else (state,))]
+    return torch.is_grad_enabled() and any(t.requires_grad for t in leaves)
+
+
+def run_kernel(kind: str, x: Tensor, state: State, weights: list[Tensor], has_bias: bool) -> tuple[Tensor, State]:
+    """One single-layer, single-direction kernel call on time-major ``x`` ``(T, B, I)``.
+
+    Returns:
+        ``(outputs (T, B, O), final_state)`` with the cell's state structure.
+    """
+    train = _needs_backward(x, weights, state)  # the kernels keep what backward needs only in train mode
+    if kind == "lstm":
+        h, c = state
+        out, h_n, c_n = _VF.lstm(x, (h.unsqueeze(0), c.unsqueeze(0)), weights, has_bias, 1, 0.0, train, False, False)
+        return out, LSTMState(h_n[0], c_n[0])
+    fn = getattr(_VF, kind)
+    out, h_n = fn(x, state.unsqueeze(0), weights, has_bias, 1, 0.0, train, False, False)
+    return out, h_n[0]
+
+
+class NativePath:
+    """Fast path on ``torch._VF`` kernels (see the module docstring)."""
+
+    name = "native"
+
+    def supports(self, cell: Any, x: Tensor, lengths: Optional[Tensor]) -> Optional[str]:
+        """None if this path runs the call exactly, else the reason it cannot."""
+        kind, reason = _kind(cell)
+        if reason is not None:
+            return reason
+        if (cell.bias_ih is None) != (cell.bias_hh is None):
+            return "torch's kernels need both bias_ih and bias_hh, or neither"
+        if x.shape[0] == 0:
+            return "torch's kernels need at least one time step (T = 0)"
+        reason = kernel_unsupported(x, cell_weights(cell))
+        if reason is not None:
+            return reason
+        if kind == "lstm" and lengths is not None and lengths.numel() > 0 and int(lengths.min()) < x.shape[0]:
+            return ("LSTMCell with lengths shorter than T: the cell state at each sequence's last step is not "
+                    "among the kernel's outputs")
+        return None
+
+    def run(
+        self, cell: Any, x: Tensor, state: Optional[State], lengths: Optional[Tensor], reverse: bool
+    ) -> tuple[Tensor, State]:
+        """:func:`rnnkit.unroll` semantics on torch's kernel (arguments validated, time-major)."""
+        kind, _ = _kind(cell)
+        T, B = x.shape[0], x.shape[1]
+        if state is None:
+            state = cell.initial_state(B, device=x.device, dtype=x.dtype)
+        weights = cell_weights(cell)
+        has_bias = cell.bias_ih is not None
+        if lengths is None or B == 0 or int(lengths.min()) == T:
+            out, final = run_kernel(kind, x.flip(0) if reverse else x, state, weights, has_bias)
+            return (out.flip(0) if reverse else out), final
+        # GRU / Elman with lengths: the output is the state, so everything is recoverable.
+        steps = int(lengths.max())
+        if steps == 0:
+            return x.new_zeros((T, B, cell.output_size)), state
+        xs = reverse_padded(x, lengths)[:steps] if reverse else x[:steps]
+        out, _ = run_kernel(kind, xs, state, weights, has_bias)
+        H = out.shape[-1]
+        last = (lengths - 1).clamp(min=0).view(1, B, 1).expand(1, B, H)
+        final = torch.where((lengths > 0).unsqueeze(1), out.gather(0, last).squeeze(0), state)
+        valid = torch.arange(steps, device=x.device).unsqueeze(1) < lengths.unsqueeze(0)
+        out = torch.where(valid.unsqueeze(-1), out, torch.zeros((), dtype=out.dtype, device=out.device))
+        if steps < T:
+            out = torch.cat([out, out.new_zeros((T - steps, B, H))])
+        if reverse:
+            out = reverse_padded(out, lengths)
+        return out, final
+
+
+NATIVE = NativePath()
+register(NATIVE, first=True)  # vendor kernels are the fastest for the plain cells they support
