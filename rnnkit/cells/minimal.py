@@ -9,7 +9,9 @@ previous state with input-dependent coefficients:
 A cell's ``recur`` is pointwise (one step, for inference); the runner's
 parallel-in-time path (:mod:`rnnkit.fused.scan`) solves the whole recurrence
 at once from :meth:`scan_coefficients` (``log a_t``, ``log b_t``), computed
-stably in log space. Both use the paper's log-space-compatible candidate
+stably in log space. Layers (``Recurrent``, ``Bidirectional``, ``Stacked``)
+take that path with ``fused="auto"`` or ``True``; :func:`rnnkit.unroll` always
+runs the sequential loop (the two agree to rounding). Both use the paper's log-space-compatible candidate
 activation
 
 .. math::

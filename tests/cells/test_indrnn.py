@@ -104,7 +104,8 @@ def test_recurrent_bound() -> None:
          "IndRNNCell: nonlinearity must be one of ['identity', 'relu', 'sigmoid', 'softsign', 'tanh'] or a callable, "
          "got 'gelu'"),
         (lambda: indrnn_recurrent_bound(0), ValueError, "indrnn_recurrent_bound: seq_len must be > 0, got 0"),
-        (lambda: indrnn_recurrent_bound(10, gamma=0.0), ValueError, "indrnn_recurrent_bound: gamma must be > 0, got 0.0"),
+        (lambda: indrnn_recurrent_bound(10, gamma=0.0), ValueError,
+         "indrnn_recurrent_bound: gamma must be > 0, got 0.0"),
         (lambda: indrnn_recurrent_bound(10, gamma=None), TypeError,
          "indrnn_recurrent_bound: gamma must be a float, got NoneType None"),
     ],

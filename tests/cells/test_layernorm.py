@@ -106,7 +106,8 @@ def test_gru_equations(bias: bool) -> None:
 def test_lstm_matches_haste_formulation() -> None:
     """haste's LayerNormLSTM (gain-only norms, one bias, layout i,g,f,o, kernels (I, 4H)) with mapped weights."""
     cell = randomized(LayerNormLSTMCell(I, H).double(), seed=3)
-    perm = torch.cat([torch.arange(0, H), torch.arange(2 * H, 3 * H), torch.arange(H, 2 * H), torch.arange(3 * H, 4 * H)])
+    rows_i, rows_f, rows_g, rows_o = torch.arange(4 * H).chunk(4)
+    perm = torch.cat([rows_i, rows_g, rows_f, rows_o])  # haste's gate layout from ours
     kernel = cell.weight_ih.T[:, perm]
     recurrent_kernel = cell.weight_hh.T[:, perm]
     bias = (cell.ln_ih_bias + cell.ln_hh_bias)[perm]
@@ -155,7 +156,8 @@ def test_input_norm_is_over_all_gates_and_hoisted() -> None:
         (lambda: LayerNormLSTMCell(0, H), ValueError, "LayerNormLSTMCell: input_size must be > 0, got 0"),
         (lambda: LayerNormLSTMCell(I, 2.5), TypeError, "LayerNormLSTMCell: hidden_size must be an int, got float 2.5"),
         (lambda: LayerNormLSTMCell(I, H, eps=0.0), ValueError, "LayerNormLSTMCell: eps must be > 0, got 0.0"),
-        (lambda: LayerNormLSTMCell(I, H, eps="1e-5"), TypeError, "LayerNormLSTMCell: eps must be a float, got str '1e-5'"),
+        (lambda: LayerNormLSTMCell(I, H, eps="1e-5"), TypeError,
+         "LayerNormLSTMCell: eps must be a float, got str '1e-5'"),
         (lambda: LayerNormLSTMCell(I, H, forget_bias=None), TypeError,
          "LayerNormLSTMCell: forget_bias must be a float, got NoneType None"),
         (lambda: LayerNormGRUCell(I, -1), ValueError, "LayerNormGRUCell: hidden_size must be > 0, got -1"),

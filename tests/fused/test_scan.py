@@ -178,7 +178,8 @@ def test_dispatch() -> None:
     assert choose("Recurrent", MinGRUCell(I, H), x, None, "auto").name == "scan"
     assert choose("Recurrent", MinLSTMCell(I, H), x, None, "auto").name == "scan"
     path = MinRNNScanPath()
-    assert path.supports(LSTMCell(I, H), x, None) == "only MinGRUCell and MinLSTMCell run as a parallel scan, got LSTMCell"
+    reason = path.supports(LSTMCell(I, H), x, None)
+    assert reason == "only MinGRUCell and MinLSTMCell run as a parallel scan, got LSTMCell"
 
     class Shifted(MinGRUCell):  # a subclass may change the step: it must run through the reference loop
         def recur(self, projected: Tensor, state: Any) -> tuple[Tensor, Tensor]:
