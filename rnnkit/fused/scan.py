@@ -57,9 +57,14 @@ def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor, *, chunk_size: int 
         chunk_size: steps per parallel chunk (> 0); see the module docstring.
 
     Returns:
-        ``(T, B, H)``: :math:`h_1 \dots h_T`.
+        ``(T, B, H)``: :math:`h_1 \dots h_T`, in the promoted dtype of ``log_a``
+        and ``h0``. Half-precision coefficients are scanned in float32 (a
+        cumulative sum in bfloat16 would lose the state within a few steps).
     """
     check_positive_int("log_space_scan", "chunk_size", chunk_size)
+    out_dtype = torch.promote_types(log_a.dtype, h0.dtype)
+    work = torch.promote_types(out_dtype, torch.float32)
+    log_a, log_b, h0 = log_a.to(work), log_b.to(work), h0.to(work)
     chunks = []
     h_prev = h0
     for start in range(0, log_a.shape[0], chunk_size):
@@ -69,8 +74,8 @@ def log_space_scan(log_a: Tensor, log_b: Tensor, h0: Tensor, *, chunk_size: int 
         chunks.append(h)
         h_prev = h[-1]
     if not chunks:
-        return log_a.new_zeros(log_a.shape)
-    return torch.cat(chunks, 0) if len(chunks) > 1 else chunks[0]
+        return log_a.new_zeros(log_a.shape, dtype=out_dtype)
+    return (torch.cat(chunks, 0) if len(chunks) > 1 else chunks[0]).to(out_dtype)
 
 
 def scan_unroll(

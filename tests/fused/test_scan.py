@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from rnnkit import Bidirectional, LSTMCell, Recurrent
+from rnnkit import Bidirectional, LSTMCell, Recurrent, Stacked
 from rnnkit.cells.minimal import MinGRUCell, MinLSTMCell
 from rnnkit.fused import choose, registered
 from rnnkit.fused.scan import MinRNNScanPath, log_space_scan, scan_unroll
@@ -45,6 +45,17 @@ def test_log_space_scan_solves_the_recurrence(chunk_size: int) -> None:
     torch.testing.assert_close(log_space_scan(log_a, log_b, h0, chunk_size=chunk_size),
                                explicit_recurrence(log_a, log_b, h0))
     assert log_space_scan(log_a[:0], log_b[:0], h0).shape == (0, 2, 4)
+
+
+def test_log_space_scan_half_precision_runs_in_float32() -> None:
+    g = torch.Generator().manual_seed(1)
+    log_a = (-torch.rand(200, 2, 4, generator=g) * 0.05).bfloat16()  # slow decay: a long memory
+    log_b = torch.randn(200, 2, 4, generator=g).bfloat16()
+    h0 = torch.randn(2, 4, generator=g).bfloat16()
+    out = log_space_scan(log_a, log_b, h0)
+    assert out.dtype == torch.bfloat16
+    ref = explicit_recurrence(log_a.double(), log_b.double(), h0.double())
+    assert_rel_close(out.double(), ref, 1e-2)  # bfloat16 output rounding only
 
 
 @pytest.mark.parametrize("cell_type", CELL_TYPES)
@@ -159,6 +170,11 @@ def test_edge_shapes_and_batch_first() -> None:
     slow = Recurrent(cell, batch_first=True, fused=False)(x, lengths=[6, 2])
     torch.testing.assert_close(fast[0], slow[0])
     torch.testing.assert_close(fast[1], slow[1])
+    for reverse in (False, True):  # no lengths at all
+        fast = Recurrent(cell, reverse=reverse, fused=True)(x, h0)
+        slow = Recurrent(cell, reverse=reverse, fused=False)(x, h0)
+        torch.testing.assert_close(fast[0], slow[0])
+        torch.testing.assert_close(fast[1], slow[1])
 
 
 def test_bidirectional_uses_scan_and_matches_reference() -> None:
@@ -170,6 +186,17 @@ def test_bidirectional_uses_scan_and_matches_reference() -> None:
     ref_out, ref_final = ref(x, lengths=lengths)
     torch.testing.assert_close(out, ref_out)
     torch.testing.assert_close(final[1], ref_final[1])
+
+
+def test_stacked_layers_use_scan_and_match_reference() -> None:
+    torch.manual_seed(6)
+    cells = [MinGRUCell(I, H), MinLSTMCell(H, H)]
+    x, lengths = torch.randn(7, 3, I), torch.tensor([7, 0, 3])
+    out, final = Stacked(cells)(x, lengths=lengths)
+    ref_out, ref_final = Stacked([Recurrent(c, fused=False) for c in cells])(x, lengths=lengths)
+    torch.testing.assert_close(out, ref_out)
+    for a, b in zip(final, ref_final, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_dispatch() -> None:
