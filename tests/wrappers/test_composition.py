@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnkit import Bidirectional, LSTMCell, Stacked
-from rnnkit.state import LSTMState
-from rnnkit.wrappers import Dropout, DropoutState, Zoneout
-from tests.contract import assert_states_close
+from rnnkit import Bidirectional, LSTMCell, Stacked, unroll
+from rnnkit.state import LSTMState, map_state
+from rnnkit.wrappers import DropConnect, Dropout, DropoutState, LearnedInitialState, Residual, Zoneout
+from tests.contract import assert_runner_matches_reference, assert_shapes, assert_states_close, manual_loop
 from tests.wrappers.helpers import cat_examples, example, per_example_loop, record
 
 I, H, T, B = 3, 4, 5, 4
@@ -81,3 +81,40 @@ def test_training_mode_actually_drops_and_zones_out() -> None:
     train_out, _ = net(x, lengths=LENGTHS)
     eval_out, _ = net.eval()(x, lengths=LENGTHS)
     assert not torch.allclose(train_out, eval_out)
+
+
+def _new_cells() -> dict:
+    from rnnkit.cells.indrnn import IndRNNCell
+    from rnnkit.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
+    from rnnkit.cells.minimal import MinGRUCell, MinLSTMCell
+
+    return {"layernorm_lstm": LayerNormLSTMCell, "layernorm_gru": LayerNormGRUCell, "indrnn": IndRNNCell,
+            "mingru": MinGRUCell, "minlstm": MinLSTMCell}
+
+
+@pytest.mark.parametrize("name", ["layernorm_lstm", "layernorm_gru", "indrnn", "mingru", "minlstm"])
+def test_every_wrapper_around_the_other_cells_keeps_the_lengths_semantics(name: str) -> None:
+    make = _new_cells()[name]
+    has_c = name == "layernorm_lstm"
+    weight = "weight_hh" if name in ("layernorm_lstm", "layernorm_gru", "indrnn") else "weight_ih"
+    wrapped = [
+        Dropout(make(I, H), input_dropout=0.2, output_dropout=0.2, state_dropout=0.2, variational=True),
+        Zoneout(make(I, H), h=0.2, c=0.1 if has_c else 0.0).eval(),
+        DropConnect(make(I, H), 0.3, weights=weight),
+        Residual(make(I, I)),
+        LearnedInitialState(make(I, H)),
+    ]
+    for cell in wrapped:
+        assert_shapes(cell, I)
+        cell = cell.double()
+        if isinstance(cell, DropConnect):  # the shared mask must stay shared: randomise only the cell's state
+            state = cell.initial_state(3, dtype=torch.float64)
+            state = state._replace(cell=map_state(torch.randn_like, state.cell))
+            x = torch.randn(4, 3, I, dtype=torch.float64)
+            for reverse in (False, True):
+                out, final = unroll(cell, x, state, lengths=[4, 0, 2], reverse=reverse)
+                ref_out, ref_final = manual_loop(cell, x, state, [4, 0, 2], reverse)
+                torch.testing.assert_close(out, ref_out)
+                assert_states_close(final, ref_final)
+        else:
+            assert_runner_matches_reference(cell, I)
