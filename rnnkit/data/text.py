@@ -42,15 +42,16 @@ def tokenize(text: str) -> List[str]:
     return _TOKEN_RE.findall(_CJK_RE.sub(r" \1 ", text.lower()))
 
 
-def _ids_to_list(owner: str, ids: Ids) -> List[int]:
+def _ids_array(owner: str, ids: Ids) -> np.ndarray:
+    """``ids`` (a 1-D tensor, array or list of ints) as an int64 array."""
     if isinstance(ids, Tensor):
-        if ids.is_floating_point() or ids.dim() > 1:
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool or ids.dim() > 1:
             raise TypeError(f"{owner}: ids must be a 1-D integer tensor, got dtype {ids.dtype}, shape {tuple(ids.shape)}")
-        return ids.tolist()
+        return ids.detach().cpu().reshape(-1).numpy().astype(np.int64, copy=False)
     arr = np.asarray(ids)
     if arr.size and (arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{owner}: ids must be a 1-D sequence of ints, got dtype {arr.dtype}, shape {arr.shape}")
-    return arr.astype(np.int64).tolist()
+    return arr.astype(np.int64).reshape(-1)
 
 
 class CharVocab:
@@ -87,8 +88,10 @@ class CharVocab:
         self.unk = unk
         self.index: Dict[str, int] = {c: i for i, c in enumerate(chars)}
         codes = np.array([ord(c) for c in chars], dtype=np.int64)
-        self._order = np.argsort(codes)
-        self._sorted = codes[self._order]
+        self._codes = codes.astype(np.uint32)
+        # Dense code point -> id table (at most 0x110000 entries); -1 marks unknown characters.
+        self._table = np.full(int(codes.max()) + 2, -1, dtype=np.int32)
+        self._table[codes] = np.arange(len(chars), dtype=np.int32)
 
     @classmethod
     def from_text(cls, text: str, unk: Optional[str] = None) -> "CharVocab":
@@ -129,10 +132,9 @@ class CharVocab:
             raise ValueError(f"CharVocab.encode: errors must be one of {_ERRORS}, got {mode!r}")
         if mode == "replace" and self.unk is None:
             raise ValueError("CharVocab.encode: errors='replace' needs a vocabulary built with unk=..., got unk=None")
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-        pos = np.clip(np.searchsorted(self._sorted, codes), 0, len(self._sorted) - 1)
-        known = self._sorted[pos] == codes
-        ids = self._order[pos]
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        ids = self._table[np.minimum(codes, len(self._table) - 1)].astype(np.int64)
+        known = ids >= 0
         if not known.all():
             if mode == "strict":
                 where = int(np.flatnonzero(~known)[0])
@@ -145,11 +147,11 @@ class CharVocab:
 
     def decode(self, ids: Ids) -> str:
         """The string of ``ids`` (a 1-D tensor, array or list of ints)."""
-        values = _ids_to_list("CharVocab.decode", ids)
-        bad = [i for i in values if not 0 <= i < len(self.chars)]
-        if bad:
-            raise ValueError(f"CharVocab.decode: ids must be in [0, {len(self.chars) - 1}], got {bad[0]}")
-        return "".join(self.chars[i] for i in values)
+        values = _ids_array("CharVocab.decode", ids)
+        bad = (values < 0) | (values >= len(self.chars))
+        if bad.any():
+            raise ValueError(f"CharVocab.decode: ids must be in [0, {len(self.chars) - 1}], got {int(values[bad][0])}")
+        return self._codes[values].tobytes().decode("utf-32-le", "surrogatepass")
 
     def to_dict(self) -> dict:
         """A JSON-ready description."""
@@ -253,7 +255,7 @@ class WordVocab:
 
     def decode(self, ids: Ids) -> List[str]:
         """The tokens of ``ids``."""
-        values = _ids_to_list("WordVocab.decode", ids)
+        values = _ids_array("WordVocab.decode", ids).tolist()
         bad = [i for i in values if not 0 <= i < len(self.itos)]
         if bad:
             raise ValueError(f"WordVocab.decode: ids must be in [0, {len(self.itos) - 1}], got {bad[0]}")

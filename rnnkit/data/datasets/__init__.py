@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, NamedTuple, Tuple
 
-from rnnkit.data.datasets._locate import PACKAGES, DatasetNotInstalled, data_path, install_command, package_dir
+from rnnkit.data.datasets import _locate
+from rnnkit.data.datasets._locate import PACKAGES, DatasetNotInstalled, install_command
 from rnnkit.data.datasets.corpora import load_rotten_tomatoes, load_shakespeare, load_shakespeare_files
 from rnnkit.data.datasets.images import load_digits, load_mnist_5k
 from rnnkit.data.datasets.series import load_airline, load_co2, load_japanese_vowels
@@ -98,6 +99,6 @@ def dataset_status() -> Dict[str, Tuple[bool, str]]:
     """
     status: Dict[str, Tuple[bool, str]] = {}
     for name, info in DATASETS.items():
-        root = package_dir(PACKAGES[info.package].module)
+        root = _locate.package_dir(PACKAGES[info.package].module)
         status[name] = (root is not None and (root / info.file).exists(), info.install)
     return status
