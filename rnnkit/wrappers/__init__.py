@@ -5,9 +5,19 @@ and nests, e.g. ``Dropout(Zoneout(LSTMCell(32, 64), h=0.1, c=0.05),
 output_dropout=0.3, variational=True)``.
 """
 
-from rnnkit.wrappers.base import Wrapper, innermost_cell, replace_innermost_state, unwrap_state
+from rnnkit.wrappers.base import (
+    Wrapper,
+    innermost_cell,
+    replace_innermost_state,
+    unwrap_state,
+)
 from rnnkit.wrappers.dropconnect import DropConnect, DropConnectState
-from rnnkit.wrappers.dropout import Dropout, DropoutMasks, DropoutState, default_state_filter
+from rnnkit.wrappers.dropout import (
+    Dropout,
+    DropoutMasks,
+    DropoutState,
+    default_state_filter,
+)
 from rnnkit.wrappers.initial_state import LearnedInitialState
 from rnnkit.wrappers.residual import Residual
 from rnnkit.wrappers.zoneout import Zoneout

@@ -64,7 +64,7 @@ def _used_by_projection(step: _Step, names: tuple[str, ...], input_size: int) ->
         if not isinstance(out, Tensor) or not out.requires_grad:
             return False
         grads = torch.autograd.grad(out.sum(), list(probes.values()), allow_unused=True)
-    except Exception:  # a projection we cannot probe: assume it reads the weights (always correct, slower)
+    except (RuntimeError, TypeError, ValueError):  # a projection we cannot probe: assume it reads the weights (always correct, slower)
         return True
     return any(g is not None for g in grads)
 

@@ -8,7 +8,13 @@ import torch
 from torch import nn
 
 from rnnkit.state import State, leaf_shape, map_state
-from rnnkit.wrappers.base import Wrapper, innermost_cell, replace_innermost_state, size_leaves, unwrap_state
+from rnnkit.wrappers.base import (
+    Wrapper,
+    innermost_cell,
+    replace_innermost_state,
+    size_leaves,
+    unwrap_state,
+)
 
 
 class LearnedInitialState(Wrapper):

@@ -59,7 +59,7 @@ def per_example_loop(
     T, B = x.shape[0], x.shape[1]
     outs, finals = [], []
     for b in range(B):
-        s = map_state(lambda leaf: leaf[b : b + 1], state)
+        s = example(state, b)
         seq = x[: lengths[b], b : b + 1]
         if reverse:
             seq = seq.flip(0)

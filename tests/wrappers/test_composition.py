@@ -7,8 +7,20 @@ import torch
 
 from rnnkit import Bidirectional, LSTMCell, Stacked, unroll
 from rnnkit.state import LSTMState, map_state
-from rnnkit.wrappers import DropConnect, Dropout, DropoutState, LearnedInitialState, Residual, Zoneout
-from tests.contract import assert_runner_matches_reference, assert_shapes, assert_states_close, manual_loop
+from rnnkit.wrappers import (
+    DropConnect,
+    Dropout,
+    DropoutState,
+    LearnedInitialState,
+    Residual,
+    Zoneout,
+)
+from tests.contract import (
+    assert_runner_matches_reference,
+    assert_shapes,
+    assert_states_close,
+    manual_loop,
+)
 from tests.wrappers.helpers import cat_examples, example, per_example_loop, record
 
 I, H, T, B = 3, 4, 5, 4

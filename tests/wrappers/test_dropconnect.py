@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import pytest
@@ -10,7 +11,12 @@ import torch
 from rnnkit import GRUCell, LSTMCell, Recurrent, unroll
 from rnnkit.state import LSTMState, map_state
 from rnnkit.wrappers import DropConnect, DropConnectState, Residual
-from tests.contract import assert_gradcheck, assert_shapes, assert_states_close, manual_loop
+from tests.contract import (
+    assert_gradcheck,
+    assert_shapes,
+    assert_states_close,
+    manual_loop,
+)
 from tests.test_unroll import MinimalUserCell
 
 I, H = 3, 5
@@ -151,3 +157,15 @@ def test_errors_name_argument_expected_and_actual(kwargs: dict, error: type, mes
     cell = kwargs.pop("cell", LSTMCell(I, H))
     with pytest.raises(error, match=message):
         DropConnect(cell, kwargs.pop("rate", 0.5), **kwargs)
+
+
+def test_the_inner_cell_is_registered_once_and_a_deep_copy_masks_its_own_weights() -> None:
+    cell = DropConnect(LSTMCell(I, H), 0.5)
+    assert list(cell.state_dict()) == ["cell.weight_ih", "cell.weight_hh", "cell.bias_ih", "cell.bias_hh"]
+    clone = copy.deepcopy(cell)
+    with torch.no_grad():
+        clone.cell.weight_hh.zero_()  # then M * W_hh = 0 whatever the mask
+    x = torch.randn(4, 2, I)
+    out, _ = unroll(clone, x)
+    torch.testing.assert_close(out, unroll(clone.cell, x)[0])
+    assert not torch.allclose(out, unroll(cell.cell, x)[0])

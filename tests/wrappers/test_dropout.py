@@ -8,9 +8,20 @@ import torch
 from rnnkit import GRUCell, LSTMCell, unroll
 from rnnkit.state import LSTMState, state_leaves
 from rnnkit.wrappers import Dropout, DropoutMasks, DropoutState, Zoneout, unwrap_state
-from tests.contract import assert_gradcheck, assert_runner_matches_reference, assert_shapes, assert_states_close
+from tests.contract import (
+    assert_gradcheck,
+    assert_runner_matches_reference,
+    assert_shapes,
+    assert_states_close,
+)
 from tests.test_unroll import MinimalUserCell
-from tests.wrappers.helpers import IdentityCell, cat_examples, example, per_example_loop, record
+from tests.wrappers.helpers import (
+    IdentityCell,
+    cat_examples,
+    example,
+    per_example_loop,
+    record,
+)
 
 I, H = 3, 5
 
@@ -132,8 +143,10 @@ def test_lengths_semantics_per_step_in_eval_mode(name: str) -> None:
 
 @pytest.mark.parametrize("variational", [False, True])
 def test_gradcheck_float64_in_training_mode(variational: bool) -> None:
-    make = lambda: Dropout(LSTMCell(I, 4, proj_size=2), input_dropout=0.3, output_dropout=0.3,  # noqa: E731
-                           state_dropout=0.3, variational=variational, drop_lstm_c=True)
+    def make() -> Dropout:
+        return Dropout(LSTMCell(I, 4, proj_size=2), input_dropout=0.3, output_dropout=0.3, state_dropout=0.3,
+                       variational=variational, drop_lstm_c=True)
+
     assert make().training
     assert_gradcheck(make, I)
 

@@ -8,7 +8,11 @@ import torch
 from rnnkit import GRUCell, LSTMCell, Recurrent, unroll
 from rnnkit.state import LSTMState, state_leaves
 from rnnkit.wrappers import Dropout, DropoutState, LearnedInitialState
-from tests.contract import assert_gradcheck, assert_runner_matches_reference, assert_shapes
+from tests.contract import (
+    assert_gradcheck,
+    assert_runner_matches_reference,
+    assert_shapes,
+)
 from tests.test_unroll import MinimalUserCell
 
 I, H = 3, 4

@@ -7,7 +7,12 @@ import torch
 
 from rnnkit import GRUCell, LSTMCell, unroll
 from rnnkit.wrappers import Residual
-from tests.contract import assert_gradcheck, assert_runner_matches_reference, assert_shapes, assert_states_close
+from tests.contract import (
+    assert_gradcheck,
+    assert_runner_matches_reference,
+    assert_shapes,
+    assert_states_close,
+)
 from tests.test_unroll import MinimalUserCell
 
 I = 4
@@ -43,7 +48,7 @@ def test_custom_residual_fn_allows_other_sizes() -> None:
     inner = GRUCell(I, 6)
     cell = Residual(inner, residual_fn=lambda x, y: y + x.sum(1, keepdim=True))
     x, h = torch.randn(3, I), torch.randn(3, 6)
-    y, s = cell(x, h)
+    y, _ = cell(x, h)
     torch.testing.assert_close(y, inner(x, h)[0] + x.sum(1, keepdim=True))
     assert cell.output_size == 6
     assert Residual(LSTMCell(I, 6, proj_size=I)).output_size == I  # a projection back to the input size is fine

@@ -8,7 +8,12 @@ import torch
 from rnnkit import ElmanCell, GRUCell, LSTMCell, unroll
 from rnnkit.state import LSTMState
 from rnnkit.wrappers import Zoneout
-from tests.contract import assert_gradcheck, assert_runner_matches_reference, assert_shapes, assert_states_close
+from tests.contract import (
+    assert_gradcheck,
+    assert_runner_matches_reference,
+    assert_shapes,
+    assert_states_close,
+)
 from tests.test_unroll import MinimalUserCell
 from tests.wrappers.helpers import cat_examples, example, per_example_loop, record
 
