@@ -155,6 +155,22 @@ class RunConfig:
                 raise ValueError(f"{owner}: --{name.replace('_', '-')} must be {'> 0' if name == 'lr' else '>= 0'}, "
                                  f"got {getattr(self, name)}")
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str) -> "RunConfig":
+        """A config from defaults overridden by ``values`` (keys may use ``-`` or ``_``).
+
+        Raises:
+            ValueError: a key that is not a field (the message names ``source``, e.g. the TOML file).
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        clean = {}
+        for key, value in values.items():
+            name = str(key).replace("-", "_")
+            if name not in names:
+                raise ValueError(f"{source}: unknown option {key!r}; known options: {', '.join(sorted(names))}")
+            clean[name] = tuple(value) if isinstance(value, list) else value
+        return cls(**clean)
+
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-able dict (``config.json``)."""
         return dataclasses.asdict(self)

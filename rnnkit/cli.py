@@ -1,0 +1,254 @@
+"""The ``rnnkit`` command (also ``python -m rnnkit``).
+
+::
+
+    rnnkit list                                   recipes, their datasets, install commands
+    rnnkit train RECIPE [--config FILE.toml] [--flag value ...]
+    rnnkit train RECIPE --resume [--run-dir DIR]  continue a run from its last checkpoint
+    rnnkit eval RUN_DIR [--checkpoint best|last]  validation and test metrics of a run
+    rnnkit predict RUN_DIR --input FILE [--output FILE]
+    rnnkit generate RUN_DIR [--prefix TEXT] [--length N] [--temperature T] [--top-k K]
+
+Every field of a recipe's config dataclass is a flag (``hidden_size`` ->
+``--hidden-size``, bools ``--x/--no-x``); precedence: defaults < ``--config``
+TOML file < flags. Exit codes: 0 success, 1 error (message on stderr), 2 bad
+usage, 130/143 stopped by SIGINT/SIGTERM after saving a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from rnnkit.recipes import RECIPES, available, get_recipe
+from rnnkit.recipes.base import Recipe, _field_type
+from rnnkit.train.checkpoint import CheckpointError, NonFiniteError
+
+RESUME_OVERRIDABLE = {"epochs", "patience", "threads", "device", "progress", "resume", "run_dir", "max_steps",
+                      "checkpoint_every", "log_every", "keep_checkpoints", "max_nonfinite"}
+"""Options a resumed run may change; any other must equal the run's saved config."""
+
+
+def config_parser(recipe_cls: type[Recipe]) -> argparse.ArgumentParser:
+    """``rnnkit train <recipe>``'s parser: one flag per config field (defaults suppressed)."""
+    p = argparse.ArgumentParser(prog=f"rnnkit train {recipe_cls.name}", description=recipe_cls.description,
+                                argument_default=argparse.SUPPRESS)
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file of options (flags given here win)")
+    for f in dataclasses.fields(recipe_cls.Config):
+        flag = "--" + f.name.replace("_", "-")
+        kind = _field_type(f)
+        helptext = f"{f.metadata.get('help', '')} (default: {f.default!r})"
+        if kind is bool:
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=helptext)
+        else:
+            p.add_argument(flag, dest=f.name, type=kind if kind in (int, float, str) else str,
+                           choices=f.metadata.get("choices"), help=helptext)
+    return p
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Options from a TOML file (top-level keys, or a ``[train]`` table)."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"rnnkit train: --config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"rnnkit train: --config file {path} is not valid TOML: {err}") from None
+    return data.get("train", data)
+
+
+def build_config(recipe_cls: type[Recipe], argv: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """The config from defaults, ``--config`` and flags; also the explicitly given values."""
+    args = vars(config_parser(recipe_cls).parse_args(list(argv)))
+    given = load_toml(args.pop("config")) if "config" in args else {}
+    given = {str(k).replace("-", "_"): v for k, v in given.items()}
+    given.update(args)
+    cfg = recipe_cls.Config.from_dict(given, "rnnkit train")
+    cfg.validate(f"rnnkit train {recipe_cls.name}")
+    return cfg, given
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    """``rnnkit train RECIPE ...``."""
+    from rnnkit.train import rundir
+    from rnnkit.train.loop import Interrupted, Trainer
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: rnnkit train RECIPE [--help] [--config FILE.toml] [--flag value ...]\n"
+              f"recipes: {', '.join(available())}")
+        return 0 if argv else 2
+    recipe_cls = get_recipe(argv[0])
+    cfg, given = build_config(recipe_cls, argv[1:])
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else None
+    if cfg.resume:
+        run_dir = run_dir or rundir.newest_run_dir(recipe_cls.name)
+        if run_dir is None:
+            raise ValueError(f"rnnkit train: --resume found no run of {recipe_cls.name} under "
+                             f"{rundir.RUNS_ROOT}/; pass --run-dir")
+        saved = rundir.read_json(run_dir / "config.json", "--resume needs the run's config.json")
+        if saved.get("recipe") != recipe_cls.name:
+            raise ValueError(f"rnnkit train: --run-dir {run_dir} is a {saved.get('recipe')!r} run, "
+                             f"not {recipe_cls.name!r}")
+        for key, value in given.items():
+            if key not in RESUME_OVERRIDABLE and saved["config"].get(key) != getattr(cfg, key):
+                raise ValueError(f"rnnkit train: --{key.replace('_', '-')} cannot change when resuming "
+                                 f"(the run has {saved['config'].get(key)!r}, got {value!r})")
+        values = dict(saved["config"])
+        values.update({k: getattr(cfg, k) for k in given if k in RESUME_OVERRIDABLE})
+        values.update(resume=True, run_dir=str(run_dir))
+        cfg = recipe_cls.Config.from_dict(values, str(run_dir / "config.json"))
+        cfg.validate(f"rnnkit train {recipe_cls.name}")
+    else:
+        run_dir = run_dir or rundir.default_run_dir(recipe_cls.name)
+        cfg.run_dir = str(run_dir)
+    print(f"rnnkit: {recipe_cls.name} run in {run_dir}")
+    trainer = Trainer(recipe_cls(cfg), run_dir, resume=cfg.resume)
+    try:
+        report = trainer.fit()
+    except Interrupted as stop:
+        print(f"rnnkit: {stop}. Continue with: rnnkit train {recipe_cls.name} --resume --run-dir {run_dir}",
+              file=sys.stderr)
+        return 143 if stop.signal_name == "SIGTERM" else 130
+    test = ", ".join(f"{k} {v:.4f}" for k, v in report["test"].items())
+    print(f"rnnkit: {report['stopped']}; test: {test}; wall time {report['wall_time_s']:.1f} s; "
+          f"report: {run_dir / 'report.md'}")
+    return 0
+
+
+def _run_parser(name: str, help_text: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"rnnkit {name}", description=help_text)
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory (runs/<recipe>-...)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
+    p.add_argument("--device", default=None, help="torch device (default: the run's)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the run's)")
+    return p
+
+
+def _open(args: argparse.Namespace) -> tuple[Recipe, Any, Path]:
+    import torch
+
+    from rnnkit.train import rundir
+
+    overrides = {k: v for k, v in (("device", args.device), ("threads", args.threads)) if v is not None}
+    recipe = rundir.open_recipe(args.run_dir, overrides)
+    if recipe.cfg.threads > 0:
+        torch.set_num_threads(recipe.cfg.threads)
+    return recipe, args, args.run_dir
+
+
+def cmd_eval(argv: Sequence[str]) -> int:
+    """``rnnkit eval RUN_DIR``: validation and test metrics, also written to ``RUN_DIR/eval.json``."""
+    import torch
+
+    from rnnkit.train import rundir
+    from rnnkit.train.atomic import atomic_write_json
+
+    args = _run_parser("eval", "Evaluate a run's checkpoint on the validation and test splits.").parse_args(argv)
+    recipe, _, run_dir = _open(args)
+    recipe.load_data()
+    model, path = rundir.load_weights(recipe, run_dir, args.checkpoint)
+    with torch.no_grad():
+        result = {split: {k: float(v) for k, v in recipe.evaluate(model, split).items()} for split in ("val", "test")}
+    result["checkpoint"] = str(path)
+    atomic_write_json(Path(run_dir) / "eval.json", result)
+    for split in ("val", "test"):
+        print(f"{split}: " + ", ".join(f"{k} {v:.4f}" for k, v in result[split].items()))
+    return 0
+
+
+def cmd_predict(argv: Sequence[str]) -> int:
+    """``rnnkit predict RUN_DIR --input FILE [--output FILE]``."""
+    from rnnkit.train import rundir
+
+    p = _run_parser("predict", "Predict with a trained run on your own file.")
+    p.add_argument("--input", required=True, type=Path, help="input file (format: see the recipe's docs)")
+    p.add_argument("--output", type=Path, default=None, help="where to write predictions (default beside input)")
+    args = p.parse_args(argv)
+    if not args.input.is_file():
+        raise FileNotFoundError(f"rnnkit predict: --input {args.input} does not exist")
+    recipe, _, run_dir = _open(args)
+    model, _ = rundir.load_weights(recipe, run_dir, args.checkpoint)
+    out = recipe.predict(model, args.input, args.output)
+    print(f"rnnkit: predictions written to {out}")
+    return 0
+
+
+def cmd_generate(argv: Sequence[str]) -> int:
+    """``rnnkit generate RUN_DIR``: sample text from a language-model run."""
+    import torch
+
+    from rnnkit.train import rundir
+
+    p = _run_parser("generate", "Sample text from a trained language model.")
+    p.add_argument("--prefix", default="", help="text to start from (read once, then one step per character)")
+    p.add_argument("--length", type=int, default=400, help="characters to generate (default 400)")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0 = all)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    args = p.parse_args(argv)
+    if args.length < 0 or args.temperature <= 0 or args.top_k < 0:
+        raise ValueError("rnnkit generate: --length and --top-k must be >= 0 and --temperature > 0, got "
+                         f"{args.length}, {args.top_k}, {args.temperature}")
+    recipe, _, run_dir = _open(args)
+    model, _ = rundir.load_weights(recipe, run_dir, args.checkpoint)
+    with torch.no_grad():
+        text = recipe.generate(model, prefix=args.prefix, length=args.length, temperature=args.temperature,
+                               top_k=args.top_k, seed=args.seed)
+    print(text)
+    return 0
+
+
+def cmd_list(argv: Sequence[str]) -> int:
+    """``rnnkit list``: recipes, their datasets, installed or the command that installs them."""
+    try:
+        from rnnkit.data.datasets import dataset_status
+        status = dataset_status()
+    except ImportError:  # pragma: no cover - the data package is part of rnnkit
+        status = {}
+    names = available()
+    for name in RECIPES:
+        if name not in names:
+            continue
+        try:
+            cls = get_recipe(name)
+        except ImportError as err:
+            print(f"{name:<10} unavailable: {err}")
+            continue
+        print(f"{name:<10} {cls.description}")
+        for choice, key in cls.datasets.items():
+            installed, command = status.get(key, (True, ""))
+            state = "installed" if installed else f"NOT installed: {command}"
+            print(f"  --dataset {choice:<16} {state}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "generate": cmd_generate,
+            "list": cmd_list}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``rnnkit`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(__doc__.split("\n\n")[1].rstrip() if argv[:1] in ([], ["-h"], ["--help"]) else
+              f"rnnkit: unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except SystemExit as exit_:  # argparse: --help (0) or bad usage (2)
+        return int(exit_.code or 0)
+    except NonFiniteError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, ImportError, FileNotFoundError, NotImplementedError, CheckpointError) as err:
+        if os.environ.get("RNNKIT_DEBUG"):  # full traceback for bug reports
+            raise
+        msg = str(err)
+        print(msg if msg.startswith("rnnkit") else f"rnnkit {argv[0]}: {msg}", file=sys.stderr)
+        return 1

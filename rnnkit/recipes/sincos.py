@@ -1,0 +1,179 @@
+"""``sincos``: predict cos from sin at every time step (seed tutorial 002).
+
+The input is ``sin(x_t)``, the target ``cos(x_t)`` with ``x_t = t / (10 pi)``.
+One sin value is ambiguous (cos = +-sqrt(1 - sin^2)), so the model must keep
+track of the phase in its state. As in the seed, the series is cut into
+``--streams`` parallel contiguous streams and each stream into windows of
+``--window`` steps; batch ``k`` holds window ``k`` of every stream, so the
+state at the end of one batch is exactly the state the next batch starts from.
+It is carried across batches (detached: truncated backpropagation through
+time) and reset at the start of each epoch.
+
+Model (seed 002 with the cell size of this repo's issue): an LSTM(32) and a
+linear head on every step; MSE loss; Adam.
+
+Splits: three disjoint, consecutive stretches of the series (train,
+validation, test). Outputs: ``prediction.png`` (prediction against target on
+the test stretch). ``rnnkit predict RUN --input FILE`` reads one series of sin
+values (``.npy`` 1-D, or CSV/text with one number per line, optional header)
+and writes the predicted cos per step as CSV.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from rnnkit.recipes.base import Recipe, RunConfig, opt
+from rnnkit.recipes.models import RNNModel
+from rnnkit.train.plots import new_figure
+
+
+@dataclass
+class Config(RunConfig):
+    """sincos options; the defaults follow seed 002 (20-step windows, 50 streams, lr 0.006)."""
+
+    hidden_size: int = opt(32, "units in the LSTM")
+    window: int = opt(20, "time steps per window (truncated-BPTT length)")
+    batch_size: int = opt(50, "parallel contiguous streams per batch")
+    train_windows: int = opt(100, "windows per stream in the training stretch (one epoch = this many batches)")
+    eval_windows: int = opt(20, "windows per stream in each of the validation and test stretches")
+    noise: float = opt(0.0, "std of Gaussian noise added to the sin inputs (training only)")
+    epochs: int = opt(10, "passes over the training stretch")
+    lr: float = opt(0.006, "Adam learning rate (seed 002)")
+
+
+def series(start: int, streams: int, length: int) -> tuple[Tensor, Tensor]:
+    """Inputs ``sin`` and targets ``cos``, ``(streams, length, 1)``, from position ``start`` on.
+
+    Stream ``b`` covers positions ``start + b * length + [0, length)``.
+    """
+    pos = start + torch.arange(streams * length, dtype=torch.float64).reshape(streams, length)
+    x = pos / (10 * math.pi)
+    return torch.sin(x).float().unsqueeze(-1), torch.cos(x).float().unsqueeze(-1)
+
+
+class SinCos(Recipe):
+    """Stateful per-step regression (see the module docstring)."""
+
+    name = "sincos"
+    description = "predict cos(t) from sin(t) per step, state carried across windows (seed 002)"
+    Config = Config
+    datasets = {}
+    monitor = "loss"
+    monitor_mode = "min"
+    cfg: Config
+
+    def load_data(self) -> None:
+        cfg = self.cfg
+        if cfg.window <= 0 or cfg.train_windows <= 0 or cfg.eval_windows <= 0:
+            raise ValueError(f"sincos: --window, --train-windows and --eval-windows must be > 0, got "
+                             f"{cfg.window}, {cfg.train_windows}, {cfg.eval_windows}")
+        if cfg.noise < 0:
+            raise ValueError(f"sincos: --noise must be >= 0, got {cfg.noise}")
+        streams = min(cfg.batch_size, 8) if cfg.tiny else cfg.batch_size
+        n_train = (6 if cfg.tiny else cfg.train_windows) * cfg.window
+        n_eval = (4 if cfg.tiny else cfg.eval_windows) * cfg.window
+        train = series(0, streams, n_train)
+        val = series(streams * n_train, streams, n_eval)
+        test = series(streams * (n_train + n_eval), streams, n_eval)
+        if cfg.noise > 0:  # fixed noise: a pure function of the seed
+            g = self.epoch_generator(0, stream=1)
+            train = (train[0] + cfg.noise * torch.randn(train[0].shape, generator=g), train[1])
+        self.splits = {"train": train, "val": val, "test": test}
+        if not self.assets:
+            self.assets = {"input_size": 1, "output_size": 1}
+
+    def _windows(self, split: str) -> list[tuple[Tensor, Tensor]]:
+        x, y = self.splits[split]
+        w = self.cfg.window
+        return [(x[:, k:k + w], y[:, k:k + w]) for k in range(0, x.shape[1], w)]
+
+    def train_batches(self, epoch: int) -> Sequence[tuple[Tensor, Tensor]]:
+        return self._windows("train")  # the order matters (the state is carried): the same every epoch
+
+    def build_model(self) -> nn.Module:
+        return RNNModel(self.cfg, self.assets["output_size"], input_size=self.assets["input_size"], per_step=True)
+
+    def training_loss(self, model: nn.Module, batch: Any, carry: Any) -> tuple[Tensor, Any]:
+        x, y = batch
+        pred, state = model(x, state=carry)
+        return F.mse_loss(pred, y), state
+
+    def _predict_streams(self, model: nn.Module, x: Tensor) -> Tensor:
+        """Run ``(S, L, 1)`` window by window with the state carried; returns ``(S, L, 1)``."""
+        device = next(model.parameters()).device
+        state, outs = None, []
+        for k in range(0, x.shape[1], self.cfg.window):
+            out, state = model(x[:, k:k + self.cfg.window].to(device), state=state)
+            outs.append(out.cpu())
+        return torch.cat(outs, dim=1)
+
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        x, y = self.splits[split]
+        pred = self._predict_streams(model, x)
+        return {"loss": float(F.mse_loss(pred, y)), "mae": float((pred - y).abs().mean())}
+
+    def finish(self, model: nn.Module, run_dir: Path, test_metrics: dict[str, float]) -> dict[str, Any]:
+        x, y = self.splits["test"]
+        pred = self._predict_streams(model, x[:1])
+        fig = new_figure(9, 3.5)
+        ax = fig.subplots()
+        n = min(400, x.shape[1])
+        ax.plot(y[0, :n, 0].numpy(), label="target cos", color="tab:red")
+        ax.plot(pred[0, :n, 0].numpy(), "--", label="prediction", color="tab:blue")
+        ax.plot(x[0, :n, 0].numpy(), label="input sin", color="tab:gray", alpha=0.5)
+        ax.set_xlabel("time step (test stretch, stream 0)")
+        ax.legend(loc="upper right")
+        fig.tight_layout()
+        fig.savefig(run_dir / "prediction.png")
+        print(f"sincos: test MSE {test_metrics['loss']:.5f}, MAE {test_metrics['mae']:.5f}")
+        return {"test_mse": test_metrics["loss"], "files": ["prediction.png"],
+                "markdown": "Prediction against target on the test stretch: `prediction.png`."}
+
+    def predict(self, model: nn.Module, input_path: Path, output_path: Optional[Path]) -> Path:
+        x = read_series(input_path)
+        model.eval()
+        with torch.no_grad():
+            pred = self._predict_streams(model, x.reshape(1, -1, 1))[0, :, 0]
+        out = output_path or input_path.with_name(input_path.stem + ".predictions.csv")
+        out.write_text("index,input,prediction\n" + "".join(
+            f"{i},{a:.6f},{b:.6f}\n" for i, (a, b) in enumerate(zip(x.tolist(), pred.tolist()))), encoding="utf-8")
+        return out
+
+
+def read_series(path: Path) -> Tensor:
+    """A 1-D float series from ``.npy`` or a one-number-per-line text/CSV file (optional header).
+
+    Raises:
+        ValueError: unreadable, empty, not 1-D, or non-finite (the message names the file).
+    """
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise ValueError(f"sincos predict: {path} is not a plain numeric .npy array ({err})") from None
+    else:
+        lines = [ln.strip() for ln in path.read_text("utf-8").splitlines() if ln.strip()]
+        values = []
+        for no, line in enumerate(lines, 1):
+            try:
+                values.append(float(line.split(",")[-1]))
+            except ValueError:
+                if no == 1:
+                    continue  # header
+                raise ValueError(f"sincos predict: {path}, line {no}: expected a number, got {line[:40]!r}") from None
+        arr = np.asarray(values, dtype=np.float64)
+    arr = np.asarray(arr).squeeze()
+    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"sincos predict: {path} must hold a non-empty 1-D series of numbers, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"sincos predict: {path} contains NaN or inf values")
+    return torch.from_numpy(arr.astype(np.float32))

@@ -1,0 +1,314 @@
+"""The generic training loop: a recipe says *what* to train, the Trainer does the rest.
+
+Per epoch: the recipe's batches (a pure function of seed and epoch) ->
+``training_loss`` -> NaN/inf check -> backward -> gradient clipping ->
+optimiser step -> (checkpoint every ``checkpoint_every`` steps) -> validation
+-> early stopping / best checkpoint -> ``metrics.jsonl`` -> learning curves.
+At the end the best weights are reloaded, evaluated on the test split, and
+the recipe writes its artefacts and the report.
+
+Crash safety (see :mod:`rnnkit.train.checkpoint`): checkpoints hold the model,
+optimiser, scheduler, every RNG state, the carried RNN state and the position
+in the epoch (batch index), so ``--resume`` continues exactly; in
+``--deterministic`` mode a killed and resumed run ends bit-identical to an
+uninterrupted one. SIGINT/SIGTERM save a checkpoint and stop; a non-finite
+loss or gradient skips the step with a warning, and ``max_nonfinite`` in a
+row stop the run with :class:`~rnnkit.train.checkpoint.NonFiniteError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from rnnkit.recipes.base import Recipe
+from rnnkit.train import plots, progress, seeding
+from rnnkit.train.checkpoint import (CheckpointDir, CheckpointError, NonFiniteError, apply_weights,
+                                     load_checkpoint, save_checkpoint)
+from rnnkit.train.metrics import MetricsLog
+from rnnkit.train.report import write_report
+from rnnkit.train.rundir import write_run_files
+from rnnkit.train.signals import GracefulStop
+from rnnkit.train.tree import flatten, unflatten
+
+
+class Interrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
+
+    def __init__(self, signal_name: str, checkpoint: Path) -> None:
+        super().__init__(f"stopped by {signal_name}; checkpoint saved to {checkpoint}")
+        self.signal_name = signal_name
+        self.checkpoint = checkpoint
+
+
+def tree_map(fn: Any, x: Any) -> Any:
+    """Apply ``fn`` to every tensor in a nest of tuples/NamedTuples/lists/dicts."""
+    if isinstance(x, Tensor):
+        return fn(x)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(tree_map(fn, v) for v in x))
+    if isinstance(x, (list, tuple)):
+        return type(x)(tree_map(fn, v) for v in x)
+    if isinstance(x, dict):
+        return {k: tree_map(fn, v) for k, v in x.items()}
+    return x
+
+
+def batch_size_of(batch: Any) -> int:
+    """The first dimension of the first tensor in a batch (for examples/s)."""
+    found: list[int] = []
+    tree_map(lambda t: found.append(t.shape[0] if t.dim() else 1) or t, batch)
+    return found[0] if found else 1
+
+
+class Trainer:
+    """Runs a recipe in a run directory.
+
+    Args:
+        recipe: the recipe (its ``cfg`` holds every option).
+        run_dir: where config, metrics, checkpoints and artefacts go.
+        resume: continue from the run's last checkpoint.
+        log: where progress messages go (default ``print``).
+    """
+
+    def __init__(self, recipe: Recipe, run_dir: Path, *, resume: bool = False, log: Any = print) -> None:
+        self.recipe, self.cfg, self.run_dir, self.resume, self.log = recipe, recipe.cfg, Path(run_dir), resume, log
+        self.ckdir = CheckpointDir(self.run_dir / "checkpoints")
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.device = torch.device(self.cfg.device)
+        self.better = (lambda a, b: a < b) if recipe.monitor_mode == "min" else (lambda a, b: a > b)
+        # training position and early-stopping state (all saved in checkpoints)
+        self.epoch, self.batch_index, self.step = 0, 0, 0
+        self.best: Optional[float] = None
+        self.best_epoch = -1
+        self.bad_epochs = 0
+        self.loss_sum, self.loss_count, self.skipped = 0.0, 0, 0
+        self.carry: Any = None
+        self.stopped = ""
+
+    # ---- setup ----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Seed, load data, build model/optimiser/scheduler; restore the last checkpoint on resume."""
+        cfg = self.cfg
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        seeding.seed_everything(cfg.seed, deterministic=cfg.deterministic)
+        self.recipe.load_data()
+        self.model = self.recipe.build_model().to(self.device)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if cfg.weight_decay > 0:
+            self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self.steps_per_epoch = len(self.recipe.train_batches(0))
+        self.scheduler: Optional[Any] = None
+        if cfg.lr_schedule == "cosine":
+            total = max(1, cfg.epochs * self.steps_per_epoch)
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
+        elif cfg.lr_schedule == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode=self.recipe.monitor_mode, factor=0.5, patience=1)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.resume and self.ckdir.path("last") is not None:
+            self._restore(self.ckdir.path("last"))
+        else:
+            if self.ckdir.path("last") is not None:
+                raise CheckpointError(f"rnnkit: {self.run_dir} already holds checkpoints; pass --resume to continue "
+                                      "that run or choose another --run-dir")
+            if self.metrics.path.exists():
+                self.metrics.path.unlink()
+        write_run_files(self.run_dir, self.recipe)
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def _save(self, *, best: bool = False) -> Path:
+        tensors, meta_rng = seeding.get_rng_state()
+        opt_t, opt_spec = flatten(self.optimizer.state_dict(), "optim")
+        sch_t, sch_spec = flatten(self.scheduler.state_dict() if self.scheduler else None, "sched")
+        carry_t, carry_spec = flatten(self.carry, "carry")
+        tensors.update(opt_t, **sch_t, **carry_t)
+        meta = {"epoch": self.epoch, "batch_index": self.batch_index, "step": self.step, "best": self.best,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "loss_sum": self.loss_sum,
+                "loss_count": self.loss_count, "skipped": self.skipped, "rng": meta_rng, "optimizer": opt_spec,
+                "scheduler": sch_spec, "carry": carry_spec, "recipe": self.recipe.name}
+        path = save_checkpoint(self.ckdir.root, f"step-{self.step:08d}", model_state=self.model.state_dict(),
+                               tensors=tensors, meta=meta,
+                               model_metadata={"recipe": self.recipe.name, "config": json.dumps(self.cfg.to_dict())})
+        self.ckdir.update(last=path.name, **({"best": path.name, "best_value": self.best} if best else {}))
+        self.ckdir.prune(self.cfg.keep_checkpoints)
+        return path
+
+    def _restore(self, path: Path) -> None:
+        state, tensors, meta = load_checkpoint(path)
+        apply_weights(self.model, state, path)
+        try:
+            self.optimizer.load_state_dict(unflatten(meta["optimizer"], tensors))
+            if self.scheduler is not None and meta["scheduler"].get("v", 0) is not None:
+                self.scheduler.load_state_dict(unflatten(meta["scheduler"], tensors))
+            seeding.set_rng_state(tensors, meta["rng"])
+            self.carry = tree_map(lambda t: t.to(self.device), unflatten(meta["carry"], tensors))
+        except (KeyError, ValueError, TypeError) as err:
+            raise CheckpointError(f"checkpoint {path} has an unreadable training state ({err}); the weights "
+                                  "alone can still be used with 'rnnkit eval'") from err
+        for key in ("epoch", "batch_index", "step", "best", "best_epoch", "bad_epochs", "loss_sum",
+                    "loss_count", "skipped"):
+            setattr(self, key, meta[key])
+        self.metrics.truncate_after(self.step, self.epoch)
+        self.log(f"resumed from {path} (epoch {self.epoch + 1}, batch {self.batch_index}, step {self.step})")
+
+    # ---- training -------------------------------------------------------------------------------
+    def _train_step(self, batch: Any) -> Optional[float]:
+        """One optimiser step; returns the loss, or None if it was skipped as non-finite."""
+        self.model.train()
+        loss, carry = self.recipe.training_loss(self.model, batch, self.carry)
+        value = float(loss.detach())
+        why = "" if math.isfinite(value) else f"loss is {value}"
+        if not why:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
+            norm = float(torch.nn.utils.clip_grad_norm_(params, clip)) if params else 0.0
+            why = "" if math.isfinite(norm) else f"gradient norm is {norm}"
+        if why:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped += 1
+            self.nonfinite_streak += 1
+            self.carry = None
+            warnings.warn(f"rnnkit: step {self.step} skipped: {why} "
+                          f"({self.nonfinite_streak} in a row, limit --max-nonfinite {self.cfg.max_nonfinite})",
+                          RuntimeWarning, stacklevel=2)
+            if self.nonfinite_streak >= self.cfg.max_nonfinite:
+                raise NonFiniteError(
+                    f"rnnkit: training stopped: {self.nonfinite_streak} consecutive steps had a non-finite loss or "
+                    f"gradient (last: {why} at step {self.step}). Try a lower --lr, --grad-clip 1.0, or check the "
+                    f"data for NaN/inf. The last good checkpoint is in {self.ckdir.root}.")
+            return None
+        self.optimizer.step()
+        if self.cfg.lr_schedule == "cosine":
+            self.scheduler.step()
+        self.nonfinite_streak = 0
+        self.carry = tree_map(lambda t: t.detach(), carry)
+        return value
+
+    def _run_epoch(self, stop: GracefulStop) -> bool:
+        """Train the rest of ``self.epoch``; returns False if training must stop (max_steps)."""
+        cfg, recipe = self.cfg, self.recipe
+        batches = recipe.train_batches(self.epoch)
+        n = len(batches)
+        bar = progress.progress_bar(n, initial=self.batch_index, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+                                    enabled=cfg.progress)
+        t0, seen = time.perf_counter(), 0
+        try:
+            while self.batch_index < n:
+                batch = tree_map(lambda t: t.to(self.device), batches[self.batch_index])
+                value = self._train_step(batch)
+                if value is not None:
+                    self.loss_sum += value
+                    self.loss_count += 1
+                self.batch_index += 1
+                self.step += 1
+                seen += batch_size_of(batch)
+                progress.update(bar, self.loss_sum / max(1, self.loss_count), seen / (time.perf_counter() - t0))
+                if cfg.log_every and self.step % cfg.log_every == 0:
+                    self.metrics.append({"kind": "interval", "epoch": self.epoch, "step": self.step,
+                                         "train_loss": self.loss_sum / max(1, self.loss_count)})
+                if stop.requested:
+                    path = self._save()
+                    raise Interrupted(stop.signal_name or "signal", path)
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self._save()
+                if cfg.max_steps and self.step >= cfg.max_steps:
+                    self.stopped = f"max_steps ({cfg.max_steps}) reached"
+                    self._save()
+                    return False
+        finally:
+            bar.close()
+        self.epoch_time = time.perf_counter() - t0
+        self.epoch_examples = seen
+        return True
+
+    def _end_epoch(self) -> bool:
+        """Validate, log, keep the best checkpoint, early-stop; returns False to stop."""
+        cfg, recipe = self.cfg, self.recipe
+        val = self.evaluate("val")
+        key = recipe.monitor
+        if key not in val:
+            raise KeyError(f"rnnkit: recipe {recipe.name}.evaluate('val') must return {key!r}, got {sorted(val)}")
+        improved = self.best is None or self.better(val[key], self.best)
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = val[key], self.epoch, 0
+        else:
+            self.bad_epochs += 1
+        if cfg.lr_schedule == "plateau":
+            self.scheduler.step(val[key])
+        record = {"kind": "epoch", "epoch": self.epoch, "step": self.step,
+                  "train_loss": self.loss_sum / self.loss_count if self.loss_count else None,
+                  **{f"val_{k}": v for k, v in val.items()},
+                  "lr": self.optimizer.param_groups[0]["lr"], "skipped_steps": self.skipped,
+                  "time_s": round(getattr(self, "epoch_time", 0.0), 3),
+                  "examples_per_s": round(getattr(self, "epoch_examples", 0) / max(getattr(self, "epoch_time", 0.0),
+                                                                                     1e-9), 1)}
+        record.update(recipe.on_epoch_end(self.model, self.epoch, self.run_dir))
+        self.metrics.append(record)
+        msg = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
+                        if isinstance(v, float) and (k == "train_loss" or k.startswith("val_")))
+        self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: {msg}" + (" (best)" if improved else ""))
+        self.epoch, self.batch_index, self.loss_sum, self.loss_count, self.skipped = self.epoch + 1, 0, 0.0, 0, 0
+        self.carry = None
+        self._save(best=improved)
+        if cfg.patience and self.bad_epochs >= cfg.patience:
+            self.stopped = f"early stopping: no validation improvement in {cfg.patience} epochs"
+            return False
+        return True
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        """The recipe's metrics on ``split``, in eval mode without gradients."""
+        self.model.eval()
+        with torch.no_grad():
+            return {k: float(v) for k, v in self.recipe.evaluate(self.model, split).items()}
+
+    def fit(self) -> dict[str, Any]:
+        """Train (or continue) to the end, then test the best weights and write the report.
+
+        Returns:
+            The report (also written to ``report.json``).
+
+        Raises:
+            Interrupted: on SIGINT/SIGTERM, after saving a checkpoint.
+            NonFiniteError: after ``max_nonfinite`` consecutive non-finite steps.
+        """
+        t_start = time.perf_counter()
+        self.nonfinite_streak = 0
+        threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+        try:  # process-wide torch settings are restored afterwards (the Trainer may run inside a library)
+            with GracefulStop() as stop:
+                self.setup()
+                while self.epoch < self.cfg.epochs:
+                    if not self._run_epoch(stop) or not self._end_epoch():
+                        break
+                    if stop.requested:
+                        raise Interrupted(stop.signal_name or "signal", self.ckdir.path("last"))
+            return self._finish(t_start)
+        finally:
+            torch.set_num_threads(threads)
+            torch.use_deterministic_algorithms(deterministic)
+
+    def _finish(self, t_start: float) -> dict[str, Any]:
+        """Reload the best weights, test them, let the recipe write its artefacts, write the report."""
+        self.stopped = self.stopped or f"completed {self.cfg.epochs} epochs"
+        plots.plot_learning_curves(self.metrics.read(), self.run_dir / "learning_curves.png", self.recipe.monitor)
+        best = self.ckdir.path("best") or self.ckdir.path("last")
+        state, _, _ = load_checkpoint(best)
+        apply_weights(self.model, state, best)
+        val, test = self.evaluate("val"), self.evaluate("test")
+        self.model.eval()
+        with torch.no_grad():
+            extra = self.recipe.finish(self.model, self.run_dir, test)
+        return write_report(self, best, val, test, extra, time.perf_counter() - t_start)

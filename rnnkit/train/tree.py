@@ -1,0 +1,89 @@
+"""Nested Python structures with tensor leaves <-> (tensors, JSON spec).
+
+Optimiser and scheduler ``state_dict()`` s, carried RNN states and RNG states
+are nests of dicts (with int or str keys), lists, tuples, NamedTuples,
+tensors and scalars. :func:`flatten` splits such a nest into a flat
+``{key: Tensor}`` dict for safetensors and a JSON-able spec that records the
+structure; :func:`unflatten` rebuilds it. Nothing is ever pickled; NamedTuple
+types are rebuilt only from ``rnnkit`` modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from torch import Tensor
+
+_SCALARS = (type(None), bool, int, float, str)
+
+
+def flatten(obj: Any, prefix: str) -> tuple[dict[str, Tensor], Any]:
+    """Split ``obj`` into tensors (keys start with ``prefix``) and a JSON spec.
+
+    Raises:
+        TypeError: a leaf that is neither a tensor nor a JSON scalar.
+    """
+    tensors: dict[str, Tensor] = {}
+
+    def walk(x: Any, path: str) -> Any:
+        if isinstance(x, Tensor):
+            tensors[path] = x.detach().cpu().contiguous().clone()
+            return {"t": path}
+        if isinstance(x, _SCALARS):
+            return {"v": x}
+        if isinstance(x, dict):
+            for k in x:
+                if not isinstance(k, (int, str)) or isinstance(k, bool):
+                    raise TypeError(f"flatten: dict keys must be int or str, got {type(k).__name__} at {path}")
+            return {"dict": [[k, walk(v, f"{path}.{k}")] for k, v in x.items()]}
+        if isinstance(x, tuple) and hasattr(x, "_fields"):
+            cls = type(x)
+            return {"namedtuple": f"{cls.__module__}:{cls.__qualname__}",
+                    "items": [walk(v, f"{path}.{i}") for i, v in enumerate(x)]}
+        if isinstance(x, (list, tuple)):
+            return {type(x).__name__ if type(x) in (list, tuple) else "list":
+                    [walk(v, f"{path}.{i}") for i, v in enumerate(x)]}
+        raise TypeError(f"flatten: cannot store a {type(x).__name__} at {path} in a checkpoint "
+                        "(only tensors, dicts, lists, tuples, NamedTuples and JSON scalars)")
+
+    spec = walk(obj, prefix)
+    return tensors, spec
+
+
+def _namedtuple_class(name: str) -> type:
+    module_name, _, qualname = name.partition(":")
+    if not (module_name == "rnnkit" or module_name.startswith("rnnkit.")):
+        raise ValueError(f"unflatten: NamedTuple type {name!r} is not from rnnkit; refusing to import it")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, tuple) and hasattr(obj, "_fields")):
+        raise ValueError(f"unflatten: {name!r} is not a NamedTuple type")
+    return obj
+
+
+def unflatten(spec: Any, tensors: dict[str, Tensor]) -> Any:
+    """Rebuild the nest that :func:`flatten` split.
+
+    Raises:
+        ValueError: the spec is malformed or names a tensor that is missing.
+    """
+    if not isinstance(spec, dict) or len(spec) not in (1, 2):
+        raise ValueError(f"unflatten: malformed structure entry {str(spec)[:80]!r}")
+    if "t" in spec:
+        key = spec["t"]
+        if key not in tensors:
+            raise ValueError(f"unflatten: tensor {key!r} is missing from the checkpoint")
+        return tensors[key]
+    if "v" in spec:
+        return spec["v"]
+    if "dict" in spec:
+        return {k: unflatten(v, tensors) for k, v in spec["dict"]}
+    if "list" in spec:
+        return [unflatten(v, tensors) for v in spec["list"]]
+    if "tuple" in spec:
+        return tuple(unflatten(v, tensors) for v in spec["tuple"])
+    if "namedtuple" in spec:
+        return _namedtuple_class(spec["namedtuple"])(*(unflatten(v, tensors) for v in spec["items"]))
+    raise ValueError(f"unflatten: malformed structure entry {str(spec)[:80]!r}")
