@@ -1,0 +1,74 @@
+"""The compiled fast path: built-in cells with the whole time loop in C++.
+
+Registered with :mod:`rnnkit.fused` on import (after the native path, which
+takes the plain cells torch's own kernels compute). It runs, on CPU in
+float32/float64:
+
+* :class:`~rnnkit.cells.LSTMCell` with any ``forget_bias``, peepholes,
+  ``cell_clip``, projection and ``proj_clip`` (activation tanh),
+
+with lengths (shrinking batch, no work past a sequence's end), ``reverse``
+and an initial state, with exactly :func:`rnnkit.unroll`'s semantics. The
+C++ code is built on first use (see :mod:`rnnkit.fused.build`); without a
+compiler ``supports`` gives the reason and the reference runner takes over.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import torch
+from torch import Tensor
+
+from rnnkit.cells.lstm import LSTMCell
+from rnnkit.fused import register
+from rnnkit.fused.build import unavailable_reason
+from rnnkit.fused.compiled_lstm import lstm_kernel, lstm_unsupported
+from rnnkit.fused.sorting import contiguous_state, run_sorted
+from rnnkit.state import State
+
+DTYPES = (torch.float32, torch.float64)
+
+# exact cell class -> (why unsupported or None, kernel factory)
+FAMILIES: dict[type, tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]] = {
+    LSTMCell: (lstm_unsupported, lstm_kernel),
+}
+
+
+class CompiledPath:
+    """Fast path running built-in cells' whole time loop in compiled C++."""
+
+    name = "compiled"
+
+    def supports(self, cell: Any, x: Tensor, lengths: Optional[Tensor]) -> Optional[str]:
+        """None if this path runs the call, else the reason it cannot."""
+        family = FAMILIES.get(type(cell))
+        if family is None:
+            names = ", ".join(sorted(k.__name__ for k in FAMILIES))
+            return f"the compiled core runs {names}, not {type(cell).__name__}"
+        if x.device.type != "cpu":
+            return f"the compiled core runs on the CPU, not on {x.device}"
+        if x.dtype not in DTYPES:
+            return f"the compiled core computes float32 and float64, not {x.dtype}"
+        for p in cell.parameters():
+            if p.dtype != x.dtype or p.device != x.device:
+                return f"the parameters ({p.dtype} on {p.device}) must match the input ({x.dtype} on {x.device})"
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            return "an empty batch or sequence is left to the reference runner"
+        reason = family[0](cell)
+        if reason is not None:
+            return reason
+        return unavailable_reason()
+
+    def run(
+        self, cell: Any, x: Tensor, state: Optional[State], lengths: Optional[Tensor], reverse: bool
+    ) -> tuple[Tensor, State]:
+        """:func:`rnnkit.unroll` on validated, time-major arguments."""
+        if state is None:
+            state = cell.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
+        kernel = FAMILIES[type(cell)][1](cell)
+        return run_sorted(kernel, x, contiguous_state(state), lengths, reverse)
+
+
+PATH = CompiledPath()
+register(PATH)

@@ -1,0 +1,222 @@
+// Whole-sequence LSTM (rnnkit.cells.LSTMCell, every option) forward and backward.
+//
+// Inputs are time-major and sorted by length (descending): at step t only the
+// first batch_sizes[t] rows are active, so no work is done past a sequence's
+// end. xp = x W_ih^T + b_ih + b_hh comes precomputed for all steps.
+//
+// Forward, per step t, rows r < bs_t:
+//   a = xp_t + h_{t-1} W_hh^T;  a_f += forget_bias;  a_i += p_i c_{t-1};  a_f += p_f c_{t-1}
+//   i, f, o = sigmoid;  g = tanh(a_g);  c_t = clip(f c_{t-1} + i g);  a_o += p_o c_t
+//   m_t = o tanh(c_t);  h_t = clip(m_t W_hr^T) with a projection, else m_t.
+// Saved for backward (save=true): G = [i, f, g, o], C = c_t, TC = tanh(c_t),
+// CR = c before clipping (cell_clip), M = m_t (projection), HR = h before clipping (proj_clip).
+#include "fastmath.h"
+
+namespace rnnkit {
+
+using at::Tensor;
+
+std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                                 const c10::optional<Tensor>& w_hr, const c10::optional<Tensor>& peep,
+                                 const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
+                                 double cell_clip, double proj_clip, bool save) {
+  const auto bsv = to_vec(batch_sizes);
+  const int64_t T = xp.size(0), B = xp.size(1), H = c0.size(1), P = h0.size(1);
+  const bool proj = w_hr.has_value() && w_hr->defined();
+  const bool has_peep = peep.has_value() && peep->defined();
+  const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
+  auto opts = xp.options();
+  Tensor Y = ragged ? at::zeros({total_steps, B, P}, opts) : at::empty({total_steps, B, P}, opts);
+  const int64_t TS = save ? T : 1;  // rolling buffers when nothing is saved
+  Tensor G = at::empty({TS, B, 4 * H}, opts);
+  // saved buffers are zero-filled when ragged: rows past a length meet zero gradients in the weight GEMMs
+  auto buf = [&](std::initializer_list<int64_t> shape) { return save && ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
+  Tensor C = buf({save ? T : 2, B, H});
+  Tensor TC = save ? at::empty({T, B, H}, opts) : Tensor();
+  Tensor CR = (save && cell_clip > 0) ? at::empty({T, B, H}, opts) : Tensor();
+  Tensor M = proj ? buf({TS, B, H}) : Tensor();
+  Tensor HR = (save && proj && proj_clip > 0) ? at::empty({T, B, P}, opts) : Tensor();
+  Tensor hn = h0.clone(), cn = c0.clone();
+  Tensor w_hh_t = w_hh.t();
+  Tensor w_hr_t = proj ? w_hr->t() : Tensor();
+  Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
+
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lstm_forward", [&] {
+    using s_t = scalar_t;
+    const s_t fb = static_cast<s_t>(forget_bias), cc = static_cast<s_t>(cell_clip);
+    const s_t pc = static_cast<s_t>(proj_clip);
+    const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : nullptr;
+    const s_t* pf = has_peep ? pi + H : nullptr;
+    const s_t* po = has_peep ? pi + 2 * H : nullptr;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t bs = bsv[t];
+      if (bs == 0) break;
+      const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
+      Tensor g_t = rows(G[tg], bs);
+      Tensor h_prev = t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs);
+      at::addmm_out(g_t, rows(xp[t], bs), h_prev, w_hh_t);
+      s_t* gp = g_t.data_ptr<s_t>();
+      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[tcp].data_ptr<s_t>();
+      s_t* cp = C[tc_].data_ptr<s_t>();
+      s_t* tcp_ = save ? TC[t].data_ptr<s_t>() : nullptr;
+      s_t* crp = CR.defined() ? CR[t].data_ptr<s_t>() : nullptr;
+      s_t* mp = proj ? M[tg].data_ptr<s_t>() : Y[t].data_ptr<s_t>();
+      for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          s_t* a = gp + r * 4 * H;
+          const s_t* cpr = cprev + r * H;
+          s_t* cr = cp + r * H;
+          s_t* m = mp + r * H;
+          s_t* tcr = tcp_ ? tcp_ + r * H : nullptr;
+          s_t* crr = crp ? crp + r * H : nullptr;
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < H; ++j) {
+            s_t ai = a[j], af = a[H + j] + fb, ag = a[2 * H + j], ao = a[3 * H + j];
+            const s_t c_old = cpr[j];
+            if (pi) {
+              ai += pi[j] * c_old;
+              af += pf[j] * c_old;
+            }
+            const s_t i = sigm<s_t>(ai), f = sigm<s_t>(af), g = tanh_<s_t>(ag);
+            s_t c = f * c_old + i * g;
+            if (crr) crr[j] = c;
+            if (cc > 0) c = c < -cc ? -cc : (c > cc ? cc : c);
+            if (po) ao += po[j] * c;
+            const s_t o = sigm<s_t>(ao), tcv = tanh_<s_t>(c);
+            a[j] = i;
+            a[H + j] = f;
+            a[2 * H + j] = g;
+            a[3 * H + j] = o;
+            cr[j] = c;
+            if (tcr) tcr[j] = tcv;
+            m[j] = o * tcv;
+          }
+        }
+      });
+      if (proj) {
+        Tensor y_t = rows(Y[t], bs);
+        at::mm_out(y_t, rows(M[tg], bs), w_hr_t);
+        if (pc > 0) {
+          if (HR.defined()) rows(HR[t], bs).copy_(y_t);
+          y_t.clamp_(-proj_clip, proj_clip);
+        }
+      }
+      // sequences whose last step is t hand their state over
+      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
+      if (next < bs) {
+        rows(hn, bs).narrow(0, next, bs - next).copy_(Y[t].narrow(0, next, bs - next));
+        rows(cn, bs).narrow(0, next, bs - next).copy_(C[tc_].narrow(0, next, bs - next));
+      }
+    }
+  });
+  return {Y, hn, cn, G, C, TC, CR, M, HR};
+}
+
+// Gradients of lstm_forward. dY: (T, B, P) for the T steps run. Returns
+// dxp (T, B, 4H), dh0, dc0, dW_hh, dW_hr (or undefined), dpeep (or undefined).
+std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
+                                  const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
+                                  const c10::optional<Tensor>& peep, const Tensor& batch_sizes, const Tensor& Y,
+                                  const Tensor& G, const Tensor& C, const Tensor& TC, const c10::optional<Tensor>& CR,
+                                  const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
+                                  double cell_clip, double proj_clip) {
+  const auto bsv = to_vec(batch_sizes);
+  const int64_t T = G.size(0), B = G.size(1), H = C.size(2), P = h0.size(1);
+  const bool proj = w_hr.has_value() && w_hr->defined();
+  const bool has_peep = peep.has_value() && peep->defined();
+  const bool ragged = T > 0 && bsv[T - 1] < B;
+  auto opts = G.options();
+  Tensor dG = ragged ? at::zeros({T, B, 4 * H}, opts) : at::empty({T, B, 4 * H}, opts);
+  Tensor DHR = proj ? (ragged ? at::zeros({T, B, P}, opts) : at::empty({T, B, P}, opts)) : Tensor();
+  Tensor DM = proj ? at::empty({B, H}, opts) : Tensor();
+  Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
+  Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
+  Tensor cr_t = CR.has_value() ? *CR : Tensor();
+  Tensor hr_t = HR.has_value() ? *HR : Tensor();
+
+  AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lstm_backward", [&] {
+    using s_t = scalar_t;
+    const s_t cc = static_cast<s_t>(cell_clip), pc = static_cast<s_t>(proj_clip);
+    const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : nullptr;
+    const s_t* pf = has_peep ? pi + H : nullptr;
+    const s_t* po = has_peep ? pi + 2 * H : nullptr;
+    s_t* dhp = dh.data_ptr<s_t>();
+    s_t* dcp = dc.data_ptr<s_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t bs = bsv[t];
+      if (bs == 0) continue;
+      const s_t* dyp = dY[t].data_ptr<s_t>();
+      const s_t* dm_src;  // gradient w.r.t. m_t, rows (bs, H)
+      if (proj) {
+        s_t* dr = DHR[t].data_ptr<s_t>();
+        const s_t* hr = hr_t.defined() ? hr_t[t].data_ptr<s_t>() : nullptr;
+        const int64_t n = bs * P;
+        for (int64_t k = 0; k < n; ++k) {
+          s_t v = dyp[k] + dhp[k];
+          if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
+          dr[k] = v;
+        }
+        Tensor dm_rows = rows(DM, bs);
+        at::mm_out(dm_rows, rows(DHR[t], bs), *w_hr);
+        dm_src = DM.data_ptr<s_t>();
+      } else {
+        dm_src = nullptr;
+      }
+      const s_t* gp = G[t].data_ptr<s_t>();
+      const s_t* tcp = TC[t].data_ptr<s_t>();
+      const s_t* crp = cr_t.defined() ? cr_t[t].data_ptr<s_t>() : nullptr;
+      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[t - 1].data_ptr<s_t>();
+      s_t* dgp = dG[t].data_ptr<s_t>();
+      for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const s_t* a = gp + r * 4 * H;
+          s_t* d = dgp + r * 4 * H;
+          const s_t* tc = tcp + r * H;
+          const s_t* cpr = cprev + r * H;
+          const s_t* crr = crp ? crp + r * H : nullptr;
+          const s_t* dmr = dm_src ? dm_src + r * H : nullptr;
+          const s_t* dyr = dyp + r * H;
+          s_t* dhr = dhp + r * H;
+          s_t* dcr = dcp + r * H;
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < H; ++j) {
+            const s_t i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+            const s_t dm = dmr ? dmr[j] : dyr[j] + dhr[j];
+            const s_t tcv = tc[j];
+            const s_t dao = dm * tcv * o * (1 - o);
+            s_t dcv = dcr[j] + dm * o * (1 - tcv * tcv);
+            if (po) dcv += dao * po[j];
+            if (crr && (crr[j] < -cc || crr[j] > cc)) dcv = 0;
+            const s_t cold = cpr[j];
+            const s_t dai = dcv * g * i * (1 - i);
+            const s_t daf = dcv * cold * f * (1 - f);
+            const s_t dag = dcv * i * (1 - g * g);
+            s_t dcold = dcv * f;
+            if (pi) dcold += dai * pi[j] + daf * pf[j];
+            d[j] = dai;
+            d[H + j] = daf;
+            d[2 * H + j] = dag;
+            d[3 * H + j] = dao;
+            dcr[j] = dcold;
+          }
+        }
+      });
+      Tensor dh_rows = rows(dh, bs);
+      at::mm_out(dh_rows, rows(dG[t], bs), w_hh);
+    }
+  });
+  // weight gradients: one large GEMM each over all steps
+  Tensor dW_hh = dG[0].t().mm(h0);
+  if (T > 1) dW_hh.addmm_(dG.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(),
+                          Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, P}));
+  Tensor dW_hr = proj ? DHR.view({T * B, P}).t().mm(M->view({T * B, H})) : Tensor();
+  Tensor dpeep;
+  if (has_peep) {
+    Tensor c_prev = T > 1 ? at::cat({c0.unsqueeze(0), C.narrow(0, 0, T - 1)}, 0) : c0.unsqueeze(0);
+    dpeep = at::stack({(dG.narrow(2, 0, H) * c_prev).sum({0, 1}), (dG.narrow(2, H, H) * c_prev).sum({0, 1}),
+                       (dG.narrow(2, 3 * H, H) * C).sum({0, 1})});
+  }
+  return {dG, dh, dc, dW_hh, dW_hr, dpeep};
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,24 @@
+// Python bindings of rnnkit's compiled recurrent kernels (built just in time by rnnkit.fused.build).
+#include <torch/extension.h>
+
+#include <vector>
+
+namespace rnnkit {
+using at::Tensor;
+std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                                 const c10::optional<Tensor>& w_hr, const c10::optional<Tensor>& peep,
+                                 const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
+                                 double cell_clip, double proj_clip, bool save);
+std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
+                                  const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
+                                  const c10::optional<Tensor>& peep, const Tensor& batch_sizes, const Tensor& Y,
+                                  const Tensor& G, const Tensor& C, const Tensor& TC, const c10::optional<Tensor>& CR,
+                                  const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
+                                  double cell_clip, double proj_clip);
+}  // namespace rnnkit
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "rnnkit compiled recurrent kernels (whole time loop in C++)";
+  m.def("lstm_forward", &rnnkit::lstm_forward, "LSTM forward over all steps");
+  m.def("lstm_backward", &rnnkit::lstm_backward, "LSTM backward over all steps");
+}
