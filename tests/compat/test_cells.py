@@ -95,7 +95,8 @@ def test_lstm_cell_peepholes_clip_projection_equations() -> None:
     y, state = cell(x, LSTMStateTuple(c_prev, m_prev))
     # rnn_cell_impl.LSTMCell.call, written out
     i, j, f, o = (torch.cat([x, m_prev], 1) @ w["kernel"] + w["bias"]).chunk(4, 1)
-    c = torch.sigmoid(f + fb + w["w_f_diag"] * c_prev) * c_prev + torch.sigmoid(i + w["w_i_diag"] * c_prev) * torch.tanh(j)
+    c = (torch.sigmoid(f + fb + w["w_f_diag"] * c_prev) * c_prev
+         + torch.sigmoid(i + w["w_i_diag"] * c_prev) * torch.tanh(j))
     c = c.clamp(-cell_clip, cell_clip)
     m = torch.sigmoid(o + w["w_o_diag"] * c) * torch.tanh(c)
     m = (m @ w["projection/kernel"]).clamp(-proj_clip, proj_clip)

@@ -224,3 +224,19 @@ def test_rnnkit_cells_and_user_cells_run_in_dynamic_rnn() -> None:
     ref_out, ref_final = per_sequence_loop(stacked, x, LENGTHS, stacked.zero_state(len(LENGTHS), D))
     torch.testing.assert_close(out, ref_out)
     assert_states_equal(final, ref_final)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_lazy_build_on_the_inputs_device_matches_cpu() -> None:
+    torch.manual_seed(0)
+    cpu = v1.MultiRNNCell([v1.LSTMCell(5, num_proj=3, use_peepholes=True), v1.GRUCell(4)]).build(3)
+    gpu = v1.MultiRNNCell([v1.LSTMCell(5, num_proj=3, use_peepholes=True), v1.GRUCell(4)])
+    x = torch.randn(len(LENGTHS), 5, 3)
+    gpu(x[:, 0].cuda(), gpu.zero_state(len(LENGTHS), v1.float32, device="cuda"))  # builds on CUDA
+    gpu.load_state_dict(cpu.state_dict())
+    assert all(p.is_cuda for p in gpu.parameters())
+    out, final = v1.nn.dynamic_rnn(cpu, x, sequence_length=LENGTHS)
+    out_gpu, final_gpu = v1.nn.dynamic_rnn(v1.DropoutWrapper(gpu, 0.5, variational_recurrent=True).eval(), x.cuda(),
+                                           sequence_length=torch.tensor(LENGTHS))  # lengths on the CPU
+    torch.testing.assert_close(out_gpu.cpu(), out, atol=1e-5, rtol=1e-4)
+    assert_states_equal(map_state(lambda s: s.cpu(), final_gpu), final)

@@ -119,7 +119,8 @@ class RNNCell(Cell):
         size = input_shape_size(owner, input_size)
         if self.input_size is not None:
             if size != self.input_size:
-                fail(owner, "input_size", f"{self.input_size} (the size the cell was built with at its first call)", size)
+                fail(owner, "input_size", f"{self.input_size} (the size the cell was built with at its first call)",
+                     size)
             return self
         dt = self.param_dtype or as_dtype(owner, "dtype", dtype) or torch.get_default_dtype()
         self._build(size, dt, torch.device("cpu") if device is None else torch.device(device))
@@ -227,8 +228,15 @@ class EngineCell(RNNCell):
         return y, self.from_rnnkit_state(new_state)
 
 
+def what(value: Any) -> str:
+    """Like :func:`rnnkit.checks.describe`, but a module is named by its class only."""
+    if isinstance(value, torch.nn.Module):
+        return f"a {type(value).__module__}.{type(value).__qualname__} module"
+    return describe(value)
+
+
 def check_rnn_cell(owner: str, name: str, cell: Any) -> None:
     """TF's ``assert_like_rnncell``: a compat cell (or any rnnkit cell)."""
     if not isinstance(cell, RNNCell) and not (callable(cell) and callable(getattr(cell, "initial_state", None))
                                                and hasattr(cell, "state_size")):
-        fail(owner, name, "an RNN cell (e.g. rnnkit.compat.v1.BasicLSTMCell)", describe(cell), kind=TypeError)
+        fail(owner, name, "an RNN cell (e.g. rnnkit.compat.v1.BasicLSTMCell)", what(cell), kind=TypeError)

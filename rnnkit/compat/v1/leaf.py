@@ -54,7 +54,8 @@ class LeafCell(EngineCell):
     def rnnkit_cell(self) -> nn.Module:
         """The rnnkit cell that runs this cell (exists once built)."""
         if self.impl is None:
-            raise RuntimeError(f"{type(self).__name__}: the cell is not built yet; call it once or call build(input_size)")
+            raise RuntimeError(f"{type(self).__name__}: the cell is not built yet; call it once or call "
+                               "build(input_size)")
         return self.impl
 
     # ------------------------------------------------------------- TF weights
@@ -85,16 +86,18 @@ class LeafCell(EngineCell):
         """
         owner = type(self).__name__
         if not isinstance(weights, Mapping):
-            fail(owner, "weights", "a mapping from TF variable names to tensors", type(weights).__name__, kind=TypeError)
+            fail(owner, "weights", "a mapping from TF variable names to tensors", type(weights).__name__,
+                 kind=TypeError)
         values = {k: as_tensor(owner, f"weights[{k!r}]", v) for k, v in weights.items()}
         kernel_name = "gates/kernel" if "gates/kernel" in self._expected_names() else "kernel"
         kernel = values.get(kernel_name)
         if not self.built and kernel is not None and kernel.dim() == 2:
-            self.build(max(kernel.shape[0] - self._h_depth, 1), dtype=kernel.dtype if kernel.is_floating_point() else None)
+            dtype = kernel.dtype if kernel.is_floating_point() else None
+            self.build(max(kernel.shape[0] - self._h_depth, 1), dtype=dtype)
         impl = self.rnnkit_cell()
         expected = self._tf_weights(impl)
         if set(values) != set(expected):
-            fail(owner, "weights", f"the keys {sorted(expected)}", sorted(values))
+            fail(owner, "weights", f"a mapping with exactly the keys {sorted(expected)}", sorted(values))
         for k, v in values.items():
             if tuple(v.shape) != tuple(expected[k].shape):
                 fail(owner, f"weights[{k!r}]", f"of shape {tuple(expected[k].shape)}", tuple(v.shape))

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell
-from rnnkit.checks import describe, fail
-from rnnkit.compat.v1.base import EngineCell, RNNCell
+from rnnkit.checks import fail
+from rnnkit.compat.v1.base import EngineCell, RNNCell, what
 from rnnkit.state import size_is_leaf
 
 
@@ -82,12 +82,12 @@ class MultiRNNCell(EngineCell):
         super().__init__()
         owner = "MultiRNNCell"
         if not isinstance(cells, (list, tuple)):
-            fail(owner, "cells", "a list or tuple of cells", describe(cells), kind=TypeError)
+            fail(owner, "cells", "a list or tuple of cells", what(cells), kind=TypeError)
         if len(cells) == 0:
             fail(owner, "cells", "a non-empty list of cells", "an empty list")
         for i, c in enumerate(cells):
             if not isinstance(c, RNNCell):
-                fail(owner, f"cells[{i}]", "a cell from rnnkit.compat.v1 (e.g. BasicLSTMCell)", describe(c),
+                fail(owner, f"cells[{i}]", "a cell from rnnkit.compat.v1 (e.g. BasicLSTMCell)", what(c),
                      kind=TypeError)
         if len({id(c) for c in cells}) < len(cells):
             warnings.warn("MultiRNNCell: at least two cells are the same object and will share weights", stacklevel=2)

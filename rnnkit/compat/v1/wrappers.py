@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.checks import describe, fail
-from rnnkit.compat.v1.base import EngineCell, RNNCell, input_shape_size
+from rnnkit.compat.v1.base import EngineCell, RNNCell, what, input_shape_size
 from rnnkit.compat.v1.dtypes import as_dtype
 from rnnkit.state import State, state_leaves
 from rnnkit.wrappers import Dropout, DropoutState, Residual
@@ -118,7 +118,7 @@ class DropoutWrapper(EngineCell):
         super().__init__()
         owner = "DropoutWrapper"
         if not isinstance(cell, RNNCell):
-            fail(owner, "cell", "a cell from rnnkit.compat.v1 (e.g. BasicLSTMCell)", describe(cell), kind=TypeError)
+            fail(owner, "cell", "a cell from rnnkit.compat.v1 (e.g. BasicLSTMCell)", what(cell), kind=TypeError)
         if dropout_state_filter_visitor is not None and not callable(dropout_state_filter_visitor):
             fail(owner, "dropout_state_filter_visitor", "None or a callable", describe(dropout_state_filter_visitor),
                  kind=TypeError)
@@ -199,7 +199,7 @@ class ResidualWrapper(EngineCell):
     def __init__(self, cell: RNNCell, residual_fn: Optional[Callable[[Tensor, Tensor], Tensor]] = None) -> None:
         super().__init__()
         if not isinstance(cell, RNNCell):
-            fail("ResidualWrapper", "cell", "a cell from rnnkit.compat.v1 (e.g. GRUCell)", describe(cell),
+            fail("ResidualWrapper", "cell", "a cell from rnnkit.compat.v1 (e.g. GRUCell)", what(cell),
                  kind=TypeError)
         if residual_fn is not None and not callable(residual_fn):
             fail("ResidualWrapper", "residual_fn", "None or a callable f(inputs, outputs)", describe(residual_fn),
