@@ -82,7 +82,8 @@ def keep_mask(shape: tuple[int, ...], drop: float, *, device: Any, dtype: Any) -
         A tensor of ``0`` and ``1 / (1 - p)``, drawn from the global RNG.
     """
     keep = 1.0 - drop
-    return torch.empty(shape, device=device, dtype=dtype).bernoulli_(keep).div_(keep)
+    # u < keep with u ~ U[0, 1) is Bernoulli(keep); in place, about twice as fast as bernoulli_ on the CPU
+    return torch.rand(shape, device=device, dtype=dtype).lt_(keep).div_(keep)
 
 
 class Wrapper(ProjectedCell):
@@ -191,7 +192,7 @@ def resolve_flags(owner: str, name: str, flags: Any, size: Any) -> list[bool]:
         fail(owner, name, "a bool or a structure of bools matching the cell's state_size "
              f"({describe(size) if not size_is_leaf(size) else 'one tensor'})", describe(flags), kind=TypeError)
     out: list[bool] = []
-    for f, s in zip(flags, size):
+    for f, s in zip(flags, size, strict=True):
         out.extend(resolve_flags(owner, name, f, s))
     return out
 

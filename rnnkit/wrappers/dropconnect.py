@@ -64,7 +64,7 @@ def _used_by_projection(step: _Step, names: tuple[str, ...], input_size: int) ->
         if not isinstance(out, Tensor) or not out.requires_grad:
             return False
         grads = torch.autograd.grad(out.sum(), list(probes.values()), allow_unused=True)
-    except (RuntimeError, TypeError, ValueError):  # a projection we cannot probe: assume it reads the weights (always correct, slower)
+    except (RuntimeError, TypeError, ValueError):  # cannot probe: assume it reads them (always correct, slower)
         return True
     return any(g is not None for g in grads)
 
@@ -105,7 +105,8 @@ class DropConnect(Wrapper):
         self.rate = check_probability(owner, "rate", rate)
         names = (weights,) if isinstance(weights, str) else weights
         if not isinstance(names, (tuple, list)) or not names or not all(isinstance(n, str) for n in names):
-            fail(owner, "weights", "a parameter name or a non-empty sequence of them", describe(weights), kind=TypeError)
+            fail(owner, "weights", "a parameter name or a non-empty sequence of them", describe(weights),
+                 kind=TypeError)
         available = [n for n, _ in cell.named_parameters()]
         for name in names:
             if name not in available:
@@ -155,7 +156,7 @@ class DropConnect(Wrapper):
             return y, DropConnectState(new, masks)
         empty = projected.shape[0] == 0
         masked = {"cell." + n: _get(self.cell, n) if empty else _get(self.cell, n) * m[0]
-                  for n, m in zip(self.weights, masks)}
+                  for n, m in zip(self.weights, masks, strict=True)}
         mode = "step" if self.project_inside else "recur"
         y, new = functional_call(self._step, masked, (projected, inner_state), {"mode": mode})
         return y, DropConnectState(new, masks)

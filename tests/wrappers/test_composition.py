@@ -1,4 +1,4 @@
-"""Wrappers compose: Stacked of Bidirectional of Dropout(Zoneout(LSTMCell)) with lengths, against a hand-built reference."""
+"""Wrappers compose: Stacked of Bidirectional of Dropout(Zoneout(LSTMCell)) with lengths, against a reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnkit import Bidirectional, LSTMCell, Stacked, unroll
-from rnnkit.state import LSTMState, map_state
+from rnnkit.state import LSTMState, map_state, state_leaves
 from rnnkit.wrappers import (
     DropConnect,
     Dropout,
@@ -63,7 +63,8 @@ def reference_step(wrapper: Dropout, dropout_log: list, zoneout_log: list, train
 
 
 @pytest.mark.parametrize("training, variational", [(False, False), (True, False), (True, True)])
-def test_stacked_bidirectional_dropout_zoneout_lstm_with_lengths(monkeypatch, training: bool, variational: bool) -> None:
+def test_stacked_bidirectional_dropout_zoneout_lstm_with_lengths(monkeypatch, training: bool,
+                                                                  variational: bool) -> None:
     net = make_net(variational).train(training)
     x = torch.randn(T, B, I, dtype=torch.float64)
     state = net.initial_state(B, dtype=torch.float64)
@@ -74,7 +75,7 @@ def test_stacked_bidirectional_dropout_zoneout_lstm_with_lengths(monkeypatch, tr
     ref_in = x
     for k, pair in enumerate(directions(net)):
         outs = []
-        for d, (wrapper, reverse) in enumerate(zip(pair, (False, True))):
+        for d, (wrapper, reverse) in enumerate(zip(pair, (False, True), strict=True)):
             dropout_log, zoneout_log = logs[k][d]
             assert len(zoneout_log) == (max(LENGTHS) if training else 0)
             step = reference_step(wrapper, dropout_log, zoneout_log, training)
@@ -130,3 +131,26 @@ def test_every_wrapper_around_the_other_cells_keeps_the_lengths_semantics(name: 
                 assert_states_close(final, ref_final)
         else:
             assert_runner_matches_reference(cell, I)
+
+
+WRAPPERS = {
+    "dropout_variational": lambda: Dropout(LSTMCell(I, I), input_dropout=0.5, state_dropout=0.5, variational=True),
+    "dropout_per_step": lambda: Dropout(LSTMCell(I, I), input_dropout=0.5, output_dropout=0.5),
+    "zoneout": lambda: Zoneout(LSTMCell(I, I), h=0.2, c=0.2),
+    "dropconnect": lambda: DropConnect(LSTMCell(I, I), 0.5, weights=("weight_ih", "weight_hh")),
+    "residual": lambda: Residual(LSTMCell(I, I)),
+    "learned_initial_state": lambda: LearnedInitialState(LSTMCell(I, I)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRAPPERS))
+def test_empty_time_returns_the_initial_state_and_empty_batches_work(name: str) -> None:
+    cell = WRAPPERS[name]()
+    state = cell.initial_state(2)
+    out, final = unroll(cell, torch.randn(0, 2, I), state)
+    assert out.shape == (0, 2, I)
+    assert all(a is b for a, b in zip(state_leaves(final), state_leaves(state), strict=True))
+    out, final = unroll(cell, torch.randn(4, 0, I))
+    assert out.shape == (4, 0, I) and all(leaf.shape[0] == 0 for leaf in state_leaves(final))
+    y, _ = cell(torch.randn(0, I), cell.initial_state(0))
+    assert y.shape == (0, I)

@@ -10,7 +10,7 @@ import torch
 
 from rnnkit import GRUCell, LSTMCell, Recurrent, unroll
 from rnnkit.state import LSTMState, map_state
-from rnnkit.wrappers import DropConnect, DropConnectState, Residual
+from rnnkit.wrappers import DropConnect, DropConnectState, Dropout, Residual
 from tests.contract import (
     assert_gradcheck,
     assert_shapes,
@@ -169,3 +169,19 @@ def test_the_inner_cell_is_registered_once_and_a_deep_copy_masks_its_own_weights
     out, _ = unroll(clone, x)
     torch.testing.assert_close(out, unroll(clone.cell, x)[0])
     assert not torch.allclose(out, unroll(cell.cell, x)[0])
+
+
+@pytest.mark.parametrize("built_in_eval_mode", [False, True])
+def test_nested_around_variational_input_dropout_masks_the_input_weight_of_the_inner_cell(built_in_eval_mode) -> None:
+    lstm = LSTMCell(I, H).double()
+    dropout = Dropout(lstm, input_dropout=0.5, variational=True).train(not built_in_eval_mode)
+    cell = DropConnect(dropout, 0.5, weights=("cell.weight_ih", "cell.weight_hh")).train()
+    x = torch.randn(4, 2, I, dtype=torch.float64)
+    state = cell.initial_state(2, dtype=torch.float64)
+    out, _ = unroll(cell, x, state)
+    m_ih, m_hh = (m[0] for m in state.masks)
+    m_x = state.cell.masks.input
+    h = c = torch.zeros(2, H, dtype=torch.float64)
+    for t in range(4):
+        h, c = lstm_step(x[t] * m_x, h, c, lstm.weight_ih * m_ih, lstm.weight_hh * m_hh, lstm.bias_ih + lstm.bias_hh)
+        torch.testing.assert_close(out[t], h)

@@ -59,7 +59,7 @@ def test_variational_state_masks_are_carried_unchanged_as_the_same_objects() -> 
     cell = Dropout(LSTMCell(I, H), state_dropout=0.3, output_dropout=0.3, variational=True)
     state = cell.initial_state(4)
     _, final = unroll(cell, torch.randn(5, 4, I), state, lengths=[5, 2, 0, 3])
-    for a, b in zip(state_leaves(state.masks), state_leaves(final.masks)):
+    for a, b in zip(state_leaves(state.masks), state_leaves(final.masks), strict=True):
         assert a is b
 
 
@@ -187,5 +187,6 @@ def test_errors_name_argument_expected_and_actual(kwargs: dict, error: type, mes
 
 def test_direct_step_validates_the_state() -> None:
     cell = Dropout(LSTMCell(I, H), variational=True)
-    with pytest.raises(TypeError, match=r"Dropout: state.masks must be DropoutMasks of 3 entries, got tuple of length 0"):
+    message = r"Dropout: state.masks must be DropoutMasks of 3 entries, got tuple of length 0"
+    with pytest.raises(TypeError, match=message):
         cell(torch.randn(2, I), DropoutState(LSTMCell(I, H).initial_state(2), ()))

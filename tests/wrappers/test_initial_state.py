@@ -30,7 +30,7 @@ def test_one_parameter_per_leaf_expanded_to_the_batch(make) -> None:
         for p in cell.initial:
             p.normal_()
     state = cell.initial_state(5)
-    for leaf, p in zip(state_leaves(state), cell.initial):
+    for leaf, p in zip(state_leaves(state), cell.initial, strict=True):
         assert leaf.shape == (5, *p.shape) and leaf.stride()[0] == 0
         assert torch.equal(leaf[3], p)
     assert_shapes(cell, I)

@@ -63,7 +63,8 @@ def test_gradcheck_float64() -> None:
     [
         ((LSTMCell(I, 6),), ValueError, r"Residual: cell.output_size must be equal to cell.input_size \(4\) to add the "
                                         r"input to the output \(or pass residual_fn\), got 6"),
-        ((GRUCell(I, I), "add"), TypeError, r"Residual: residual_fn must be None or a callable f\(x, y\), got str 'add'"),
+        ((GRUCell(I, I), "add"), TypeError,
+         r"Residual: residual_fn must be None or a callable f\(x, y\), got str 'add'"),
     ],
 )
 def test_errors_name_argument_expected_and_actual(args: tuple, error: type, message: str) -> None:

@@ -96,7 +96,7 @@ def test_plain_tensor_state_uses_h_and_a_user_cells_own_output_passes_through(mo
     x = torch.randn(3, I)
     y, new = cell(x, state)
     y_inner, new_inner = user(x, state)
-    for leaf, old, fresh, d in zip(new, state, new_inner, log[0]):  # every leaf of a user state uses rate h
+    for leaf, old, fresh, d in zip(new, state, new_inner, log[0], strict=True):  # every user leaf: rate h
         assert d.any() and (~d).any()
         torch.testing.assert_close(leaf, torch.where(d, old, fresh), rtol=0, atol=0)
     # the user cell's output (2 h~) is not one of its state tensors: it passes through unchanged
