@@ -28,7 +28,7 @@ back (the TF1 face uses them to return e.g. an ``LSTMStateTuple``).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -196,7 +196,3 @@ def resolve_flags(owner: str, name: str, flags: Any, size: Any) -> list[bool]:
         out.extend(resolve_flags(owner, name, f, s))
     return out
 
-
-def first_example(leaf: Tensor) -> Optional[Tensor]:
-    """``leaf[0]`` (the mask every example shares), or None for an empty batch."""
-    return leaf[0] if leaf.shape[0] > 0 else None
