@@ -4,7 +4,14 @@ Nothing in this package downloads. See :mod:`rnnkit.data.datasets` for the
 real datasets that ship inside installed packages and how to install them.
 """
 
-from rnnkit.data.batching import RandomWindowStream, TBPTTStream, bucket_batches, pad_sequences, random_windows
+from rnnkit.data.batching import (
+    RandomWindowStream,
+    TBPTTStream,
+    bucket_batches,
+    pad_sequences,
+    random_windows,
+    sliding_windows,
+)
 from rnnkit.data.cache import cache_dir
 from rnnkit.data.datasets import (
     DATASETS,
@@ -64,6 +71,7 @@ __all__ = [
     "read_text_column",
     "read_text_file",
     "read_ts_file",
+    "sliding_windows",
     "stratified_split",
     "tail_split",
     "tokenize",

@@ -9,6 +9,8 @@
   the next (stateful truncated backpropagation through time).
 * :func:`random_windows` / :class:`RandomWindowStream` draw windows at random
   positions (the state is reset for each batch).
+* :func:`sliding_windows` turns a series into ``(input window, next values)``
+  pairs for forecasting.
 
 Both streams can resume at window ``k`` (``iter_from(k)``) and give the same
 remaining windows as an uninterrupted pass.
@@ -25,7 +27,7 @@ from torch import Tensor
 
 from rnnkit.checks import check_positive_int
 
-__all__ = ["pad_sequences", "bucket_batches", "TBPTTStream", "RandomWindowStream", "random_windows"]
+__all__ = ["pad_sequences", "bucket_batches", "TBPTTStream", "RandomWindowStream", "random_windows", "sliding_windows"]
 
 ArrayLike = Union[Tensor, np.ndarray]
 
@@ -267,3 +269,37 @@ class RandomWindowStream:
         check_positive_int("RandomWindowStream.iter_from", "start", start, allow_zero=True)
         for k in range(start, self.num_batches):
             yield self[k]
+
+
+def sliding_windows(
+    series: ArrayLike, window: int, horizon: int = 1, stride: int = 1
+) -> Tuple[Tensor, Tensor]:
+    """Input/target pairs from a series for multi-step forecasting.
+
+    Pair ``i`` starts at ``s = i * stride``: the input is ``series[s : s + window]``
+    and the target the ``horizon`` values after it, ``series[s + window : s + window + horizon]``.
+
+    Args:
+        series: ``(N,)`` or ``(N, C)`` values (tensor or array).
+        window: input length ``W``.
+        horizon: how many future values to predict ``H``.
+        stride: step between consecutive windows.
+
+    Returns:
+        ``(inputs, targets)``: ``(M, W, *C)`` and ``(M, H, *C)`` views, ``M = (N - W - H) // stride + 1``.
+    """
+    owner = "sliding_windows"
+    if not isinstance(series, (Tensor, np.ndarray)):
+        raise TypeError(f"{owner}: series must be a Tensor or ndarray (N,) or (N, C), got {type(series).__name__}")
+    values = torch.as_tensor(series)
+    if values.dim() not in (1, 2):
+        raise ValueError(f"{owner}: series must have shape (N,) or (N, C), got {tuple(values.shape)}")
+    check_positive_int(owner, "window", window)
+    check_positive_int(owner, "horizon", horizon)
+    check_positive_int(owner, "stride", stride)
+    n = values.shape[0]
+    if n < window + horizon:
+        raise ValueError(f"{owner}: series must have at least window + horizon = {window + horizon} values, got {n}")
+    spans = values.unfold(0, window + horizon, stride)  # (M, *C, W + H)
+    spans = spans.movedim(-1, 1)  # (M, W + H, *C)
+    return spans[:, :window], spans[:, window:]

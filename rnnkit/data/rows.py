@@ -74,18 +74,22 @@ def csv_rows(path: PathLike, text: str, delimiter: str, log: ProblemLog) -> Tupl
 
 
 def jsonl_rows(path: PathLike, text: str, log: ProblemLog) -> Iterator[Row]:
-    for number, raw in enumerate(text.split("\n"), start=1):
+    """``(line, object)`` for each non-blank line that is a JSON object; other lines are bad rows."""
+    for line_no, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as err:
-            log.bad(number, f"malformed JSON: {err.msg} at column {err.colno}")
+            log.bad(line_no, f"malformed JSON: {err.msg} at column {err.colno}")
+            continue
+        except RecursionError:
+            log.bad(line_no, "malformed JSON: nested too deeply")
             continue
         if not isinstance(obj, dict):
-            log.bad(number, f"expected a JSON object, got {type(obj).__name__}")
+            log.bad(line_no, f"expected a JSON object, got {type(obj).__name__}")
             continue
-        yield number, obj
+        yield line_no, obj
 
 
 def table_rows(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.data import RandomWindowStream, TBPTTStream, bucket_batches, pad_sequences, random_windows
+from rnnkit.data import RandomWindowStream, TBPTTStream, bucket_batches, pad_sequences, random_windows, sliding_windows
 
 
 # ---------------------------------------------------------------- padding
@@ -174,3 +174,29 @@ def test_random_window_stream_resume_and_epochs() -> None:
     assert not torch.equal(other_seed[0][0], first[0][0])
     with pytest.raises(IndexError, match=r"index must be an int in \[0, 6\), got 6"):
         stream[6]
+
+
+# ---------------------------------------------------------------- sliding windows
+
+def test_sliding_windows_match_a_loop() -> None:
+    series = np.arange(20, dtype=np.float64) ** 2
+    x, y = sliding_windows(series, window=5, horizon=3, stride=2)
+    starts = range(0, 20 - 5 - 3 + 1, 2)
+    assert x.shape == (len(starts), 5) and y.shape == (len(starts), 3)
+    for i, s in enumerate(starts):
+        assert x[i].tolist() == series[s : s + 5].tolist() and y[i].tolist() == series[s + 5 : s + 8].tolist()
+    multi = torch.stack([torch.arange(10.0), -torch.arange(10.0)], dim=1)  # (N, C)
+    xm, ym = sliding_windows(multi, 4, 2)
+    assert xm.shape == (5, 4, 2) and ym.shape == (5, 2, 2)
+    assert torch.equal(xm[3], multi[3:7]) and torch.equal(ym[3], multi[7:9])
+
+
+def test_sliding_windows_errors() -> None:
+    with pytest.raises(ValueError, match="sliding_windows: series must have at least window \\+ horizon = 6 values, got 5"):
+        sliding_windows(np.zeros(5), 4, 2)
+    with pytest.raises(ValueError, match=r"series must have shape \(N,\) or \(N, C\), got \(2, 2, 2\)"):
+        sliding_windows(np.zeros((2, 2, 2)), 1)
+    with pytest.raises(TypeError, match="series must be a Tensor or ndarray"):
+        sliding_windows([1.0, 2.0], 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="sliding_windows: horizon must be > 0, got 0"):
+        sliding_windows(np.zeros(5), 2, 0)

@@ -190,6 +190,9 @@ def test_jsonl_bad_lines(tmp_path: Path) -> None:
     assert [ln for ln, _ in report.problems] == [2, 3, 4, 5, 6]
     assert "expected a JSON object, got list" in report.problems[1][1]
     assert "missing key(s) 'label'" in report.problems[2][1]
+    deep = write(tmp_path, "deep.jsonl", '{"text": "ok", "label": 1}\n' + "[" * 100_000 + "\n")
+    with raises_at(deep, 2, "malformed JSON: nested too deeply"):
+        read_labelled_table(deep, "text", "label")
 
 
 def test_text_column_and_argument_types(tmp_path: Path) -> None:
