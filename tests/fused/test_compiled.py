@@ -1,0 +1,231 @@
+"""The compiled core against the reference runner: outputs, final states and
+every gradient (float32, short sequences), float64 gradcheck on tiny shapes,
+lengths (0, 1, T, in between, unsorted), reverse, initial state, batch 1, and
+the fallback when compilation is off.
+
+The extension is built (or loaded from torch's cache) once per session by
+the ``ext`` fixture; every test of the compiled path skips with the build's
+reason when it cannot be built.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any, Callable
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
+from rnnkit.fused import build
+from rnnkit.state import map_state, state_leaves
+from rnnkit.unroll import unroll_unchecked
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def path() -> Any:
+    """The compiled fast path, with its extension built once for the module."""
+    if build.load() is None:
+        pytest.skip(build.unavailable_reason() or "compiled core unavailable")
+    from rnnkit.fused.compiled import PATH
+
+    return PATH
+
+
+LSTM_CONFIGS: dict[str, Callable[[], Any]] = {
+    "plain": lambda: LSTMCell(3, 5),
+    "no-bias": lambda: LSTMCell(3, 5, bias=False),
+    "forget-bias": lambda: LSTMCell(3, 5, forget_bias=1.0),
+    "peepholes": lambda: LSTMCell(3, 5, use_peepholes=True),
+    "cell-clip": lambda: LSTMCell(3, 5, cell_clip=0.3),
+    "projection": lambda: LSTMCell(3, 5, proj_size=2),
+    "everything": lambda: LSTMCell(3, 5, forget_bias=0.5, use_peepholes=True, cell_clip=0.4, proj_size=4, proj_clip=0.2),
+}
+CONFIGS: dict[str, Callable[[], Any]] = {f"lstm-{k}": v for k, v in LSTM_CONFIGS.items()}
+CONFIGS.update({
+    "gru": lambda: GRUCell(3, 5),
+    "gru-reset-before": lambda: GRUCell(3, 5, reset_after=False),
+    "gru-no-bias": lambda: GRUCell(3, 5, bias=False, reset_after=False),
+    "elman-tanh": lambda: ElmanCell(3, 5),
+    "elman-relu": lambda: ElmanCell(3, 5, nonlinearity="relu"),
+})
+
+
+def _covered(path: Any, cell: Any) -> None:
+    reason = path.supports(cell, torch.zeros(2, 2, cell.input_size, dtype=next(cell.parameters()).dtype), None)
+    if reason is not None and "runs" in reason and type(cell).__name__ in reason:
+        pytest.skip(f"not covered by the compiled core yet: {reason}")
+    assert reason is None, reason
+
+
+def _random_state(cell: Any, B: int, dtype: torch.dtype, g: torch.Generator) -> Any:
+    return map_state(lambda s: torch.randn(s.shape, generator=g, dtype=dtype), cell.initial_state(B, dtype=dtype))
+
+
+def _run_both(path: Any, cell: Any, x: torch.Tensor, state: Any, lengths: Any, reverse: bool) -> list[list[torch.Tensor]]:
+    """[outputs, *final leaves, *grads] of the compiled path and of the reference runner."""
+    results = []
+    params = list(cell.parameters())
+    for runner in ("compiled", "reference"):
+        xr = x.clone().requires_grad_(True)
+        st = map_state(lambda s: s.clone().requires_grad_(True), state)
+        if runner == "compiled":
+            out, final = path.run(cell, xr, st, lengths, reverse)
+        else:
+            out, final = unroll_unchecked(cell, xr, st, lengths, reverse)
+        leaves = state_leaves(final)
+        weights = [torch.linspace(-1.0, 1.5, t.numel(), dtype=x.dtype).view_as(t) for t in (out, *leaves)]
+        loss = sum((t * w).sum() for t, w in zip((out, *leaves), weights))
+        grads = torch.autograd.grad(loss, [xr, *state_leaves(st), *params], allow_unused=True)
+        results.append([out.detach(), *[s.detach() for s in leaves], *grads])
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_matches_reference_float32(path: Any, name: str, reverse: bool) -> None:
+    torch.manual_seed(0)
+    cell = CONFIGS[name]()
+    _covered(path, cell)
+    g = torch.Generator().manual_seed(1)
+    T, B = 6, 5
+    x = torch.randn(T, B, 3, generator=g)
+    state = _random_state(cell, B, torch.float32, g)
+    for lengths in (None, torch.tensor([3, 0, T, 1, 4])):
+        compiled, reference = _run_both(path, cell, x, state, lengths, reverse)
+        for a, b in zip(compiled, reference, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        if lengths is not None:
+            for b, length in enumerate(lengths.tolist()):
+                assert torch.count_nonzero(compiled[0][length:, b]) == 0
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_batch_one_and_default_state(path: Any, name: str) -> None:
+    torch.manual_seed(0)
+    cell = CONFIGS[name]()
+    _covered(path, cell)
+    x = torch.randn(9, 1, 3)
+    out, final = path.run(cell, x, None, torch.tensor([7]), False)
+    ref_out, ref_final = unroll_unchecked(cell, x, None, torch.tensor([7]), False)
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    for a, b in zip(state_leaves(final), state_leaves(ref_final)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_inference_mode_matches(path: Any, name: str) -> None:
+    """Without gradients the kernel keeps rolling buffers only; same results."""
+    torch.manual_seed(0)
+    cell = CONFIGS[name]()
+    _covered(path, cell)
+    x = torch.randn(8, 4, 3)
+    lengths = torch.tensor([2, 8, 0, 5])
+    with torch.inference_mode():
+        out, final = path.run(cell, x, None, lengths, True)
+        ref_out, ref_final = unroll_unchecked(cell, x, None, lengths, True)
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    for a, b in zip(state_leaves(final), state_leaves(ref_final)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_gradcheck_float64(path: Any, name: str) -> None:
+    torch.manual_seed(0)
+    cell = CONFIGS[name]().double()
+    _covered(path, cell)
+    T, B = 3, 3
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(T, B, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    state0 = _random_state(cell, B, torch.float64, g)
+    leaves0 = [s.requires_grad_(True) for s in state_leaves(state0)]
+    names = [n for n, _ in cell.named_parameters()]
+    params = [p.detach().clone().requires_grad_(True) for p in cell.parameters()]
+    lengths = torch.tensor([1, T, 2])
+
+    def fn(x: torch.Tensor, *rest: torch.Tensor) -> tuple:
+        p, leaves = rest[: len(params)], list(rest[len(params):])
+        it = iter(leaves)
+        state = map_state(lambda _s: next(it), state0)
+        out, final = _functional_run(path, cell, dict(zip(names, p)), x, state, lengths)
+        return (out, *state_leaves(final))
+
+    assert torch.autograd.gradcheck(fn, (x, *params, *leaves0), eps=1e-6, atol=1e-6)
+
+
+def _functional_run(path: Any, cell: Any, weights: dict, x: torch.Tensor, state: Any, lengths: torch.Tensor) -> Any:
+    """``path.run`` with the cell's parameters replaced by ``weights`` (for gradcheck)."""
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    with _reparametrize_module(cell, weights):
+        return path.run(cell, x, state, lengths, True)
+
+
+def test_all_lengths_zero(path: Any) -> None:
+    cell = LSTMCell(3, 4, use_peepholes=True)
+    x = torch.randn(5, 2, 3)
+    state = _random_state(cell, 2, torch.float32, torch.Generator().manual_seed(0))
+    out, final = path.run(cell, x, state, torch.tensor([0, 0]), False)
+    assert torch.count_nonzero(out) == 0 and out.shape == (5, 2, 4)
+    assert torch.equal(final.h, state.h) and torch.equal(final.c, state.c)
+
+
+def test_recurrent_auto_uses_compiled(path: Any) -> None:
+    """A variant LSTM in a Recurrent layer takes the compiled path under fused='auto'."""
+    from rnnkit.fused import choose
+
+    cell = LSTMCell(3, 4, use_peepholes=True)
+    x = torch.randn(5, 2, 3)
+    chosen = choose("test", cell, x, torch.tensor([5, 2]), "auto")
+    assert chosen is not None and chosen.name == "compiled"
+    out_auto, _ = rnnkit.Recurrent(cell)(x, lengths=[5, 2])
+    out_ref, _ = rnnkit.Recurrent(cell, fused=False)(x, lengths=[5, 2])
+    torch.testing.assert_close(out_auto, out_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_unsupported_reasons(path: Any) -> None:
+    x = torch.zeros(2, 2, 3)
+    assert "activation='tanh' only" in path.supports(LSTMCell(3, 4, activation="relu"), x, None)
+    assert "float16" in path.supports(LSTMCell(3, 4).half(), x.half(), None)
+
+    class MyLSTM(LSTMCell):
+        pass
+
+    assert "not MyLSTM" in path.supports(MyLSTM(3, 4), x, None)
+    assert "empty" in path.supports(LSTMCell(3, 4), torch.zeros(0, 2, 3), None)
+    assert "must match the input" in path.supports(LSTMCell(3, 4).double(), x, None)
+
+
+def test_no_compile_env_falls_back() -> None:
+    """RNNKIT_NO_COMPILE=1: rnnkit imports, runs the reference, warns once, fused=True explains."""
+    script = textwrap.dedent("""
+        import warnings, torch, rnnkit
+        from rnnkit.fused.compiled import PATH
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cell = rnnkit.LSTMCell(3, 4, use_peepholes=True)
+            x = torch.randn(5, 2, 3)
+            out, _ = rnnkit.Recurrent(cell)(x, lengths=[5, 3])
+            out2, _ = rnnkit.Recurrent(cell)(x)
+            ref, _ = rnnkit.Recurrent(cell, fused=False)(x, lengths=[5, 3])
+        assert torch.equal(out, ref)
+        msgs = [str(w.message) for w in caught if "slower reference runner" in str(w.message)]
+        assert len(msgs) == 1, msgs
+        assert "RNNKIT_NO_COMPILE" in PATH.supports(cell, x, None)
+        try:
+            rnnkit.Recurrent(cell, fused=True)(x)
+        except ValueError as err:
+            assert "RNNKIT_NO_COMPILE" in str(err), err
+        else:
+            raise AssertionError("fused=True did not raise")
+        print("OK")
+    """)
+    env = {**os.environ, "RNNKIT_NO_COMPILE": "1", "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-2000:]
