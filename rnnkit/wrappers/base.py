@@ -21,9 +21,10 @@ the wrapper does not need the raw input, its ``input_projection`` is the inner
 cell's, so the runner still computes the input projection of all steps in one
 GEMM.
 
-Wrappers that add leaves to the state keep the inner cell's state in a field
-named ``cell``; :meth:`Wrapper.cell_state` and :func:`unwrap_state` give it
-back (the TF1 face uses them to return e.g. an ``LSTMStateTuple``).
+Wrappers that add leaves to the state use a NamedTuple ``(cell, masks)``:
+the inner cell's state, then the masks. :meth:`Wrapper.cell_state` and
+:func:`unwrap_state` give the inner state back (the TF1 face uses them to
+return e.g. an ``LSTMStateTuple``); outer wrappers leave inner masks alone.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def check_cell(owner: str, cell: Any) -> Any:
         if not hasattr(cell, attr):
             fail(owner, "cell", f"a cell with an {attr} attribute", type(cell).__name__, kind=TypeError)
     return cell
+
+
+def is_wrapper_state(value: Any) -> bool:
+    """True for a wrapper's ``(cell, masks)`` NamedTuple (a state or a state size).
+
+    Wrappers that add leaves to the state use this layout, so code that walks
+    a state (state dropout, zoneout) can leave the ``masks`` of an inner
+    wrapper alone.
+    """
+    return isinstance(value, tuple) and getattr(value, "_fields", None) == ("cell", "masks")
 
 
 def map_size(fn: Callable[[tuple[int, ...]], Any], size: Any) -> Any:

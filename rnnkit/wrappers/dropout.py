@@ -8,7 +8,7 @@ from torch import Tensor
 
 from rnnkit.checks import check_probability, fail
 from rnnkit.state import LSTMState, State, map_state, size_is_leaf
-from rnnkit.wrappers.base import Wrapper, keep_mask, map_size, ones_view, resolve_flags
+from rnnkit.wrappers.base import Wrapper, is_wrapper_state, keep_mask, map_size, ones_view, resolve_flags
 
 
 class DropoutMasks(NamedTuple):
@@ -49,6 +49,9 @@ class DropoutState(NamedTuple):
 def default_state_filter(size: Any, drop_lstm_c: bool = False) -> Any:
     """Which state leaves state dropout applies to: all, except the ``c`` of every ``LSTMState``.
 
+    The masks an inner wrapper keeps in its state (the ``masks`` of a
+    ``(cell, masks)`` wrapper state) are never dropped.
+
     Args:
         size: the cell's ``state_size``.
         drop_lstm_c: also drop ``LSTMState.c``.
@@ -59,6 +62,8 @@ def default_state_filter(size: Any, drop_lstm_c: bool = False) -> Any:
     """
     if size_is_leaf(size):
         return True
+    if is_wrapper_state(size):
+        return type(size)(default_state_filter(size.cell, drop_lstm_c), False)
     if isinstance(size, LSTMState):
         return LSTMState(h=default_state_filter(size.h, drop_lstm_c), c=bool(drop_lstm_c))
     return tuple(default_state_filter(s, drop_lstm_c) for s in size)

@@ -9,13 +9,15 @@ from torch import Tensor
 
 from rnnkit.checks import check_probability, fail
 from rnnkit.state import LSTMState, State, map_state, size_is_leaf, state_leaves
-from rnnkit.wrappers.base import Wrapper, size_leaves
+from rnnkit.wrappers.base import Wrapper, is_wrapper_state, size_leaves
 
 
 def _leaf_rates(size: Any, h: float, c: float) -> list[float]:
-    """One rate per state leaf: ``c`` for the ``c`` of an LSTMState, ``h`` for every other leaf."""
+    """One rate per state leaf: ``c`` for the ``c`` of an LSTMState, 0 for an inner wrapper's masks, else ``h``."""
     if size_is_leaf(size):
         return [h]
+    if is_wrapper_state(size):
+        return _leaf_rates(size.cell, h, c) + [0.0] * len(size_leaves(size.masks))
     if isinstance(size, LSTMState):
         return _leaf_rates(size.h, h, c) + [c] * len(size_leaves(size.c))
     return [rate for s in size for rate in _leaf_rates(s, h, c)]
@@ -24,6 +26,8 @@ def _leaf_rates(size: Any, h: float, c: float) -> list[float]:
 def _has_lstm_state(size: Any) -> bool:
     if size_is_leaf(size):
         return False
+    if is_wrapper_state(size):
+        return _has_lstm_state(size.cell)
     return isinstance(size, LSTMState) or any(_has_lstm_state(s) for s in size)
 
 
@@ -43,7 +47,8 @@ class Zoneout(Wrapper):
 
     Rates: the ``c`` of an ``LSTMState`` uses ``c``; every other state leaf
     (the ``h`` of an ``LSTMState``, a plain tensor state such as a GRU's, the
-    leaves of a user cell's state) uses ``h``.
+    leaves of a user cell's state) uses ``h``, except the masks an inner
+    wrapper keeps in its state, which pass through untouched.
 
     Output: when the inner cell returns one of its state tensors as its output
     (every built-in cell does, :math:`y_t = h_t`), the output is that tensor

@@ -14,6 +14,7 @@ from rnnkit.wrappers import (
     LearnedInitialState,
     Residual,
     Zoneout,
+    unwrap_state,
 )
 from tests.contract import (
     assert_runner_matches_reference,
@@ -154,3 +155,17 @@ def test_empty_time_returns_the_initial_state_and_empty_batches_work(name: str) 
     assert out.shape == (4, 0, I) and all(leaf.shape[0] == 0 for leaf in state_leaves(final))
     y, _ = cell(torch.randn(0, I), cell.initial_state(0))
     assert y.shape == (0, I)
+
+
+@pytest.mark.parametrize("outer", ["dropout", "zoneout"])
+@pytest.mark.parametrize("inner", ["dropconnect", "dropout_variational"])
+def test_outer_wrappers_leave_the_masks_of_inner_wrappers_alone(outer: str, inner: str) -> None:
+    cell = WRAPPERS[inner]()
+    cell = Dropout(cell, state_dropout=0.5, drop_lstm_c=True) if outer == "dropout" else Zoneout(cell, h=0.5, c=0.5)
+    state = cell.initial_state(3)
+    masks = state_leaves(state.masks if outer == "zoneout" else state.cell.masks)
+    _, final = unroll(cell, torch.randn(4, 3, I), state, lengths=[4, 1, 3])
+    final_masks = state_leaves(final.masks if outer == "zoneout" else final.cell.masks)
+    assert all(a is b for a, b in zip(masks, final_masks, strict=True))  # untouched, never materialised
+    inner_cell_state = unwrap_state(cell, final)
+    assert isinstance(inner_cell_state, LSTMState) and not torch.equal(inner_cell_state.c, state_leaves(state)[1])
