@@ -29,6 +29,8 @@ from rnnkit.recipes import RECIPES, available, get_recipe
 from rnnkit.recipes.base import Recipe, _field_type
 from rnnkit.train.checkpoint import CheckpointError, NonFiniteError
 
+USAGE = "usage:\n" + __doc__.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+
 RESUME_OVERRIDABLE = {"epochs", "patience", "threads", "device", "progress", "resume", "run_dir", "max_steps",
                       "checkpoint_every", "log_every", "keep_checkpoints", "max_nonfinite"}
 """Options a resumed run may change; any other must equal the run's saved config."""
@@ -235,10 +237,13 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "gener
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the ``rnnkit`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(__doc__.split("\n\n")[1].rstrip() if argv[:1] in ([], ["-h"], ["--help"]) else
-              f"rnnkit: unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        print(USAGE if not argv else f"rnnkit: unknown command {argv[0]!r}; commands: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
     try:
         return COMMANDS[argv[0]](argv[1:])
     except SystemExit as exit_:  # argparse: --help (0) or bad usage (2)

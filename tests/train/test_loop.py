@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import warnings
 
 import pytest
@@ -10,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from rnnkit.train.checkpoint import CheckpointDir, CheckpointError, NonFiniteError, load_checkpoint
-from rnnkit.train.loop import Trainer
+from rnnkit.train.loop import Interrupted, Trainer
 from tests.train.toy import Toy, ToyConfig
 
 
@@ -109,6 +111,24 @@ def test_nonfinite_gradient_is_skipped(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", fake)
     with pytest.warns(RuntimeWarning, match="gradient norm is inf"):
         trainer.fit()
+
+
+def test_sigint_saves_a_checkpoint_then_stops(tmp_path, monkeypatch):
+    recipe = Toy(ToyConfig(epochs=2))
+    trainer = Trainer(recipe, tmp_path / "i", log=lambda *_: None)
+    real = Trainer._train_step
+
+    def step(self, batch):
+        if self.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+        return real(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", step)
+    with pytest.raises(Interrupted, match="stopped by SIGINT; checkpoint saved to") as info:
+        trainer.fit()
+    meta = load_checkpoint(info.value.checkpoint)[2]
+    assert (meta["step"], meta["batch_index"]) == (4, 4)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
 
 def test_early_stopping(tmp_path):
