@@ -8,6 +8,7 @@ output_dropout=0.3, variational=True)``.
 from rnnkit.wrappers.base import (
     Wrapper,
     innermost_cell,
+    peel_passthrough,
     replace_innermost_state,
     unwrap_state,
 )
@@ -36,4 +37,5 @@ __all__ = [
     "innermost_cell",
     "unwrap_state",
     "replace_innermost_state",
+    "peel_passthrough",
 ]

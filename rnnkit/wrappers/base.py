@@ -160,6 +160,15 @@ class Wrapper(ProjectedCell):
         """``state`` with its inner cell's part replaced by ``cell_state``."""
         return cell_state
 
+    @property
+    def passthrough(self) -> bool:
+        """True when a step is exactly the inner cell's step right now (e.g. dropout in evaluation mode).
+
+        The state may still differ (masks, a learned initial state); see
+        :func:`peel_passthrough`.
+        """
+        return False
+
     def extra_repr(self) -> str:
         return ""
 
@@ -207,3 +216,33 @@ def resolve_flags(owner: str, name: str, flags: Any, size: Any) -> list[bool]:
         out.extend(resolve_flags(owner, name, f, s))
     return out
 
+
+
+def peel_passthrough(cell: Any, state: State) -> tuple[Any, State, Callable[[State], State]]:
+    """Strip the outer wrappers whose step is currently the inner cell's own.
+
+    Lets a runner hand e.g. ``Dropout(LSTMCell).eval()`` to a fast path for
+    the bare ``LSTMCell``.
+
+    Args:
+        cell: a cell, possibly wrapped.
+        state: its full state (e.g. from ``cell.initial_state``, so a learned
+            initial state or masks are already in it).
+
+    Returns:
+        ``(core, core_state, rewrap)``: the first cell that is not a
+        passthrough wrapper, its part of ``state``, and a function that puts a
+        ``core`` state back into ``state``'s structure (masks unchanged).
+    """
+    chain = []
+    while isinstance(cell, Wrapper) and cell.passthrough:
+        chain.append((cell, state))
+        state = cell.cell_state(state)
+        cell = cell.cell
+
+    def rewrap(core_state: State) -> State:
+        for wrapper, outer in reversed(chain):
+            core_state = wrapper.with_cell_state(outer, core_state)
+        return core_state
+
+    return cell, state, rewrap

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence, Union
+from typing import Any, NamedTuple, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -53,6 +53,18 @@ def _get(module: nn.Module, name: str) -> Tensor:
     return obj
 
 
+def _resolve(cell: nn.Module, name: str, available: list[str]) -> Optional[str]:
+    """``name`` if ``cell`` has that parameter, else the same name on the cell inside nested wrappers."""
+    if name in available:
+        return name
+    prefix = ""
+    while isinstance(cell, Wrapper):
+        cell, prefix = cell.cell, prefix + "cell."
+        if prefix + name in available:
+            return prefix + name
+    return None
+
+
 def _used_by_projection(step: _Step, names: tuple[str, ...], input_size: int) -> bool:
     """Whether the inner cell's ``input_projection`` reads any of the weights ``names``."""
     probes = {"cell." + n: _get(step.cell, n).detach().clone().requires_grad_(True) for n in names}
@@ -93,8 +105,11 @@ class DropConnect(Wrapper):
     Args:
         cell: the wrapped cell.
         rate: drop probability ``p`` in ``[0, 1)``.
-        weights: names of the cell's parameters to mask (dotted paths allowed);
-            default the recurrent weight ``weight_hh``.
+        weights: names of the cell's parameters to mask (dotted paths allowed;
+            a name the cell lacks is looked up on the cell inside nested
+            wrappers, so ``DropConnect(Zoneout(LSTMCell(...)), 0.5)`` masks the
+            LSTM's ``weight_hh``, stored as ``"cell.weight_hh"``); default the
+            recurrent weight ``weight_hh``.
 
     State: :class:`DropConnectState` ``(cell, masks)``.
     """
@@ -108,11 +123,14 @@ class DropConnect(Wrapper):
             fail(owner, "weights", "a parameter name or a non-empty sequence of them", describe(weights),
                  kind=TypeError)
         available = [n for n, _ in cell.named_parameters()]
+        resolved = []
         for name in names:
-            if name not in available:
+            path = _resolve(cell, name, available)
+            if path is None:
                 fail(owner, "weights", f"names of {type(cell).__name__}'s parameters "
                      f"({', '.join(available) or 'it has none'})", repr(name))
-        self.weights: tuple[str, ...] = tuple(names)
+            resolved.append(path)
+        self.weights: tuple[str, ...] = tuple(resolved)
         step = _Step(cell)
         object.__setattr__(self, "_step", step)  # not registered: the inner cell is registered once, as self.cell
         self.project_inside = _used_by_projection(step, self.weights, cell.input_size)
@@ -121,6 +139,11 @@ class DropConnect(Wrapper):
     def state_size(self) -> DropConnectState:
         shapes = tuple(torch.Size(_get(self.cell, n).shape) for n in self.weights)
         return DropConnectState(cell=self.cell.state_size, masks=shapes)
+
+    @property
+    def passthrough(self) -> bool:
+        """True in evaluation mode or with rate 0: the step is the inner cell's."""
+        return not self._active()
 
     def _active(self) -> bool:
         return self.training and self.rate > 0

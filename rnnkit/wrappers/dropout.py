@@ -143,6 +143,11 @@ class Dropout(Wrapper):
         masks = DropoutMasks(self.input_size, self.output_size, inner) if self.variational else ()
         return DropoutState(cell=inner, masks=masks)
 
+    @property
+    def passthrough(self) -> bool:
+        """True in evaluation mode or with every probability 0: the step is the inner cell's."""
+        return not self._active()
+
     def _active(self) -> bool:
         return self.training and (self.input_dropout > 0 or self.output_dropout > 0 or self.state_dropout > 0)
 

@@ -49,6 +49,11 @@ class LearnedInitialState(Wrapper):
             [nn.Parameter(torch.zeros(leaf_shape(s), device=device, dtype=dtype)) for s in leaves]
         )
 
+    @property
+    def passthrough(self) -> bool:
+        """Always True: only the initial state is learned, every step is the inner cell's."""
+        return True
+
     def initial_state(self, batch_size: int, *, device: Any = None, dtype: Any = None) -> State:
         """The learned state expanded to ``batch_size`` (inside any masks the inner wrappers add)."""
         device, dtype = self.resolve_device_dtype(batch_size, device, dtype)

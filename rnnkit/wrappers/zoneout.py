@@ -112,6 +112,11 @@ class Zoneout(Wrapper):
             y = state_leaves(zoned)[hit]
         return y, zoned
 
+    @property
+    def passthrough(self) -> bool:
+        """True with both rates 0 (in evaluation mode zoneout is an expectation, not the identity)."""
+        return self.h == 0.0 and self.c == 0.0
+
     def extra_repr(self) -> str:
         return f"h={self.h}, c={self.c}"
 

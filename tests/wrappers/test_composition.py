@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnkit import Bidirectional, LSTMCell, Stacked, unroll
+from rnnkit import Bidirectional, LSTMCell, Recurrent, Stacked, unroll
 from rnnkit.state import LSTMState, map_state, state_leaves
 from rnnkit.wrappers import (
     DropConnect,
@@ -14,6 +14,7 @@ from rnnkit.wrappers import (
     LearnedInitialState,
     Residual,
     Zoneout,
+    peel_passthrough,
     unwrap_state,
 )
 from tests.contract import (
@@ -169,3 +170,23 @@ def test_outer_wrappers_leave_the_masks_of_inner_wrappers_alone(outer: str, inne
     assert all(a is b for a, b in zip(masks, final_masks, strict=True))  # untouched, never materialised
     inner_cell_state = unwrap_state(cell, final)
     assert isinstance(inner_cell_state, LSTMState) and not torch.equal(inner_cell_state.c, state_leaves(state)[1])
+
+
+def test_peel_passthrough_hands_the_bare_cell_to_a_fast_path_in_eval_mode() -> None:
+    lstm = LSTMCell(I, H)
+    cell = LearnedInitialState(Dropout(DropConnect(Zoneout(lstm, h=0.0), 0.5), output_dropout=0.5, variational=True))
+    with torch.no_grad():
+        cell.initial[0].normal_()
+    x = torch.randn(5, 3, I)
+    core, _, _ = peel_passthrough(cell.train(), cell.initial_state(3))
+    assert isinstance(core, Dropout)  # dropout is active in training mode: its step is not the inner one
+    cell.eval()
+    state = cell.initial_state(3)
+    core, core_state, rewrap = peel_passthrough(cell, state)
+    assert core is lstm and isinstance(core_state, LSTMState)
+    out, final = Recurrent(core)(x, core_state, lengths=[5, 0, 2])  # may take the native kernel
+    ref_out, ref_final = unroll(cell, x, state, lengths=[5, 0, 2])
+    torch.testing.assert_close(out, ref_out)
+    final = rewrap(final)
+    assert_states_close(final, ref_final)
+    assert final.cell.masks is state.cell.masks and not Residual(LSTMCell(I, I)).passthrough

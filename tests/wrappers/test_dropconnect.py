@@ -185,3 +185,11 @@ def test_nested_around_variational_input_dropout_masks_the_input_weight_of_the_i
     for t in range(4):
         h, c = lstm_step(x[t] * m_x, h, c, lstm.weight_ih * m_ih, lstm.weight_hh * m_hh, lstm.bias_ih + lstm.bias_hh)
         torch.testing.assert_close(out[t], h)
+
+
+def test_a_weight_name_is_looked_up_inside_nested_wrappers() -> None:
+    from rnnkit.wrappers import Zoneout
+
+    cell = DropConnect(Dropout(Zoneout(LSTMCell(I, H), h=0.1)), 0.5)
+    assert cell.weights == ("cell.cell.weight_hh",)
+    assert cell.initial_state(2).masks[0].shape == (2, 4 * H, H)
