@@ -291,12 +291,14 @@ def test_auto_runs_the_whole_stack_in_one_native_call(monkeypatch: pytest.Monkey
     assert len(spy.calls) == 2
 
 
-def test_fused_true_with_lengths_uses_per_layer_native_for_gru(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", ["GRU", "LSTM"])
+def test_fused_true_with_lengths_uses_per_layer_native(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rnnkit.fused, "_loaded", True)
     monkeypatch.setattr(rnnkit.fused, "_PATHS", [NATIVE])
     spy = _CallSpy(NATIVE.run)
     monkeypatch.setattr(NATIVE, "run", spy)
     torch.manual_seed(8)
-    ours, ref = _pair("GRU", fused=True, input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    ours, ref = _pair(kind, fused=True, input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
     x = torch.randn(5, 3, 3, dtype=torch.float64)
     lengths = torch.tensor([2, 5, 0])
     out, h = ours(x, lengths=lengths)
@@ -308,7 +310,8 @@ def test_fused_true_with_lengths_uses_per_layer_native_for_gru(monkeypatch: pyte
 
 
 def test_fused_true_lstm_with_lengths_packs_or_explains(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rnnkit.fused, "_PATHS", [NATIVE])
+    monkeypatch.setattr(rnnkit.fused, "_loaded", True)
+    monkeypatch.setattr(rnnkit.fused, "_PATHS", [])
     torch.manual_seed(9)
     ours, ref = _pair("LSTM", fused=True, input_size=3, hidden_size=4, batch_first=True)
     x = torch.randn(3, 5, 3, dtype=torch.float64)
@@ -317,7 +320,7 @@ def test_fused_true_lstm_with_lengths_packs_or_explains(monkeypatch: pytest.Monk
                                                        enforce_sorted=False))
     torch.testing.assert_close(out, pad_packed_sequence(ref_out, batch_first=True, total_length=5)[0])
     torch.testing.assert_close(c, ref_c)
-    with pytest.raises(ValueError, match=r"LSTM: fused=True but no fused path .*native: LSTMCell with lengths.*"
+    with pytest.raises(ValueError, match=r"LSTM: fused=True but no fused path .*no fast path is registered.*"
                                          r"lengths of 0 cannot be packed.*fused='auto'"):
         ours(x, lengths=[2, 0, 1])
 

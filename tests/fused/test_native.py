@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import Tensor
 
+import rnnkit.fused
 from rnnkit import ElmanCell, GRUCell, LSTMCell, Recurrent
 from rnnkit.fused import registered
 from rnnkit.fused.native import NATIVE
@@ -50,11 +51,9 @@ def test_native_equals_reference_runner(name: str, reverse: bool, lengths: Optio
     torch.manual_seed(0)
     cell = CELLS[name]().double()
     x = torch.randn(T, B, 3, dtype=torch.float64)
-    lens = {None: None, "full": torch.full((B,), T), "partial": torch.tensor([3, 0, T, 1, 4])}[lengths]
-    if name.startswith("lstm") and lengths == "partial":
-        assert NATIVE.supports(cell, x, lens) is not None
-        return
-    assert NATIVE.supports(cell, x, lens) is None
+    lens = {None: None, "full": torch.full((B,), T), "partial": torch.tensor([3, 0, T, 1, 3])}[lengths]
+    if not (name.startswith("lstm") and lengths == "partial"):  # that one may defer to a faster path
+        assert NATIVE.supports(cell, x, lens) is None
     state = None
     if with_state:
         state = map_state(lambda s: torch.randn_like(s), cell.initial_state(B, dtype=torch.float64))
@@ -111,6 +110,40 @@ def test_recurrent_dispatches_to_native_and_matches_reference(monkeypatch: pytes
     torch.testing.assert_close(h, ref_h)
 
 
+def test_lstm_chunked_with_many_lengths_matches_reference() -> None:
+    """One kernel call per distinct length, in any order, with zero lengths and a projection."""
+    torch.manual_seed(2)
+    cell = LSTMCell(3, 5, proj_size=3).double()
+    x = torch.randn(9, 7, 3, dtype=torch.float64)
+    state = map_state(lambda s: torch.randn_like(s), cell.initial_state(7, dtype=torch.float64))
+    for lens in (torch.tensor([4, 9, 0, 1, 4, 7, 0]), torch.tensor([0, 0, 0, 0, 0, 0, 0])):
+        for reverse in (False, True):
+            ref, ref_grads = _run_with_grads(unroll_unchecked, cell, x, state, lens, reverse)
+            got, got_grads = _run_with_grads(NATIVE.run, cell, x, state, lens, reverse)
+            for a, b in zip(got + got_grads, ref + ref_grads, strict=True):
+                torch.testing.assert_close(a, b)
+
+
+class _AcceptsEverything:
+    name = "other"
+
+    def supports(self, cell: Any, x: Tensor, lengths: Optional[Tensor]) -> Optional[str]:
+        return None
+
+
+def test_lstm_lengths_defers_to_another_path_only_for_short_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rnnkit.fused, "_loaded", True)
+    cell = LSTMCell(3, 4)
+    short = (torch.randn(8, 4, 3), torch.tensor([8, 2, 5, 3]))  # 4 distinct lengths over 8 steps
+    long = (torch.randn(40, 2, 3), torch.tensor([40, 20]))  # 2 distinct lengths over 40 steps
+    monkeypatch.setattr(rnnkit.fused, "_PATHS", [NATIVE])
+    assert NATIVE.supports(cell, *short) is None  # alone, it beats the reference runner
+    monkeypatch.setattr(rnnkit.fused, "_PATHS", [NATIVE, _AcceptsEverything()])
+    reason = NATIVE.supports(cell, *short)
+    assert reason is not None and "4 distinct lengths over 8 steps" in reason and "other is faster" in reason
+    assert NATIVE.supports(cell, *long) is None
+
+
 def test_native_is_registered_first() -> None:
     assert registered()[0] is NATIVE
 
@@ -127,7 +160,6 @@ class _SubclassedGRU(GRUCell):
         (lambda: LSTMCell(3, 4, activation="relu"), torch.randn(2, 1, 3), None, "variant features"),
         (lambda: GRUCell(3, 4, reset_after=False), torch.randn(2, 1, 3), None, "reset_after=False"),
         (lambda: _SubclassedGRU(3, 4), torch.randn(2, 1, 3), None, "not _SubclassedGRU"),
-        (lambda: LSTMCell(3, 4), torch.randn(2, 2, 3), torch.tensor([2, 1]), "cell state"),
         (lambda: GRUCell(3, 4), torch.randn(0, 2, 3), None, "at least one time step"),
         (lambda: GRUCell(3, 4), torch.randn(2, 2, 3, dtype=torch.float64), None, "input's dtype"),
         (lambda: ElmanCell(3, 4), torch.randn(2, 2, 3, device="meta"), None, "not on device meta"),
