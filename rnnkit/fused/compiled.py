@@ -6,6 +6,8 @@ float32/float64:
 
 * :class:`~rnnkit.cells.LSTMCell` with any ``forget_bias``, peepholes,
   ``cell_clip``, projection and ``proj_clip`` (activation tanh),
+* :class:`~rnnkit.cells.GRUCell`, ``reset_after`` True or False,
+* :class:`~rnnkit.cells.ElmanCell`, tanh or relu,
 
 with lengths (shrinking batch, no work past a sequence's end), ``reverse``
 and an initial state, with exactly :func:`rnnkit.unroll`'s semantics. The
@@ -20,9 +22,13 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
+from rnnkit.cells.elman import ElmanCell
+from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.fused import register
 from rnnkit.fused.build import unavailable_reason
+from rnnkit.fused.compiled_elman import elman_kernel, elman_unsupported
+from rnnkit.fused.compiled_gru import gru_kernel, gru_unsupported
 from rnnkit.fused.compiled_lstm import lstm_kernel, lstm_unsupported
 from rnnkit.fused.sorting import contiguous_state, run_sorted
 from rnnkit.state import State
@@ -32,6 +38,8 @@ DTYPES = (torch.float32, torch.float64)
 # exact cell class -> (why unsupported or None, kernel factory)
 FAMILIES: dict[type, tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]] = {
     LSTMCell: (lstm_unsupported, lstm_kernel),
+    GRUCell: (gru_unsupported, gru_kernel),
+    ElmanCell: (elman_unsupported, elman_kernel),
 }
 
 

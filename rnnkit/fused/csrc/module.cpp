@@ -15,10 +15,24 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
                                   const Tensor& G, const Tensor& C, const Tensor& TC, const c10::optional<Tensor>& CR,
                                   const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
                                   double cell_clip, double proj_clip);
+std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
+                                const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
+                                int64_t total_steps, bool reset_after, bool save);
+std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tensor& h0, const Tensor& w_hh,
+                                 bool has_bias, const Tensor& batch_sizes, const Tensor& Y, const Tensor& G,
+                                 const Tensor& X, bool reset_after);
+std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, const Tensor& batch_sizes,
+                                  int64_t total_steps, bool relu);
+std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Tensor& h0, const Tensor& w_hh,
+                                   const Tensor& batch_sizes, const Tensor& Y, bool relu);
 }  // namespace rnnkit
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "rnnkit compiled recurrent kernels (whole time loop in C++)";
   m.def("lstm_forward", &rnnkit::lstm_forward, "LSTM forward over all steps");
   m.def("lstm_backward", &rnnkit::lstm_backward, "LSTM backward over all steps");
+  m.def("gru_forward", &rnnkit::gru_forward, "GRU forward over all steps");
+  m.def("gru_backward", &rnnkit::gru_backward, "GRU backward over all steps");
+  m.def("elman_forward", &rnnkit::elman_forward, "Elman RNN forward over all steps");
+  m.def("elman_backward", &rnnkit::elman_backward, "Elman RNN backward over all steps");
 }

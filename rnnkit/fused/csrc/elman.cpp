@@ -1,0 +1,82 @@
+// Whole-sequence Elman RNN (rnnkit.cells.ElmanCell, tanh or relu) forward and backward.
+//
+// Time-major inputs sorted by length (descending); at step t only the first
+// batch_sizes[t] rows run. xp = x W_ih^T + b_ih + b_hh comes precomputed.
+//   h_t = phi(xp_t + h_{t-1} W_hh^T),  phi = tanh or relu.
+// Nothing but the outputs needs saving: phi'(a) is a function of h_t.
+#include "fastmath.h"
+
+namespace rnnkit {
+
+using at::Tensor;
+
+std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, const Tensor& batch_sizes,
+                                  int64_t total_steps, bool relu) {
+  const auto bsv = to_vec(batch_sizes);
+  const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
+  const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
+  auto opts = xp.options();
+  Tensor Y = ragged ? at::zeros({total_steps, B, H}, opts) : at::empty({total_steps, B, H}, opts);
+  Tensor w_t = w_hh.t().contiguous();
+  Tensor hn = h0.clone();
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_elman_forward", [&] {
+    using s_t = scalar_t;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t bs = bsv[t];
+      if (bs == 0) break;
+      Tensor y = rows(Y[t], bs);
+      at::addmm_out(y, rows(xp[t], bs), t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs), w_t);
+      s_t* yp = y.data_ptr<s_t>();
+      const int64_t n = bs * H;
+      if (relu) {
+        _Pragma("omp simd")
+        for (int64_t k = 0; k < n; ++k) yp[k] = yp[k] > 0 ? yp[k] : 0;
+      } else {
+        for_rows(bs, H, [&](int64_t r0, int64_t r1) {
+          s_t* p = yp + r0 * H;
+          const int64_t m = (r1 - r0) * H;
+          _Pragma("omp simd")
+          for (int64_t k = 0; k < m; ++k) p[k] = tanh_<s_t>(p[k]);
+        });
+      }
+      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
+      if (next < bs) rows(hn, bs).narrow(0, next, bs - next).copy_(Y[t].narrow(0, next, bs - next));
+    }
+  });
+  return {Y, hn};
+}
+
+// Gradients of elman_forward: dxp (T, B, H), dh0, dW_hh.
+std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Tensor& h0, const Tensor& w_hh,
+                                   const Tensor& batch_sizes, const Tensor& Y, bool relu) {
+  const auto bsv = to_vec(batch_sizes);
+  const int64_t T = dY.size(0), B = dY.size(1), H = h0.size(1);
+  const bool ragged = T > 0 && bsv[T - 1] < B;
+  auto opts = dY.options();
+  Tensor dA = ragged ? at::zeros({T, B, H}, opts) : at::empty({T, B, H}, opts);
+  Tensor dh = dhn.clone().contiguous();
+  AT_DISPATCH_FLOATING_TYPES(dY.scalar_type(), "rnnkit_elman_backward", [&] {
+    using s_t = scalar_t;
+    const s_t* dcp = dh.data_ptr<s_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t bs = bsv[t];
+      if (bs == 0) continue;
+      const s_t* dyp = dY[t].data_ptr<s_t>();
+      const s_t* yp = Y[t].data_ptr<s_t>();
+      s_t* dap = dA[t].data_ptr<s_t>();
+      const int64_t n = bs * H;
+      _Pragma("omp simd")
+      for (int64_t k = 0; k < n; ++k) {
+        const s_t g = dyp[k] + dcp[k];
+        dap[k] = relu ? (yp[k] > 0 ? g : 0) : g * (1 - yp[k] * yp[k]);
+      }
+      Tensor dh_rows = rows(dh, bs);
+      at::mm_out(dh_rows, rows(dA[t], bs), w_hh);
+    }
+  });
+  Tensor dW = dA[0].t().mm(h0);
+  if (T > 1) dW.addmm_(dA.narrow(0, 1, T - 1).reshape({(T - 1) * B, H}).t(), Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
+  return {dA, dh, dW};
+}
+
+}  // namespace rnnkit
