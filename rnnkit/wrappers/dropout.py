@@ -83,11 +83,15 @@ class Dropout(Wrapper):
     at every step. ``variational=True`` (Gal & Ghahramani 2016; TF1
     ``DropoutWrapper(variational_recurrent=True)``) draws one mask per
     sequence in ``initial_state`` and carries it in the state, so
-    :math:`m_t = m` for every step. State dropout acts on the state a step
-    returns (as TF1 ``state_keep_prob``), so it also reaches the final state.
+    :math:`m_t = m` for every step. Each sequence (example) gets its own
+    variational mask, as in Gal & Ghahramani (TF1 draws one ``[1, ...]`` mask
+    shared by the batch). State dropout acts on the state a step returns (as
+    TF1 ``state_keep_prob``), so it also reaches the final state.
 
     In evaluation mode the wrapper is exactly the inner cell (no masks are
-    sampled, ``initial_state`` holds ones).
+    sampled, ``initial_state`` holds ones). Variational masks are drawn in
+    the mode the module is in when ``initial_state`` runs: a state made in
+    evaluation mode carries ones.
 
     Speed: with input dropout in training mode the inner cell's input
     projection runs inside each step (on the dropped input) instead of once
