@@ -12,13 +12,19 @@ from rnnkit.cells import (
     MinLSTMCell,
     indrnn_recurrent_bound,
 )
+from rnnkit import wrappers
+from rnnkit.dropin import GRU, LSTM, RNN
 from rnnkit.layers import Bidirectional, Recurrent, Stacked
 from rnnkit.state import LSTMState
 from rnnkit.unroll import unroll
+from rnnkit.wrappers import DropConnect, Dropout, DropoutState, LearnedInitialState, Residual, Zoneout
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LSTM",
+    "GRU",
+    "RNN",
     "Cell",
     "ElmanCell",
     "GRUCell",
@@ -34,4 +40,11 @@ __all__ = [
     "Bidirectional",
     "Stacked",
     "unroll",
+    "wrappers",
+    "Dropout",
+    "DropoutState",
+    "Zoneout",
+    "DropConnect",
+    "Residual",
+    "LearnedInitialState",
 ]
