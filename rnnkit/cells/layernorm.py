@@ -12,6 +12,7 @@ The input-side norm depends on ``x_t`` only, so it is part of
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -23,12 +24,18 @@ from rnnkit.checks import check_positive_int, describe, fail
 from rnnkit.state import LSTMState
 
 
+MIN_EPS = torch.finfo(torch.float32).tiny
+"""Smallest accepted ``eps``: a smaller one rounds to 0 in float32, and a constant input then gives 0/0 = NaN."""
+
+
 def check_eps(owner: str, eps: Any) -> float:
-    """Check a layer-norm epsilon: a positive float."""
+    """Check a layer-norm epsilon: a finite float, at least :data:`MIN_EPS`."""
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
         fail(owner, "eps", "a float", describe(eps), kind=TypeError)
     if not eps > 0:
         fail(owner, "eps", "> 0", eps)
+    if not math.isfinite(eps) or eps < MIN_EPS:
+        fail(owner, "eps", f"finite and >= {MIN_EPS:.4g} (a smaller eps is 0 in float32: 0/0 on constant input)", eps)
     return float(eps)
 
 
@@ -90,6 +97,8 @@ class LayerNormLSTMCell(ProjectedCell):
         self.hidden_size = check_positive_int(owner, "hidden_size", hidden_size)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
             fail(owner, "forget_bias", "a float", describe(forget_bias), kind=TypeError)
+        if not math.isfinite(forget_bias):
+            fail(owner, "forget_bias", "finite", forget_bias)
         self.forget_bias = float(forget_bias)
         self.eps = check_eps(owner, eps)
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
