@@ -1,0 +1,131 @@
+"""tsclass end to end through ``rnnkit.cli.main``: train -> checkpoint -> resume -> eval -> predict (CSV, .ts)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.datasets import dataset_status
+from rnnkit.train import rundir
+
+SMALL = ["--hidden-size", "16", "--batch-size", "16", "--lr", "0.02", "--threads", "1", "--no-progress"]
+CLASSES = ["up", "down", "flat"]
+
+
+def make_sequences(n: int = 90, seed: int = 0) -> tuple[list[np.ndarray], list[str]]:
+    """Two-channel sequences of 5..20 steps: rising, falling or flat first channel, noise on the second."""
+    rng = np.random.default_rng(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        label = CLASSES[i % 3]
+        t = np.arange(rng.integers(5, 21), dtype=np.float64)
+        slope = {"up": 0.5, "down": -0.5, "flat": 0.0}[label]
+        seqs.append(np.stack([slope * t + rng.normal(0, 0.3, len(t)), rng.normal(0, 1, len(t))], 1))
+        labels.append(label)
+    return seqs, labels
+
+
+def write_csv(path: Path, seqs: list[np.ndarray], labels: list[str] | None) -> None:
+    """One row per time step, columns in a shuffled-looking order, steps given out of order with a time column."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["a", "seq", "step", "b"] + (["kind"] if labels else []))
+        for i, s in enumerate(seqs):
+            for t in reversed(range(len(s))):  # reversed: --time-column must restore the order
+                w.writerow([f"{s[t, 0]:.5f}", f"s{i}", t, f"{s[t, 1]:.5f}"] + ([labels[i]] if labels else []))
+
+
+def write_ts(path: Path, seqs: list[np.ndarray], labels: list[str]) -> None:
+    lines = ["@problemName toy", "@timeStamps false", "@missing false", "@univariate false", "@dimensions 2",
+             "@equalLength false", f"@classLabel true {' '.join(CLASSES)}", "@data"]
+    for s, label in zip(seqs, labels):
+        lines.append(":".join(",".join(f"{v:.5f}" for v in s[:, c]) for c in range(2)) + f":{label}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    seqs, labels = make_sequences()
+    write_csv(tmp_path / "train.csv", seqs, labels)
+    run = tmp_path / "r"
+    args = ["train", "tsclass", "--data", str(tmp_path / "train.csv"), "--id-column", "seq", "--label-column", "kind",
+            "--time-column", "step", "--feature-columns", "a,b", *SMALL]
+    assert main([*args, "--epochs", "4", "--run-dir", str(run)]) == 0
+    assert "tsclass: test accuracy" in capsys.readouterr().out
+    epochs = [r for r in records(run) if r["kind"] == "epoch"]
+    assert epochs[-1]["train_loss"] < 0.5 * epochs[0]["train_loss"]
+    report = json.loads((run / "report.json").read_text())
+    assert report["results"]["classes"] == ["down", "flat", "up"] and report["test"]["acc"] >= 0.8
+    assets = json.loads((run / "assets.json").read_text())
+    assert assets["features"] == ["a", "b"] and assets["channels"] == 2
+
+    assert main(["train", "tsclass", "--resume", "--run-dir", str(run), "--epochs", "5", "--no-progress"]) == 0
+    assert [r["epoch"] for r in records(run) if r["kind"] == "epoch"] == [0, 1, 2, 3, 4]
+
+    # eval: test accuracy recomputed one unpadded, hand-standardised sequence at a time
+    assert main(["eval", str(run)]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    recipe = rundir.open_recipe(run)
+    recipe.load_data()
+    model, _ = rundir.load_weights(recipe, run)
+    x, lengths, y = recipe.splits["test"]
+    with torch.no_grad():
+        hits = [int(model(x[i:i + 1, :lengths[i]])[0].argmax()) == int(y[i]) for i in range(len(y))]
+    assert result["test"]["acc"] == pytest.approx(np.mean(hits))
+
+    # predict on CSV without labels: one row per sequence, ids in order of appearance
+    new, _ = make_sequences(6, seed=5)
+    write_csv(tmp_path / "new.csv", new, None)
+    assert main(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "new.predictions.csv", encoding="utf-8")))
+    assert [r["id"] for r in rows] == [f"s{i}" for i in range(6)]
+    assert all(sum(float(r[f"p_{c}"]) for c in CLASSES) == pytest.approx(1.0, abs=1e-5) for r in rows)
+    assert sum(r["prediction"] == c for r, c in zip(rows, ["up", "down", "flat"] * 2)) >= 4
+
+
+def test_ts_files_with_separate_test_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    seqs, labels = make_sequences()
+    write_ts(tmp_path / "train.ts", seqs, labels)
+    tseqs, tlabels = make_sequences(30, seed=9)
+    write_ts(tmp_path / "test.ts", tseqs, tlabels)
+    run = tmp_path / "ts"
+    assert main(["train", "tsclass", "--data", str(tmp_path / "train.ts"), "--test-data", str(tmp_path / "test.ts"),
+                 *SMALL, "--cell", "gru", "--no-bidirectional", "--epochs", "4", "--run-dir", str(run)]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert sum(map(sum, report["results"]["confusion_matrix"])) == 30
+    capsys.readouterr()
+    assert main(["predict", str(run), "--input", str(tmp_path / "test.ts"), "--output", str(tmp_path / "p.csv")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
+    assert len(rows) == 30 and [r["label"] for r in rows] == tlabels
+    acc = np.mean([r["prediction"] == r["label"] for r in rows])
+    assert acc == pytest.approx(report["test"]["acc"])  # the test split is exactly test.ts
+
+
+def test_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "tsclass", "--data", str(tmp_path / "none.csv")]) == 1
+    assert "tsclass: --data file" in capsys.readouterr().err
+    (tmp_path / "x.csv").write_text("id,label,a\n1,p,0.5\n1,q,0.7\n", encoding="utf-8")
+    assert main(["train", "tsclass", "--data", str(tmp_path / "x.csv")]) == 1
+    assert "x.csv, line 3: sequence '1' has label 'q' here but 'p' on line 2" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not dataset_status()["japanese_vowels"][0], reason=dataset_status()["japanese_vowels"][1])
+def test_japanese_vowels_tiny(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "tsclass", "--tiny", *SMALL, "--epochs", "2", "--run-dir", str(tmp_path / "jv")]) == 0
+    report = json.loads((tmp_path / "jv" / "report.json").read_text())
+    assert report["results"]["classes"] == [str(k) for k in range(1, 10)]
+    assert json.loads((tmp_path / "jv" / "assets.json").read_text())["channels"] == 12
