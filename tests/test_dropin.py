@@ -66,8 +66,9 @@ def _random_config(seed: int) -> dict:
         kw["proj_size"] = rng.randint(1, H - 1)
     if kind == "RNN":
         kw["nonlinearity"] = rng.choice(["tanh", "relu"])
-    return dict(kind=kind, kw=kw, T=rng.randint(2, 6), B=rng.randint(2, 4), input=["padded", "lengths", "packed"][seed % 3],
-                hx=rng.random() < 0.5, lengths_as=rng.choice(["list", "tensor"]))
+    source = ["padded", "lengths", "packed"][seed % 3]
+    return {"kind": kind, "kw": kw, "T": rng.randint(2, 6), "B": rng.randint(2, 4), "input": source,
+            "hx": rng.random() < 0.5, "lengths_as": rng.choice(["list", "tensor"])}
 
 
 @pytest.mark.parametrize("fused", [False, "auto", True])
@@ -129,7 +130,7 @@ def _check_parity(cfg: dict, fused: Any, seed: int) -> None:
         torch.testing.assert_close(a, b, **tol)
     assert got_grads.keys() == ref_grads.keys()
     for name in ref_grads:
-        torch.testing.assert_close(got_grads[name], ref_grads[name], **tol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got_grads[name], ref_grads[name], **tol, msg=lambda m, name=name: f"{name}: {m}")
     for a, b in zip(got_in_grads, ref_in_grads, strict=True):
         torch.testing.assert_close(a, b, **tol)
 
@@ -181,6 +182,10 @@ def test_unbatched_input_matches_torch(kind: str) -> None:
         hx = tuple(h[:, 0] for h in hx) if kind == "LSTM" else hx[:, 0]
         for a, b in zip(_leaves(ours(x, hx)), _leaves(ref(x, hx)), strict=True):
             torch.testing.assert_close(a, b)
+        short = _leaves(ours(x, hx, lengths=[3]))  # unbatched with a length: torch.nn on the first 3 steps
+        for a, b in zip(short, _leaves(ref(x[:3], hx)), strict=True):
+            torch.testing.assert_close(a[:3] if a.shape[0] == 5 else a, b)
+        assert torch.count_nonzero(short[0][3:]) == 0
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -197,7 +202,8 @@ def test_init_names_and_state_dict_round_trips(kind: str) -> None:
     assert list(ours.state_dict()) == list(ref.state_dict())
     for (n, p), (_, q) in zip(ours.named_parameters(), ref.named_parameters()):
         assert torch.equal(p, q), n
-    assert "weight_hh_l1_reverse" in ours.state_dict() and ours.weight_hh_l1_reverse.shape == ref.weight_hh_l1_reverse.shape
+    assert "weight_hh_l1_reverse" in ours.state_dict()
+    assert ours.weight_hh_l1_reverse.shape == ref.weight_hh_l1_reverse.shape
     fresh_ref, fresh_ours = ref_cls(**kw), ours_cls(**kw)
     fresh_ref.load_state_dict(ours.state_dict(), strict=True)
     fresh_ours.load_state_dict(ref.state_dict(), strict=True)
@@ -298,7 +304,7 @@ def test_fused_true_with_lengths_uses_per_layer_native(kind: str, monkeypatch: p
     spy = _CallSpy(NATIVE.run)
     monkeypatch.setattr(NATIVE, "run", spy)
     torch.manual_seed(8)
-    ours, ref = _pair(kind, fused=True, input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    ours, _ = _pair(kind, fused=True, input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
     x = torch.randn(5, 3, 3, dtype=torch.float64)
     lengths = torch.tensor([2, 5, 0])
     out, h = ours(x, lengths=lengths)
@@ -319,6 +325,7 @@ def test_fused_true_lstm_with_lengths_packs_or_explains(monkeypatch: pytest.Monk
     ref_out, (ref_h, ref_c) = ref(pack_padded_sequence(x, torch.tensor([2, 5, 1]), batch_first=True,
                                                        enforce_sorted=False))
     torch.testing.assert_close(out, pad_packed_sequence(ref_out, batch_first=True, total_length=5)[0])
+    torch.testing.assert_close(h, ref_h)
     torch.testing.assert_close(c, ref_c)
     with pytest.raises(ValueError, match=r"LSTM: fused=True but no fused path .*no fast path is registered.*"
                                          r"lengths of 0 cannot be packed.*fused='auto'"):
@@ -346,8 +353,8 @@ def test_fused_true_without_time_steps_raises_and_auto_falls_back() -> None:
          r"GRU: input must be of shape \(B, T, 8\) or unbatched \(T, 8\), got \(2, 5\)"),
         (lambda: LSTM(3, 4, num_layers=2), lambda m: m(torch.randn(5, 2, 3), (torch.zeros(2, 2, 4),
                                                                               torch.zeros(1, 2, 4))),
-         ValueError, r"LSTM: hx\[1\] \(c_0\) must be of shape \(2, 2, 4\) = \(num_layers \* num_directions, B, 4\), "
-                     r"got \(1, 2, 4\)"),
+         ValueError, (r"LSTM: hx\[1\] \(c_0\) must be of shape \(2, 2, 4\) = "
+                      r"\(num_layers \* num_directions, B, 4\), got \(1, 2, 4\)")),
         (lambda: LSTM(3, 4, proj_size=2), lambda m: m(torch.randn(5, 2, 3), (torch.zeros(1, 2, 4),
                                                                             torch.zeros(1, 2, 4))),
          ValueError, r"LSTM: hx\[0\] \(h_0\) must be of shape \(1, 2, 2\)"),
@@ -369,7 +376,8 @@ def test_fused_true_without_time_steps_raises_and_auto_falls_back() -> None:
          ValueError, r"GRU: lengths must be None when input is a PackedSequence"),
         (lambda: GRU(3, 4), lambda m: m(pack_padded_sequence(torch.randn(5, 2, 2), [5, 2])), ValueError,
          r"GRU: input.data \(PackedSequence\) must be of shape \(N, 3\), got \(7, 2\)"),
-        (lambda: LSTM(3, 4, proj_size=4), None, ValueError, r"LSTM: proj_size must be smaller than hidden_size \(4\), got 4"),
+        (lambda: LSTM(3, 4, proj_size=4), None, ValueError,
+         r"LSTM: proj_size must be smaller than hidden_size \(4\), got 4"),
         (lambda: RNN(3, 4, nonlinearity="gelu"), None, ValueError, r"RNN: nonlinearity must be one of 'tanh', 'relu'"),
         (lambda: GRU(3, 4, fused="yes"), None, ValueError, r"GRU: fused must be 'auto', True or False, got 'yes'"),
         (lambda: GRU(3, 0), None, ValueError, r"GRU: hidden_size must be > 0, got 0"),

@@ -41,4 +41,4 @@ Dropout between layers (training only, not after the last layer) follows
 from rnnkit.dropin.base import DropInRNN
 from rnnkit.dropin.modules import GRU, LSTM, RNN
 
-__all__ = ["DropInRNN", "GRU", "LSTM", "RNN"]
+__all__ = ["GRU", "LSTM", "RNN", "DropInRNN"]

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import torch
-from torch import Tensor, _VF, nn
+from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.checks import check_lengths, check_positive_int, check_probability, describe, fail
+from rnnkit.checks import (
+    check_lengths,
+    check_positive_int,
+    check_probability,
+    describe,
+    fail,
+)
 from rnnkit.dropin.io import (
     HxSpec,
     check_hx,
@@ -153,12 +160,12 @@ class DropInRNN(nn.Module):
                     self.proj_size, self.num_layers, self.batch_first, self.bidirectional,
                 )
 
-    def _apply(self, fn: Callable, recurse: bool = True) -> "DropInRNN":
+    def _apply(self, fn: Callable, recurse: bool = True) -> DropInRNN:
         ret = super()._apply(fn, recurse)
         self.flatten_parameters()
         return ret
 
-    def _replicate_for_data_parallel(self) -> "DropInRNN":
+    def _replicate_for_data_parallel(self) -> DropInRNN:
         replica = super()._replicate_for_data_parallel()
         replica._build_runtime()  # replicas run concurrently: each needs its own cells to re-bind
         return replica

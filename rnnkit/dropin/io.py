@@ -8,7 +8,8 @@ tensors: ``(h,)`` for GRU/RNN, ``(h, c)`` for LSTM.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import torch
 from torch import Tensor

@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 
 from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
