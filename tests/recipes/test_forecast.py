@@ -1,0 +1,125 @@
+"""forecast end to end through ``rnnkit.cli.main``: train -> checkpoint -> resume -> eval -> predict."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.datasets import dataset_status
+from rnnkit.recipes.forecast import Config, Forecast, features, seasonal_base
+from rnnkit.train import rundir
+
+SMALL = ["--hidden-size", "16", "--batch-size", "16", "--lr", "0.01", "--threads", "1", "--no-progress"]
+
+
+def series(n: int = 200, seed: int = 0) -> np.ndarray:
+    """Monthly-like: level 100, trend 0.5 per step, season 12 of amplitude 10, small noise."""
+    t = np.arange(n)
+    return 100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(seed).normal(0, 0.5, n)
+
+
+def write_series(path: Path, y: np.ndarray) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["month", "sales"])
+        w.writerows([i, f"{v:.4f}" if i != 7 else "NA"] for i, v in enumerate(y))  # one gap: interpolated
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    y = series()
+    write_series(tmp_path / "sales.csv", y)
+    run = tmp_path / "r"
+    args = ["train", "forecast", "--data", str(tmp_path / "sales.csv"), "--column", "sales", "--season", "12", *SMALL]
+    assert main([*args, "--epochs", "6", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "seasonal naive (season 12)" in out and "the model beats the seasonal-naive MAE" in out
+    epochs = [r for r in records(run) if r["kind"] == "epoch"]
+    assert epochs[-1]["train_loss"] < 0.5 * epochs[0]["train_loss"]
+    report = json.loads((run / "report.json").read_text())
+    assert report["results"]["beats_naive"] and report["test"]["mae"] < report["test"]["naive_mae"]
+    assert (run / "forecast.png").read_bytes()[:4] == b"\x89PNG"
+    # the baseline on the held-out tail (the last 12 points, one block from true history), by hand
+    tail = np.arange(188, 200)  # 200 points < 20 horizons: a one-horizon test tail
+    assert report["test"]["naive_mae"] == pytest.approx(np.abs(y[tail - 12] - y[tail]).mean(), rel=1e-4)
+
+    assert main(["train", "forecast", "--resume", "--run-dir", str(run), "--epochs", "7", "--no-progress"]) == 0
+    assert [r["epoch"] for r in records(run) if r["kind"] == "epoch"] == list(range(7))
+
+    # eval: the test MAE recomputed by hand from the checkpoint's raw output
+    assert main(["eval", str(run)]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    recipe = rundir.open_recipe(run)
+    recipe.load_data()
+    model, _ = rundir.load_weights(recipe, run)
+    a = recipe.assets
+    assert (a["season"], a["horizon"], a["window"], a["test_size"], a["val_size"]) == (12, 12, 24, 12, 12)
+    filled = y.copy()
+    filled[7] = (y[6] + y[8]) / 2
+    x = torch.tensor(features(filled, 12, a["scale1"], a["scale"]), dtype=torch.float32)
+    with torch.no_grad():
+        out = model(x[187 - 23:188][None])[0][0].double().numpy()
+    manual = filled[tail - 12] + out * a["scale"]
+    assert result["test"]["mae"] == pytest.approx(np.abs(manual - y[tail]).mean(), rel=1e-4)
+
+    # predict: the 12 steps after the file's end, beside the seasonal-naive forecast
+    assert main(["predict", str(run), "--input", str(tmp_path / "sales.csv")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "sales.forecast.csv", encoding="utf-8")))
+    assert [int(r["index"]) for r in rows] == list(range(200, 212))
+    assert [float(r["seasonal_naive"]) for r in rows] == pytest.approx(filled[188:200], abs=1e-4)
+    truth = series(212)[200:]
+    model_err = np.abs([float(r["forecast"]) for r in rows] - truth).mean()
+    assert model_err < np.abs(filled[188:200] - truth).mean()  # trend learnt: better than last year's values
+
+
+def test_untrained_residual_model_is_the_seasonal_naive_forecast():
+    y = series(120)
+    recipe = Forecast(Config(season=12, data="unused.csv"))
+    recipe.assets = {**recipe._sizes(len(y)), "scale1": 1.0, "scale": 2.0}
+    recipe._read = lambda path=None: y  # type: ignore[method-assign]
+    recipe.load_data()
+    model = recipe.build_model().eval()
+    with torch.no_grad():
+        m = recipe.evaluate(model, "test")
+    assert m["mae"] == pytest.approx(m["naive_mae"]) and m["mae_vs_naive"] == pytest.approx(1.0)
+
+
+def test_seasonal_base_and_features():
+    a = np.arange(30, dtype=float) ** 1.5
+    base = seasonal_base(a, 19, 10, 4)  # last observed index 19, season 4: repeats a[16..19]
+    assert base.tolist() == [a[16], a[17], a[18], a[19], a[16], a[17], a[18], a[19], a[16], a[17]]
+    f = features(a, 4, 2.0, 3.0)
+    assert f[0].tolist() == [0.0, 0.0] and f[3, 1] == 0.0
+    assert f[10].tolist() == pytest.approx([(a[10] - a[9]) / 2.0, (a[10] - a[6]) / 3.0])
+
+
+def test_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_series(tmp_path / "short.csv", series(30))
+    assert main(["train", "forecast", "--data", str(tmp_path / "short.csv"), "--column", "sales", "--season", "12"]) == 1
+    assert "the series must have at least window + season + horizon + val + test" in capsys.readouterr().err
+    assert main(["train", "forecast", "--data", str(tmp_path / "short.csv"), "--column", "nope"]) == 1
+    assert "no column 'nope'" in capsys.readouterr().err
+    write_series(tmp_path / "neg.csv", series() - 500)
+    assert main(["train", "forecast", "--data", str(tmp_path / "neg.csv"), "--column", "sales", "--season", "12",
+                 "--transform", "log"]) == 1
+    assert "--transform log needs positive values" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not dataset_status()["airline"][0], reason=dataset_status()["airline"][1])
+def test_airline_tiny(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "forecast", "--dataset", "airline", "--tiny", *SMALL, "--epochs", "2",
+                 "--run-dir", str(tmp_path / "air")]) == 0
+    assets = json.loads((tmp_path / "air" / "assets.json").read_text())
+    assert (assets["season"], assets["horizon"], assets["test_size"], assets["transform"]) == (12, 12, 12, "log")
