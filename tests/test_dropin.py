@@ -380,6 +380,8 @@ def test_fused_true_without_time_steps_raises_and_auto_falls_back() -> None:
          r"LSTM: proj_size must be smaller than hidden_size \(4\), got 4"),
         (lambda: RNN(3, 4, nonlinearity="gelu"), None, ValueError, r"RNN: nonlinearity must be one of 'tanh', 'relu'"),
         (lambda: GRU(3, 4, fused="yes"), None, ValueError, r"GRU: fused must be 'auto', True or False, got 'yes'"),
+        (lambda: GRU(3, 4), lambda m: setattr(m, "fused", "always"), ValueError,
+         r"GRU: fused must be 'auto', True or False, got 'always'"),
         (lambda: GRU(3, 0), None, ValueError, r"GRU: hidden_size must be > 0, got 0"),
         (lambda: GRU(3, 4, bidirectional=1), None, TypeError, r"GRU: bidirectional must be a bool, got int 1"),
         (lambda: LSTM(3, 4, dropout=1.5), None, ValueError, r"LSTM: dropout must be in \[0, 1\], got 1.5"),

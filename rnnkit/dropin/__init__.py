@@ -20,16 +20,18 @@ path (:mod:`rnnkit.fused`) where one supports it.
   padded, no lengths      one ``torch._VF`` call for the whole stack, exactly as
   (or all lengths == T)   ``torch.nn`` does (oneDNN on CPU, cuDNN on GPU)
   PackedSequence          ``torch._VF`` on the packed data, as ``torch.nn``
-  lengths < T, CPU        the reference path, each layer on its fastest fast
-                          path (``native`` for GRU/RNN, the compiled core or the
-                          Python runner for LSTM), which beats packing on CPU
-  lengths < T, GPU        per layer if every layer has a fast path, else pack
-                          and run cuDNN's packed kernel (lengths >= 1)
-``fused=True``            as "auto" but a fused kernel must run: per-layer fast
-                          paths, else the packed ``_VF`` kernel; raises
-                          ``ValueError`` saying why where neither applies
-``fused=False``           always the reference path (packed input is unpacked,
-                          run, and packed again)
+  lengths < T, CPU        per layer and direction, each on the first registered
+                          fast path that supports it: ``native`` (oneDNN; GRU
+                          and RNN on the padded batch, LSTM one call per
+                          distinct length), the compiled core, else the Python
+                          reference runner; faster than packing on CPU
+  lengths < T, GPU        pack and run cuDNN's packed kernel (lengths >= 1),
+                          else per layer as on CPU
+``fused=True``            as "auto", but a fused kernel must run: on CPU the
+                          per-layer fast paths, else the packed ``_VF`` kernel;
+                          raises ``ValueError`` saying why where none applies
+``fused=False``           always the reference runner, per layer (packed input
+                          is unpacked, run, and packed again)
 ========================  ======================================================
 
 ``torch._VF`` needs at least one time step and a cpu/cuda device with the

@@ -92,7 +92,7 @@ class DropInRNN(nn.Module):
         self.proj_size = check_positive_int(owner, "proj_size", proj_size, allow_zero=True)
         if proj_size >= hidden_size and proj_size > 0:
             fail(owner, "proj_size", f"smaller than hidden_size ({hidden_size})", proj_size)
-        self.fused = check_fused_mode(owner, fused)
+        self.fused = fused
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{owner}: dropout={dropout} acts between layers, so it has no effect with num_layers=1",
                           stacklevel=3)
@@ -119,6 +119,15 @@ class DropInRNN(nn.Module):
         self.reset_parameters()
         self._build_runtime()
         self.flatten_parameters()
+
+    @property
+    def fused(self) -> FusedMode:
+        """``"auto"``, ``True`` or ``False``: which paths may run (see :mod:`rnnkit.dropin`)."""
+        return self._fused
+
+    @fused.setter
+    def fused(self, value: FusedMode) -> None:
+        self._fused = check_fused_mode(type(self).__name__, value)
 
     # ----------------------------------------------------------------- torch.nn compatibility
     @property
@@ -344,15 +353,18 @@ class DropInRNN(nn.Module):
         fused: FusedMode = "auto" if self.fused is True else self.fused
         if self.fused is not False and lengths is not None:
             packable = kernel_reason is None and int(lengths.min()) > 0
-            layer_reason = self._layer_paths_reason(x_tm, lengths) if self.fused is True or x.is_cuda else None
-            if packable and layer_reason is not None:  # e.g. LSTM with lengths: cuDNN / oneDNN on packed data
+            if packable and x.is_cuda:  # cuDNN handles variable lengths natively in one call
                 return self._run_lengths_packed(x, hx, lengths, weights, T)
             if self.fused is True:
-                if layer_reason is not None:
+                layer_reason = self._layer_paths_reason(x_tm, lengths)
+                if layer_reason is None:
+                    fused = True
+                elif packable:  # e.g. LSTM with lengths and no per-layer path: oneDNN on packed data
+                    return self._run_lengths_packed(x, hx, lengths, weights, T)
+                else:
                     why = kernel_reason or "lengths of 0 cannot be packed"
                     fused_unsupported(owner, f"no fused path supports this call (per-layer fast paths: {layer_reason}; "
                                       f"whole-stack kernel: {why})")
-                fused = True
         out, final = self._run_layers(x_tm, hx, lengths, fused)
         return (out.transpose(0, 1) if self.batch_first else out), final
 
