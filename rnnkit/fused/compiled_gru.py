@@ -24,6 +24,7 @@ from torch import Tensor
 
 from rnnkit.cells.gru import GRUCell
 from rnnkit.fused.build import load
+from rnnkit.fused.sorting import needs_grad
 
 
 class GRUFunction(torch.autograd.Function):
@@ -31,8 +32,7 @@ class GRUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], batch_sizes: Tensor,
-                total_steps: int, reset_after: bool) -> tuple[Tensor, Tensor]:
-        save = any(ctx.needs_input_grad[:4])
+                total_steps: int, reset_after: bool, save: bool) -> tuple[Tensor, Tensor]:
         Y, hn, G, X = load().gru_forward(xp, h0, w_hh, b_hh, batch_sizes, total_steps, reset_after, save)
         if save:
             ctx.save_for_backward(h0, w_hh, Y, G, X)
@@ -47,7 +47,7 @@ class GRUFunction(torch.autograd.Function):
         steps = G.shape[0]
         dxp, dh0, dw, db = load().gru_backward(dY[:steps].contiguous(), dhn.contiguous(), h0, w_hh, has_bias,
                                                batch_sizes, Y[:steps], G, X, reset_after)
-        return dxp, dh0, dw, db, None, None, None
+        return dxp, dh0, dw, db, None, None, None, None
 
 
 def gru_unsupported(cell: GRUCell) -> Optional[str]:
@@ -63,6 +63,6 @@ def gru_kernel(cell: GRUCell):
             return x.new_zeros((total_steps, x.shape[1], cell.hidden_size)), h0
         xp = cell.input_projection(x).contiguous()
         return GRUFunction.apply(xp, h0.contiguous(), cell.weight_hh, cell.bias_hh, batch_sizes, total_steps,
-                                 cell.reset_after)
+                                 cell.reset_after, needs_grad(xp, h0, cell.weight_hh))
 
     return kernel

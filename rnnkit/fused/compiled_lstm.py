@@ -27,6 +27,7 @@ from torch import Tensor
 
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.fused.build import load
+from rnnkit.fused.sorting import needs_grad
 from rnnkit.state import LSTMState
 
 
@@ -36,9 +37,8 @@ class LSTMFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, w_hr: Optional[Tensor],
                 peep: Optional[Tensor], batch_sizes: Tensor, total_steps: int, forget_bias: float,
-                cell_clip: float, proj_clip: float) -> tuple[Tensor, Tensor, Tensor]:
+                cell_clip: float, proj_clip: float, save: bool) -> tuple[Tensor, Tensor, Tensor]:
         ext = load()
-        save = any(ctx.needs_input_grad[:6])
         Y, hn, cn, G, C, TC, CR, M, HR = ext.lstm_forward(
             xp, h0, c0, w_hh, w_hr, peep, batch_sizes, total_steps, forget_bias, cell_clip, proj_clip, save)
         if save:
@@ -59,7 +59,7 @@ class LSTMFunction(torch.autograd.Function):
         dxp, dh0, dc0, dw_hh, dw_hr, dpeep = load().lstm_backward(
             dY[:steps].contiguous(), dhn.contiguous(), dcn.contiguous(), h0, c0, w_hh, w_hr, peep,
             ctx.batch_sizes, Y[:steps], G, C, TC, opt(CR), opt(M), opt(HR), *ctx.clips)
-        return dxp, dh0, dc0, dw_hh, dw_hr, dpeep, None, None, None, None, None
+        return dxp, dh0, dc0, dw_hh, dw_hr, dpeep, None, None, None, None, None, None
 
 
 def lstm_unsupported(cell: LSTMCell) -> Optional[str]:
@@ -79,7 +79,8 @@ def lstm_kernel(cell: LSTMCell):
         xp = cell.input_projection(x).contiguous()
         Y, hn, cn = LSTMFunction.apply(
             xp, h0.contiguous(), c0.contiguous(), cell.weight_hh, cell.weight_hr, cell.weight_peephole,
-            batch_sizes, total_steps, cell.forget_bias, cell.cell_clip or 0.0, cell.proj_clip or 0.0)
+            batch_sizes, total_steps, cell.forget_bias, cell.cell_clip or 0.0, cell.proj_clip or 0.0,
+            needs_grad(xp, h0, c0, cell.weight_hh, cell.weight_hr, cell.weight_peephole))
         return Y, LSTMState(hn, cn)
 
     return kernel

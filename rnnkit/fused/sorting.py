@@ -73,3 +73,9 @@ def run_sorted(kernel: Kernel, x: Tensor, state: State, lengths: Optional[Tensor
 def contiguous_state(state: Any) -> Any:
     """Every leaf made contiguous (the kernels read raw memory)."""
     return map_state(lambda s: s.contiguous(), state)
+
+
+def needs_grad(*tensors: Any) -> bool:
+    """True when autograd is on and any of ``tensors`` requires a gradient: then a
+    kernel saves its activations (else it keeps rolling buffers only)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
