@@ -34,6 +34,8 @@ def manual_loop(
     if state is None:
         state = cell.initial_state(B, dtype=x.dtype, device=x.device)
     lengths = [T] * B if lengths is None else [int(v) for v in lengths]
+    if B == 0:
+        return x.new_zeros((T, 0, cell.output_size)), state
     outs, finals = [], []
     for b in range(B):
         s = slice_state(state, b)
