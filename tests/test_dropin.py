@@ -409,3 +409,12 @@ def test_reference_path_gradcheck_with_lengths() -> None:
         return out, h, c
 
     assert torch.autograd.gradcheck(fn, (x, *params), eps=1e-6, atol=1e-5)
+
+
+def test_data_parallel_replicas_get_their_own_runtime_cells() -> None:
+    m = LSTM(3, 4, num_layers=2, fused=False)
+    replica = m._replicate_for_data_parallel()
+    replica._parameters = dict(m._parameters)  # as torch.nn.parallel.replicate does next (with copies)
+    assert all(a is not b for (_, _, a), (_, _, b) in zip(m._cells, replica._cells, strict=True))
+    x = torch.randn(3, 2, 3)
+    torch.testing.assert_close(replica(x)[0], m(x)[0])
