@@ -8,6 +8,7 @@ float32/float64:
   ``cell_clip``, projection and ``proj_clip`` (activation tanh),
 * :class:`~rnnkit.cells.GRUCell`, ``reset_after`` True or False,
 * :class:`~rnnkit.cells.ElmanCell`, tanh or relu,
+* :class:`~rnnkit.cells.layernorm.LayerNormLSTMCell`, every option,
 
 with lengths (shrinking batch, no work past a sequence's end), ``reverse``
 and an initial state, with exactly :func:`rnnkit.unroll`'s semantics. The
@@ -29,6 +30,7 @@ from rnnkit.fused import register
 from rnnkit.fused.build import unavailable_reason
 from rnnkit.fused.compiled_elman import elman_kernel, elman_unsupported
 from rnnkit.fused.compiled_gru import gru_kernel, gru_unsupported
+from rnnkit.fused.compiled_layernorm import layernorm_lstm_kernel, layernorm_lstm_unsupported
 from rnnkit.fused.compiled_lstm import lstm_kernel, lstm_unsupported
 from rnnkit.fused.sorting import contiguous_state, run_sorted
 from rnnkit.state import State
@@ -41,6 +43,12 @@ FAMILIES: dict[type, tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]
     GRUCell: (gru_unsupported, gru_kernel),
     ElmanCell: (elman_unsupported, elman_kernel),
 }
+try:  # written alongside; absent in a build without it
+    from rnnkit.cells.layernorm import LayerNormLSTMCell
+
+    FAMILIES[LayerNormLSTMCell] = (layernorm_lstm_unsupported, layernorm_lstm_kernel)
+except ImportError:  # pragma: no cover
+    pass
 
 
 class CompiledPath:

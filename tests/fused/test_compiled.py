@@ -21,6 +21,7 @@ import torch
 
 import rnnkit
 from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
+from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.fused import build
 from rnnkit.state import map_state, state_leaves
 from rnnkit.unroll import unroll_unchecked
@@ -54,7 +55,18 @@ CONFIGS.update({
     "gru-no-bias": lambda: GRUCell(3, 5, bias=False, reset_after=False),
     "elman-tanh": lambda: ElmanCell(3, 5),
     "elman-relu": lambda: ElmanCell(3, 5, nonlinearity="relu"),
+    "lnlstm": lambda: _randomised(LayerNormLSTMCell(3, 5)),
+    "lnlstm-no-bias": lambda: _randomised(LayerNormLSTMCell(3, 5, bias=False, forget_bias=1.0, eps=1e-3)),
 })
+
+
+def _randomised(cell: Any) -> Any:
+    """Gains and shifts away from their 1/0 initial values, so every gradient path is exercised."""
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            if name.startswith("ln_"):
+                p.add_(0.3 * torch.randn_like(p))
+    return cell
 
 
 def _covered(path: Any, cell: Any) -> None:

@@ -25,6 +25,14 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
                                   int64_t total_steps, bool relu);
 std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Tensor& h0, const Tensor& w_hh,
                                    const Tensor& batch_sizes, const Tensor& Y, bool relu);
+std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                                   const Tensor& g_hh, const Tensor& g_c, const Tensor& b_c,
+                                   const Tensor& batch_sizes, int64_t total_steps, double forget_bias, double eps,
+                                   bool save);
+std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
+                                    const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& g_c,
+                                    const Tensor& batch_sizes, const Tensor& Y, const Tensor& G, const Tensor& RN,
+                                    const Tensor& C, const Tensor& CHAT, const Tensor& TCN, const Tensor& RS);
 }  // namespace rnnkit
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -34,5 +42,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_forward", &rnnkit::gru_forward, "GRU forward over all steps");
   m.def("gru_backward", &rnnkit::gru_backward, "GRU backward over all steps");
   m.def("elman_forward", &rnnkit::elman_forward, "Elman RNN forward over all steps");
+  m.def("lnlstm_forward", &rnnkit::lnlstm_forward, "layer-norm LSTM forward over all steps");
+  m.def("lnlstm_backward", &rnnkit::lnlstm_backward, "layer-norm LSTM backward over all steps");
   m.def("elman_backward", &rnnkit::elman_backward, "Elman RNN backward over all steps");
 }

@@ -1,0 +1,218 @@
+// Whole-sequence layer-norm LSTM (rnnkit.cells.layernorm.LayerNormLSTMCell) forward and backward.
+//
+// Time-major inputs sorted by length (descending); at step t only the first
+// batch_sizes[t] rows run. xp = LN(x W_ih^T; g_ih, b_ih + b_hh) comes precomputed.
+//   R = h_{t-1} W_hh^T;  rn = (R - mean(R)) * rstd_R  (over 4H);  a = xp + g_hh * rn
+//   i, f, o = sigmoid(a_i, a_f + forget_bias, a_o);  g = tanh(a_g);  c_t = f c_{t-1} + i g
+//   chat = (c_t - mean(c_t)) * rstd_c (over H);  h_t = o tanh(g_c * chat + b_c)
+// Saved: G = [i, f, g, o], RN, C, CHAT, TCN = tanh(g_c chat + b_c), rstd_R and rstd_c (T, B).
+#include "fastmath.h"
+
+namespace rnnkit {
+
+using at::Tensor;
+
+std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                                   const Tensor& g_hh, const Tensor& g_c, const Tensor& b_c,
+                                   const Tensor& batch_sizes, int64_t total_steps, double forget_bias, double eps,
+                                   bool save) {
+  const auto bsv = to_vec(batch_sizes);
+  const int64_t T = xp.size(0), B = xp.size(1), H = c0.size(1);
+  const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
+  auto opts = xp.options();
+  auto buf = [&](std::initializer_list<int64_t> shape) { return save && ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
+  const int64_t TS = save ? T : 1;
+  Tensor Y = ragged ? at::zeros({total_steps, B, H}, opts) : at::empty({total_steps, B, H}, opts);
+  Tensor G = at::empty({TS, B, 4 * H}, opts);
+  Tensor RN = buf({TS, B, 4 * H});
+  Tensor C = buf({save ? T : 2, B, H});
+  Tensor CHAT = buf({TS, B, H});
+  Tensor TCN = at::empty({TS, B, H}, opts);
+  Tensor RS = at::empty({TS, B, 2}, opts);  // rstd of R and of c
+  Tensor R = at::empty({B, 4 * H}, opts);
+  Tensor hn = h0.clone(), cn = c0.clone();
+  Tensor w_t = w_hh.t().contiguous();
+  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), bc = b_c.contiguous();
+
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lnlstm_forward", [&] {
+    using s_t = scalar_t;
+    const s_t fb = static_cast<s_t>(forget_bias);
+    const s_t* gh = ghh.data_ptr<s_t>();
+    const s_t* gcp = gc.data_ptr<s_t>();
+    const s_t* bcp = bc.data_ptr<s_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t bs = bsv[t];
+      if (bs == 0) break;
+      const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
+      Tensor r_rows = rows(R, bs);
+      at::mm_out(r_rows, t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs), w_t);
+      const s_t* rp = R.data_ptr<s_t>();
+      const s_t* xpp = xp[t].data_ptr<s_t>();
+      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[tcp].data_ptr<s_t>();
+      s_t* gp = G[tg].data_ptr<s_t>();
+      s_t* rnp = RN[tg].data_ptr<s_t>();
+      s_t* cp = C[tc_].data_ptr<s_t>();
+      s_t* chp = CHAT[tg].data_ptr<s_t>();
+      s_t* tcnp = TCN[tg].data_ptr<s_t>();
+      s_t* rsp = RS[tg].data_ptr<s_t>();
+      s_t* yp = Y[t].data_ptr<s_t>();
+      for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const s_t* rr = rp + r * 4 * H;
+          const s_t* xr = xpp + r * 4 * H;
+          s_t* a = gp + r * 4 * H;
+          s_t* rn = rnp + r * 4 * H;
+          double sum = 0, sq = 0;
+          _Pragma("omp simd reduction(+ : sum)")
+          for (int64_t j = 0; j < 4 * H; ++j) sum += rr[j];
+          const double mu = sum / (4 * H);
+          _Pragma("omp simd reduction(+ : sq)")
+          for (int64_t j = 0; j < 4 * H; ++j) sq += (rr[j] - mu) * (rr[j] - mu);
+          const s_t rstd = static_cast<s_t>(1.0 / std::sqrt(sq / (4 * H) + eps));
+          const s_t mus = static_cast<s_t>(mu);
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < 4 * H; ++j) {
+            const s_t v = (rr[j] - mus) * rstd;
+            rn[j] = v;
+            a[j] = xr[j] + gh[j] * v;
+          }
+          const s_t* cpr = cprev + r * H;
+          s_t* c = cp + r * H;
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < H; ++j) {
+            const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fb), g = tanh_<s_t>(a[2 * H + j]);
+            const s_t o = sigm<s_t>(a[3 * H + j]);
+            a[j] = i;
+            a[H + j] = f;
+            a[2 * H + j] = g;
+            a[3 * H + j] = o;
+            c[j] = f * cpr[j] + i * g;
+          }
+          double csum = 0, csq = 0;
+          _Pragma("omp simd reduction(+ : csum)")
+          for (int64_t j = 0; j < H; ++j) csum += c[j];
+          const double cmu = csum / H;
+          _Pragma("omp simd reduction(+ : csq)")
+          for (int64_t j = 0; j < H; ++j) csq += (c[j] - cmu) * (c[j] - cmu);
+          const s_t crstd = static_cast<s_t>(1.0 / std::sqrt(csq / H + eps));
+          const s_t cmus = static_cast<s_t>(cmu);
+          s_t* ch = chp + r * H;
+          s_t* tcn = tcnp + r * H;
+          s_t* y = yp + r * H;
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < H; ++j) {
+            const s_t hat = (c[j] - cmus) * crstd;
+            const s_t tv = tanh_<s_t>(gcp[j] * hat + bcp[j]);
+            ch[j] = hat;
+            tcn[j] = tv;
+            y[j] = a[3 * H + j] * tv;
+          }
+          rsp[2 * r] = rstd;
+          rsp[2 * r + 1] = crstd;
+        }
+      });
+      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
+      if (next < bs) {
+        rows(hn, bs).narrow(0, next, bs - next).copy_(Y[t].narrow(0, next, bs - next));
+        rows(cn, bs).narrow(0, next, bs - next).copy_(C[tc_].narrow(0, next, bs - next));
+      }
+    }
+  });
+  return {Y, hn, cn, G, RN, C, CHAT, TCN, RS};
+}
+
+// Gradients: dxp (T, B, 4H), dh0, dc0, dW_hh, dg_hh, dg_c, db_c.
+std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
+                                    const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& g_c,
+                                    const Tensor& batch_sizes, const Tensor& Y, const Tensor& G, const Tensor& RN,
+                                    const Tensor& C, const Tensor& CHAT, const Tensor& TCN, const Tensor& RS) {
+  const auto bsv = to_vec(batch_sizes);
+  const int64_t T = G.size(0), B = G.size(1), H = C.size(2);
+  const bool ragged = T > 0 && bsv[T - 1] < B;
+  auto opts = G.options();
+  auto buf = [&](std::initializer_list<int64_t> shape) { return ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
+  Tensor dXP = buf({T, B, 4 * H});
+  Tensor DR = buf({T, B, 4 * H});
+  Tensor DCN = buf({T, B, H});
+  Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
+  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous();
+
+  AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lnlstm_backward", [&] {
+    using s_t = scalar_t;
+    const s_t* gh = ghh.data_ptr<s_t>();
+    const s_t* gcp = gc.data_ptr<s_t>();
+    s_t* dhp = dh.data_ptr<s_t>();
+    s_t* dcp = dc.data_ptr<s_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t bs = bsv[t];
+      if (bs == 0) continue;
+      const s_t* dyp = dY[t].data_ptr<s_t>();
+      const s_t* gp = G[t].data_ptr<s_t>();
+      const s_t* rnp = RN[t].data_ptr<s_t>();
+      const s_t* chp = CHAT[t].data_ptr<s_t>();
+      const s_t* tcnp = TCN[t].data_ptr<s_t>();
+      const s_t* rsp = RS[t].data_ptr<s_t>();
+      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[t - 1].data_ptr<s_t>();
+      s_t* dxp = dXP[t].data_ptr<s_t>();
+      s_t* drp = DR[t].data_ptr<s_t>();
+      s_t* dcnp = DCN[t].data_ptr<s_t>();
+      for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const s_t* a = gp + r * 4 * H;
+          const s_t* ch = chp + r * H;
+          const s_t* tcn = tcnp + r * H;
+          const s_t* dy = dyp + r * H;
+          const s_t* cpr = cprev + r * H;
+          const s_t* rn = rnp + r * 4 * H;
+          s_t* dhr = dhp + r * H;
+          s_t* dcr = dcp + r * H;
+          s_t* d = dxp + r * 4 * H;
+          s_t* dr = drp + r * 4 * H;
+          s_t* dcnr = dcnp + r * H;
+          double m1 = 0, m2 = 0;
+          _Pragma("omp simd reduction(+ : m1, m2)")
+          for (int64_t j = 0; j < H; ++j) {
+            const s_t dhv = dy[j] + dhr[j];
+            const s_t o = a[3 * H + j], tv = tcn[j];
+            const s_t dcnv = dhv * o * (1 - tv * tv);
+            d[3 * H + j] = dhv * tv * o * (1 - o);
+            dcnr[j] = dcnv;
+            const s_t dhat = dcnv * gcp[j];
+            m1 += dhat;
+            m2 += dhat * ch[j];
+          }
+          const s_t mm1 = static_cast<s_t>(m1 / H), mm2 = static_cast<s_t>(m2 / H), crstd = rsp[2 * r + 1];
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < H; ++j) {
+            const s_t i = a[j], f = a[H + j], g = a[2 * H + j];
+            const s_t dcv = dcr[j] + crstd * (dcnr[j] * gcp[j] - mm1 - ch[j] * mm2);
+            d[j] = dcv * g * i * (1 - i);
+            d[H + j] = dcv * cpr[j] * f * (1 - f);
+            d[2 * H + j] = dcv * i * (1 - g * g);
+            dcr[j] = dcv * f;
+          }
+          double n1 = 0, n2 = 0;
+          _Pragma("omp simd reduction(+ : n1, n2)")
+          for (int64_t j = 0; j < 4 * H; ++j) {
+            const s_t drn = d[j] * gh[j];
+            n1 += drn;
+            n2 += drn * rn[j];
+          }
+          const s_t nn1 = static_cast<s_t>(n1 / (4 * H)), nn2 = static_cast<s_t>(n2 / (4 * H)), rstd = rsp[2 * r];
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < 4 * H; ++j) dr[j] = rstd * (d[j] * gh[j] - nn1 - rn[j] * nn2);
+        }
+      });
+      Tensor dh_rows = rows(dh, bs);
+      at::mm_out(dh_rows, rows(DR[t], bs), w_hh);
+    }
+  });
+  Tensor dW = DR[0].t().mm(h0);
+  if (T > 1) dW.addmm_(DR.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(), Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
+  Tensor dg_hh = (dXP * RN).sum({0, 1});
+  Tensor dg_c = (DCN * CHAT).sum({0, 1});
+  Tensor db_c = DCN.sum({0, 1});
+  return {dXP, dh, dc, dW, dg_hh, dg_c, db_c};
+}
+
+}  // namespace rnnkit
