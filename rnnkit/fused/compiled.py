@@ -9,6 +9,8 @@ float32/float64:
 * :class:`~rnnkit.cells.GRUCell`, ``reset_after`` True or False,
 * :class:`~rnnkit.cells.ElmanCell`, tanh or relu,
 * :class:`~rnnkit.cells.layernorm.LayerNormLSTMCell`, every option,
+* :class:`~rnnkit.wrappers.Dropout` around any of these when inactive or
+  variational with input/output dropout only (see :mod:`.compiled_dropout`),
 
 with lengths (shrinking batch, no work past a sequence's end), ``reverse``
 and an initial state, with exactly :func:`rnnkit.unroll`'s semantics. The
@@ -28,6 +30,7 @@ from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.fused import register
 from rnnkit.fused.build import unavailable_reason
+from rnnkit.fused.compiled_dropout import dropout_kernel, dropout_unsupported
 from rnnkit.fused.compiled_elman import elman_kernel, elman_unsupported
 from rnnkit.fused.compiled_gru import gru_kernel, gru_unsupported
 from rnnkit.fused.compiled_layernorm import layernorm_lstm_kernel, layernorm_lstm_unsupported
@@ -51,6 +54,21 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def _family(cell: Any) -> Optional[tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]]:
+    """``(unsupported reason, kernel factory)`` for ``cell``, including a Dropout wrapper around a family."""
+    family = FAMILIES.get(type(cell))
+    if family is not None:
+        return family
+    try:
+        from rnnkit.wrappers import Dropout
+    except ImportError:  # pragma: no cover
+        return None
+    if type(cell) is Dropout and type(cell.cell) in FAMILIES:
+        inner_reason, inner_kernel = FAMILIES[type(cell.cell)]
+        return (lambda c: dropout_unsupported(c, inner_reason)), (lambda c: dropout_kernel(c, inner_kernel(c.cell)))
+    return None
+
+
 class CompiledPath:
     """Fast path running built-in cells' whole time loop in compiled C++."""
 
@@ -58,10 +76,10 @@ class CompiledPath:
 
     def supports(self, cell: Any, x: Tensor, lengths: Optional[Tensor]) -> Optional[str]:
         """None if this path runs the call, else the reason it cannot."""
-        family = FAMILIES.get(type(cell))
+        family = _family(cell)
         if family is None:
             names = ", ".join(sorted(k.__name__ for k in FAMILIES))
-            return f"the compiled core runs {names}, not {type(cell).__name__}"
+            return f"the compiled core runs {names} (and Dropout around them), not {type(cell).__name__}"
         if x.device.type != "cpu":
             return f"the compiled core runs on the CPU, not on {x.device}"
         if x.dtype not in DTYPES:
@@ -82,7 +100,7 @@ class CompiledPath:
         """:func:`rnnkit.unroll` on validated, time-major arguments."""
         if state is None:
             state = cell.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
-        kernel = FAMILIES[type(cell)][1](cell)
+        kernel = _family(cell)[1](cell)
         return run_sorted(kernel, x, contiguous_state(state), lengths, reverse)
 
 

@@ -25,6 +25,7 @@ from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.fused import build
 from rnnkit.state import map_state, state_leaves
 from rnnkit.unroll import unroll_unchecked
+from rnnkit.wrappers import Dropout
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -57,6 +58,9 @@ CONFIGS.update({
     "elman-relu": lambda: ElmanCell(3, 5, nonlinearity="relu"),
     "lnlstm": lambda: _randomised(LayerNormLSTMCell(3, 5)),
     "lnlstm-no-bias": lambda: _randomised(LayerNormLSTMCell(3, 5, bias=False, forget_bias=1.0, eps=1e-3)),
+    "dropout-variational-io": lambda: Dropout(LSTMCell(3, 5, use_peepholes=True), input_dropout=0.3,
+                                              output_dropout=0.2, variational=True),
+    "dropout-eval": lambda: Dropout(GRUCell(3, 5, reset_after=False), state_dropout=0.5).eval(),
 })
 
 
@@ -124,7 +128,9 @@ def test_batch_one_and_default_state(path: Any, name: str) -> None:
     cell = CONFIGS[name]()
     _covered(path, cell)
     x = torch.randn(9, 1, 3)
+    torch.manual_seed(5)  # the default state may sample dropout masks: same seed for both runs
     out, final = path.run(cell, x, None, torch.tensor([7]), False)
+    torch.manual_seed(5)
     ref_out, ref_final = unroll_unchecked(cell, x, None, torch.tensor([7]), False)
     torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
     for a, b in zip(state_leaves(final), state_leaves(ref_final)):
@@ -140,7 +146,9 @@ def test_inference_mode_matches(path: Any, name: str) -> None:
     x = torch.randn(8, 4, 3)
     lengths = torch.tensor([2, 8, 0, 5])
     with torch.inference_mode():
+        torch.manual_seed(5)
         out, final = path.run(cell, x, None, lengths, True)
+        torch.manual_seed(5)
         ref_out, ref_final = unroll_unchecked(cell, x, None, lengths, True)
     torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
     for a, b in zip(state_leaves(final), state_leaves(ref_final)):
@@ -212,6 +220,9 @@ def test_unsupported_reasons(path: Any) -> None:
     assert "not MyLSTM" in path.supports(MyLSTM(3, 4), x, None)
     assert "empty" in path.supports(LSTMCell(3, 4), torch.zeros(0, 2, 3), None)
     assert "must match the input" in path.supports(LSTMCell(3, 4).double(), x, None)
+    assert "state (recurrent) dropout" in path.supports(Dropout(LSTMCell(3, 4), state_dropout=0.1, variational=True), x,
+                                                        None)
+    assert "per-step dropout" in path.supports(Dropout(LSTMCell(3, 4), output_dropout=0.1), x, None)
 
 
 def test_no_compile_env_falls_back() -> None:
