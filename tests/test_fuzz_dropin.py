@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
@@ -34,7 +34,9 @@ HALF = settings(max_examples=max(50, settings.default.max_examples // 2))
 
 
 def assert_clear(err: Exception) -> None:
+    """The project's error contract: ValueError/TypeError saying what was expected and what was given."""
     msg = str(err)
+    event(f"raised {type(err).__name__}")
     assert isinstance(err, (ValueError, TypeError)), f"{type(err).__name__}: {msg}"
     assert (" must be " in msg and ", got " in msg) or "fused=True but " in msg, msg
 

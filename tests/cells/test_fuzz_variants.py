@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from rnnkit import IndRNNCell, LayerNormGRUCell, LayerNormLSTMCell, MinGRUCell, MinLSTMCell, Recurrent, unroll
@@ -41,6 +41,7 @@ CELLS: list[Callable[[], Any]] = [
 def assert_clear(err: Exception) -> None:
     """The project's error contract: ValueError/TypeError saying what was expected and what was given."""
     msg = str(err)
+    event(f"raised {type(err).__name__}")
     assert isinstance(err, (ValueError, TypeError)), f"{type(err).__name__}: {msg}"
     assert (" must be " in msg and ", got " in msg) or "fused=True but " in msg, msg  # the latter: rnnkit.fused's wording
 
