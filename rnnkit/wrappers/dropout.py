@@ -6,7 +6,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 from torch import Tensor
 
-from rnnkit.checks import check_probability, fail
+from rnnkit.checks import check_probability, describe, fail
 from rnnkit.state import LSTMState, State, map_state, size_is_leaf
 from rnnkit.wrappers.base import Wrapper, is_wrapper_state, keep_mask, map_size, ones_view, resolve_flags
 
@@ -130,8 +130,11 @@ class Dropout(Wrapper):
         self.input_dropout = check_probability(owner, "input_dropout", input_dropout)
         self.output_dropout = check_probability(owner, "output_dropout", output_dropout)
         self.state_dropout = check_probability(owner, "state_dropout", state_dropout)
-        self.variational = bool(variational)
-        self.drop_lstm_c = bool(drop_lstm_c)
+        for name, flag in (("variational", variational), ("drop_lstm_c", drop_lstm_c)):
+            if not isinstance(flag, bool):
+                fail(owner, name, "a bool", describe(flag), kind=TypeError)
+        self.variational = variational
+        self.drop_lstm_c = drop_lstm_c
         if state_filter is None:
             flags = default_state_filter(cell.state_size, self.drop_lstm_c)
         elif not callable(state_filter):
