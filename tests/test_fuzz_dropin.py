@@ -1,4 +1,5 @@
-"""Property-based fuzzing of the ``torch.nn`` drop-ins ``rnnkit.LSTM/GRU/RNN`` (issue 7, "Bad input").
+"""Property-based fuzzing of the ``torch.nn`` drop-ins ``rnnkit.LSTM/GRU/RNN`` and of
+:class:`rnnkit.streaming.Stream` (issue 7, "Bad input").
 
 Constructors get wrong types, ranges and bools where ints belong; forward gets
 padded tensors, unbatched ``(T, I)`` input, ``PackedSequence`` s (well-formed
@@ -23,7 +24,10 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from rnnkit import GRU, LSTM, RNN
+from rnnkit import GRU, LSTM, RNN, GRUCell, LayerNormLSTMCell, LSTMCell, Recurrent, Stacked
+from rnnkit.state import map_state
+from rnnkit.streaming import Stream
+from tests.contract import assert_states_close, manual_loop
 from tests.test_fuzz_core import lengths_for, tensors
 
 I, H = 3, 4
@@ -255,18 +259,96 @@ def test_fuzz_dropin_constructor(data: Any) -> None:
 # ---------------------------------------------------------------- known bugs in modules this file may not edit
 # Found by the fuzzers above (which leave these inputs out until fixed); strict xfail: remove the marker with the fix.
 
-@pytest.mark.xfail(strict=True, reason="rnnkit.fused.check_fused_mode: `fused not in (True, False, 'auto')` lets 0, 1, "
-                   "0.0, 1.0 through (0 then runs as 'auto'), and a Tensor raises RuntimeError")
 @pytest.mark.parametrize("fused", [0, 1, 1.0, torch.tensor([1, 0])])
 def test_fused_accepts_only_true_false_auto(fused: Any) -> None:
     with pytest.raises((ValueError, TypeError), match="fused must be"):
         GRU(I, H, fused=fused)
 
 
-@pytest.mark.xfail(strict=True, reason="rnnkit.dropin: a PackedSequence without time steps reaches "
-                   "pad_packed_sequence and raises RuntimeError('batch_sizes can not be empty')")
 @pytest.mark.parametrize("fused", [False, "auto"])
 def test_empty_packed_sequence_is_refused_clearly(fused: Any) -> None:
     packed = PackedSequence(torch.zeros(0, I), torch.zeros(0, dtype=torch.int64), None, None)
     with pytest.raises(ValueError, match=" must be .*, got "):
         GRU(I, H, fused=fused)(packed)
+
+
+# ---------------------------------------------------------------- rnnkit.streaming.Stream
+# (streaming inference carries a layer's state across calls; here over Recurrent layers of built-in cells)
+
+def _stream_reference_reset(state: Any, streams: Any, B: int) -> Any:
+    """The state after resetting ``streams`` (None: all; bools: a mask; ints: indices) to zeros."""
+    mask = torch.ones(B, dtype=torch.bool) if streams is None else torch.zeros(B, dtype=torch.bool)
+    if streams is not None:
+        values = streams.tolist() if isinstance(streams, Tensor) else streams
+        values = values if isinstance(values, list) else [values]
+        if values and all(isinstance(v, bool) for v in values):
+            mask = torch.tensor(values)
+        else:
+            mask[torch.tensor(values, dtype=torch.long)] = True
+    return map_state(lambda s: torch.where(mask.view(-1, *[1] * (s.dim() - 1)), torch.zeros_like(s), s), state)
+
+
+@QUARTER
+@given(st.data())
+def test_fuzz_stream(data: Any) -> None:
+    """Feed/step/reset in any order with malformed arguments: outputs and state follow a per-sequence loop of
+    the cell over each chunk; a refused call leaves the state unchanged."""
+    cell = data.draw(st.sampled_from([lambda: LSTMCell(I, H), lambda: GRUCell(I, H),
+                                      lambda: LayerNormLSTMCell(I, H)]))()
+    batch_first = data.draw(st.booleans())
+    layer = Recurrent(cell, batch_first=batch_first)
+    B = data.draw(st.integers(1, 3))
+    stream = Stream(layer, batch_size=B)
+    ref_state = cell.initial_state(B)
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["feed", "feed", "step", "reset"]))
+        try:
+            with torch.no_grad():
+                if op == "feed":
+                    T = data.draw(st.integers(0, 3))
+                    b = data.draw(st.sampled_from([B, B, B, B + 1]))
+                    chunk = torch.randn(T, b, data.draw(st.sampled_from([I, I, I, I + 1])))
+                    lengths = data.draw(lengths_for(b, T)) if data.draw(st.booleans()) else None
+                    out = stream.feed(chunk.transpose(0, 1) if batch_first else chunk, lengths=lengths)
+                    out = out.transpose(0, 1) if batch_first else out
+                    lens = None if lengths is None else [int(v) for v in lengths]
+                    ref_out, ref_state = manual_loop(cell, chunk, ref_state, lens)
+                elif op == "step":
+                    x = data.draw(st.one_of(st.builds(lambda b: torch.randn(b, I), st.sampled_from([B, B, B + 1])),
+                                            tensors(max_rank=3)))
+                    out = stream.step(x)
+                    ref_out, ref_state = manual_loop(cell, x[None], ref_state)
+                    ref_out = ref_out[0]
+                else:
+                    streams = data.draw(st.one_of(
+                        st.none(), st.lists(st.integers(-1, B), max_size=3), st.lists(st.booleans(), min_size=B,
+                                                                                      max_size=B),
+                        st.integers(0, B - 1), st.just(torch.ones(B, dtype=torch.bool)), st.just([0.5]),
+                        st.just("all"), st.just(torch.zeros(B + 1, dtype=torch.bool))))
+                    stream.reset(streams)
+                    ref_state, out, ref_out = _stream_reference_reset(ref_state, streams, B), None, None
+        except Exception as err:  # noqa: BLE001
+            assert_clear(err)
+            assert_states_close(stream.state, ref_state, equal_nan=True)  # a refused call changes nothing
+            continue
+        if out is not None:
+            torch.testing.assert_close(out, ref_out, equal_nan=True)
+        assert_states_close(stream.state, ref_state, equal_nan=True)
+
+
+@QUARTER
+@given(st.data())
+def test_fuzz_stream_constructor(data: Any) -> None:
+    layer = data.draw(st.sampled_from([lambda: Recurrent(GRUCell(I, H)), lambda: LSTMCell(I, H),
+                                       lambda: Stacked([GRUCell(I, H), GRUCell(H, H)]), lambda: nn.Linear(I, H),
+                                       lambda: "layer", lambda: None]))()
+    batch_size = data.draw(st.one_of(st.integers(-1, 3), st.floats(allow_nan=True), st.booleans(), st.text(max_size=2)))
+    dtype = data.draw(st.sampled_from([None, None, torch.float64, "float32", torch.int64, 3]))
+    device = data.draw(st.sampled_from([None, None, "cpu", torch.device("cpu"), "nowhere", 3]))
+    try:
+        stream = Stream(layer, batch_size, dtype=dtype, device=device)
+        y = stream.step(torch.randn(batch_size, I, dtype=stream.dtype))
+    except Exception as err:  # noqa: BLE001
+        assert_clear(err)
+        return
+    assert y.shape == (batch_size, H) and y.dtype == stream.dtype

@@ -44,6 +44,9 @@ def check_packed_input(owner: str, packed: PackedSequence, input_size: int) -> T
     check_tensor(owner, "input.data", packed.data)
     if packed.data.dim() != 2 or packed.data.shape[1] != input_size:
         fail(owner, "input.data (PackedSequence)", f"of shape (N, {input_size})", tuple(packed.data.shape))
+    if packed.batch_sizes.numel() == 0 or packed.data.shape[0] == 0:
+        fail(owner, "input (PackedSequence)", "a packed batch with at least one time step",
+             f"batch_sizes of shape {tuple(packed.batch_sizes.shape)} and data of shape {tuple(packed.data.shape)}")
     return packed.data
 
 

@@ -53,7 +53,7 @@ def registered() -> list[FastPath]:
 
 def check_fused_mode(owner: str, fused: Any) -> FusedMode:
     """Validate a ``fused`` argument."""
-    if fused not in (True, False, "auto"):
+    if not (fused is True or fused is False or (isinstance(fused, str) and fused == "auto")):
         raise ValueError(f"{owner}: fused must be 'auto', True or False, got {fused!r}")
     return fused
 
