@@ -92,6 +92,7 @@ class Trainer:
         self.loss_sum, self.loss_count, self.skipped = 0.0, 0, 0
         self.carry: Any = None
         self.stopped = ""
+        self.saved_step = -1
 
     # ---- setup ----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -117,7 +118,7 @@ class Trainer:
                 self.optimizer, mode=self.recipe.monitor_mode, factor=0.5, patience=1)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.resume and self.ckdir.path("last") is not None:
-            self._restore(self.ckdir.path("last"))
+            self._restore_newest_loadable()
         else:
             if self.ckdir.path("last") is not None:
                 raise CheckpointError(f"rnnkit: {self.run_dir} already holds checkpoints; pass --resume to continue "
@@ -142,7 +143,23 @@ class Trainer:
                                model_metadata={"recipe": self.recipe.name, "config": json.dumps(self.cfg.to_dict())})
         self.ckdir.update(last=path.name, **({"best": path.name, "best_value": self.best} if best else {}))
         self.ckdir.prune(self.cfg.keep_checkpoints)
+        self.saved_step = self.step
         return path
+
+    def _restore_newest_loadable(self) -> None:
+        """Restore the last checkpoint; if it is damaged (disk error, edited by hand), the newest older one."""
+        last = self.ckdir.path("last")
+        candidates = [last] + [p for p in reversed(self.ckdir.complete()) if p != last]
+        errors = []
+        for path in candidates:
+            try:
+                self._restore(path)
+                return
+            except CheckpointError as err:
+                errors.append(str(err))
+                warnings.warn(f"rnnkit: cannot resume from {path}: {err}; trying an older checkpoint",
+                              RuntimeWarning, stacklevel=2)
+        raise CheckpointError(f"rnnkit: no loadable checkpoint in {self.ckdir.root}: " + " | ".join(errors))
 
     def _restore(self, path: Path) -> None:
         state, tensors, meta = load_checkpoint(path)
@@ -219,14 +236,15 @@ class Trainer:
                 if cfg.log_every and self.step % cfg.log_every == 0:
                     self.metrics.append({"kind": "interval", "epoch": self.epoch, "step": self.step,
                                          "train_loss": self.loss_sum / max(1, self.loss_count)})
-                if stop.requested:
-                    path = self._save()
-                    raise Interrupted(stop.signal_name or "signal", path)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self._save()
+                if stop.requested:
+                    path = self._save() if self.saved_step != self.step else self.ckdir.path("last")
+                    raise Interrupted(stop.signal_name or "signal", path)
                 if cfg.max_steps and self.step >= cfg.max_steps:
                     self.stopped = f"max_steps ({cfg.max_steps}) reached"
-                    self._save()
+                    if self.saved_step != self.step:
+                        self._save()
                     return False
         finally:
             bar.close()

@@ -150,3 +150,16 @@ def test_keeps_only_recent_and_best_checkpoints(tmp_path):
     idx = ckdir.index()
     assert idx["last"] == "step-00000040" and idx["best"] in names
     assert len(names) <= 3 and names[-2:] == sorted(names)[-2:]
+
+
+def test_resume_falls_back_to_an_older_checkpoint_when_the_last_is_damaged(tmp_path):
+    run(tmp_path, "full", epochs=2)
+    run(tmp_path, "cut", epochs=2, checkpoint_every=3, max_steps=12)  # checkpoints at steps 3, 6, 8, 9, 12
+    ckdir = CheckpointDir(tmp_path / "cut" / "checkpoints")
+    last = ckdir.path("last")
+    assert last.name == "step-00000012"
+    (last / "trainer.safetensors").write_bytes(b"\x00" * 10)  # damaged on disk
+    with pytest.warns(RuntimeWarning, match="cannot resume from .*step-00000012.*trying an older"):
+        run(tmp_path, "cut", epochs=2, resume=True)
+    a, b = last_weights(tmp_path / "full"), last_weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # resumed from step 9: still bit-identical
