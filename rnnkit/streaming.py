@@ -14,7 +14,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from rnnkit.checks import check_positive_int, check_step_input, fail
+from rnnkit.checks import check_positive_int, check_step_input, describe, fail
 from rnnkit.layers import Layer, as_layer
 from rnnkit.state import State, detach_state, map_state, select_state
 
@@ -37,8 +37,18 @@ class Stream:
     """
 
     def __init__(self, layer: Any, batch_size: int, *, device: Any = None, dtype: Any = None) -> None:
+        if not isinstance(layer, Layer) and not callable(getattr(layer, "initial_state", None)):
+            fail("Stream", "layer", "an rnnkit layer (Recurrent, Stacked, ...) or a cell", describe(layer),
+                 kind=TypeError)
         self.layer: Layer = as_layer(layer)
         self.batch_size = check_positive_int("Stream", "batch_size", batch_size)
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            fail("Stream", "dtype", "None or a floating torch.dtype", describe(dtype), kind=TypeError)
+        if device is not None:
+            try:
+                device = torch.device(device)
+            except (RuntimeError, TypeError):
+                fail("Stream", "device", "None or a torch device (e.g. 'cpu', 'cuda:0')", describe(device))
         param = next(iter(self.layer.parameters()), None)
         self.device = device if device is not None else (param.device if param is not None else torch.device("cpu"))
         self.dtype = dtype if dtype is not None else (param.dtype if param is not None else torch.get_default_dtype())
@@ -59,6 +69,10 @@ class Stream:
         Returns:
             The chunk's outputs, ``(T, B, O)`` (or batch-first).
         """
+        batch_dim = 0 if self.layer.batch_first else 1
+        if isinstance(chunk, Tensor) and chunk.dim() == 3 and chunk.shape[batch_dim] != self.batch_size:
+            layout = "(B, T, I)" if self.layer.batch_first else "(T, B, I)"
+            fail("Stream", "chunk", f"of shape {layout} with B = batch_size = {self.batch_size}", tuple(chunk.shape))
         out, self.state = self.layer(chunk, self.state, lengths=lengths)
         return out
 
@@ -83,12 +97,19 @@ class Stream:
             self.state = fresh
             return
         mask = torch.zeros(self.batch_size, dtype=torch.bool, device=self.device)
-        if isinstance(streams, Tensor) and streams.dtype == torch.bool:
+        try:
+            streams = torch.as_tensor(streams)
+        except (RuntimeError, TypeError, ValueError):
+            fail("Stream", "streams", "None, a bool mask or a list of indices", describe(streams), kind=TypeError)
+        if streams.dtype == torch.bool and streams.dim() > 0:
             if streams.shape != (self.batch_size,):
                 fail("Stream", "streams", f"a bool mask of shape ({self.batch_size},)", tuple(streams.shape))
             mask = streams.to(self.device)
         else:
-            index = torch.as_tensor(streams, dtype=torch.long)
+            if streams.is_floating_point() or streams.is_complex() or streams.dtype == torch.bool:
+                fail("Stream", "streams", "None, a bool mask or integer indices", f"dtype {streams.dtype}",
+                     kind=TypeError)
+            index = streams.long()
             if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.batch_size):
                 fail("Stream", "streams", f"indices in [0, {self.batch_size})", index.tolist())
             mask[index.to(self.device)] = True
