@@ -352,3 +352,26 @@ def test_fuzz_stream_constructor(data: Any) -> None:
         assert_clear(err)
         return
     assert y.shape == (batch_size, H) and y.dtype == stream.dtype
+
+
+def test_stream_errors_found_by_fuzzing() -> None:
+    """A list of bools is a mask (it used to be read as the indices 1, 0, 1); floats, strings, a non-layer, a bad
+    dtype and a chunk of another batch size are refused with the argument named."""
+    stream = Stream(GRUCell(I, H), batch_size=3)
+    stream.feed(torch.randn(2, 3, I))
+    before = stream.state.clone()
+    stream.reset([True, False, True])
+    assert not stream.state[0].any() and not stream.state[2].any() and torch.equal(stream.state[1], before[1])
+    for streams, message in [([0.5], "Stream: streams must be None, a bool mask or integer indices, got dtype "
+                                      "torch.float32"),
+                             ("all", "Stream: streams must be None, a bool mask or a list of indices, got str 'all'")]:
+        with pytest.raises(TypeError) as err:
+            stream.reset(streams)
+        assert str(err.value) == message
+    with pytest.raises(ValueError, match=r"Stream: chunk must be of shape \(T, B, I\) with B = batch_size = 3, "
+                                         r"got \(2, 2, 3\)"):
+        stream.feed(torch.randn(2, 2, I))
+    with pytest.raises(TypeError, match="Stream: layer must be an rnnkit layer .* or a cell, got Linear"):
+        Stream(nn.Linear(I, H), batch_size=1)
+    with pytest.raises(TypeError, match="Stream: dtype must be None or a floating torch.dtype, got str 'float32'"):
+        Stream(GRUCell(I, H), batch_size=1, dtype="float32")
