@@ -170,7 +170,7 @@ class Forecast(Recipe):
 
     def _windows(self, origins: np.ndarray) -> tuple[Tensor, Tensor]:
         """Inputs ``(N, window, 2)`` ending at each origin and scaled targets ``(N, horizon)``."""
-        w, s, h = self.assets["window"], self.assets["season"], self.assets["horizon"]
+        w, h = self.assets["window"], self.assets["horizon"]
         idx = torch.from_numpy(origins)[:, None] + torch.arange(-w + 1, 1)[None, :]
         targets = np.stack([self._target(int(o), self.a[o + 1:o + 1 + h]) for o in origins])
         return self.x[idx], torch.from_numpy(targets.astype(np.float32))
@@ -226,7 +226,8 @@ class Forecast(Recipe):
         scaled = (self._transform(fc) - self._transform(truth)) / self.assets["scale"]  # as the training loss
         return {"loss": float(np.mean(scaled ** 2)), "mae": mae,
                 "rmse": float(np.sqrt(np.mean((fc - truth) ** 2))), "naive_mae": naive_mae,
-                "naive_rmse": float(np.sqrt(np.mean((naive - truth) ** 2))), "mae_vs_naive": mae / max(naive_mae, 1e-12)}
+                "naive_rmse": float(np.sqrt(np.mean((naive - truth) ** 2))),
+                "mae_vs_naive": mae / max(naive_mae, 1e-12)}
 
     # ---- artefacts ------------------------------------------------------------------------------
     def finish(self, model: nn.Module, run_dir: Path, test_metrics: dict[str, float]) -> dict[str, Any]:

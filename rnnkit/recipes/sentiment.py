@@ -34,9 +34,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rnnkit.layers import Bidirectional, Recurrent, Stacked
 from rnnkit.recipes.base import Recipe, RunConfig, opt
 from rnnkit.recipes.models import final_hidden, make_cell
-from rnnkit.layers import Bidirectional, Recurrent, Stacked
 
 
 @dataclass
@@ -64,9 +64,10 @@ class Config(RunConfig):
                               "all words (max: validation accuracy 0.771 vs 0.758 for last)",
                        choices=("last", "mean", "max"))
     epochs: int = opt(15, "maximum passes over the training texts")
-    patience: int = opt(4, "stop after this many epochs without a better validation accuracy")
+    patience: int = opt(5, "stop after this many epochs without a better validation accuracy")
     batch_size: int = opt(64, "texts per batch")
     lr: float = opt(2e-3, "Adam learning rate")
+    lr_schedule: str = opt("cosine", "learning-rate schedule", choices=("constant", "cosine", "plateau"))
     weight_decay: float = opt(0.0, "AdamW weight decay (0 = plain Adam)")
     grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off)")
 
@@ -287,7 +288,8 @@ class Sentiment(Recipe):
               f"recall {test_metrics['recall']:.4f}, F1 {test_metrics['f1']:.4f} ({which}) on {len(y)} texts\n"
               f"confusion matrix (rows: true, columns: predicted; {legend}):\n{table}")
         return {"test_accuracy": test_metrics["acc"], "classes": classes, "confusion_matrix": confusion.tolist(),
-                "markdown": f"## Test confusion matrix (rows true, columns predicted; {legend})\n\n```\n{table}\n```\n\n"
+                "markdown": f"## Test confusion matrix (rows true, columns predicted; {legend})\n\n"
+                            f"```\n{table}\n```\n\n"
                             f"Precision, recall and F1 are for the {which}."}
 
     def predict(self, model: nn.Module, input_path: Path, output_path: Optional[Path]) -> Path:

@@ -31,6 +31,11 @@ def write_series(path: Path, y: np.ndarray) -> None:
         w.writerows([i, f"{v:.4f}" if i != 7 else "NA"] for i, v in enumerate(y))  # one gap: interpolated
 
 
+def read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def records(run: Path) -> list[dict]:
     return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -74,7 +79,7 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
 
     # predict: the 12 steps after the file's end, beside the seasonal-naive forecast
     assert main(["predict", str(run), "--input", str(tmp_path / "sales.csv")]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "sales.forecast.csv", encoding="utf-8")))
+    rows = read_rows(tmp_path / "sales.forecast.csv")
     assert [int(r["index"]) for r in rows] == list(range(200, 212))
     assert [float(r["seasonal_naive"]) for r in rows] == pytest.approx(filled[188:200], abs=1e-4)
     truth = series(212)[200:]
@@ -106,9 +111,10 @@ def test_seasonal_base_and_features():
 def test_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_series(tmp_path / "short.csv", series(30))
-    assert main(["train", "forecast", "--data", str(tmp_path / "short.csv"), "--column", "sales", "--season", "12"]) == 1
+    short = ["train", "forecast", "--data", str(tmp_path / "short.csv")]
+    assert main([*short, "--column", "sales", "--season", "12"]) == 1
     assert "the series must have at least window + season + horizon + val + test" in capsys.readouterr().err
-    assert main(["train", "forecast", "--data", str(tmp_path / "short.csv"), "--column", "nope"]) == 1
+    assert main([*short, "--column", "nope"]) == 1
     assert "no column 'nope'" in capsys.readouterr().err
     write_series(tmp_path / "neg.csv", series() - 500)
     assert main(["train", "forecast", "--data", str(tmp_path / "neg.csv"), "--column", "sales", "--season", "12",

@@ -34,6 +34,11 @@ def texts(labels: list[str], seed: int = 0) -> list[tuple[str, str]]:
     return rows
 
 
+def read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def records(run: Path) -> list[dict]:
     return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -74,13 +79,13 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     # predict: a .txt file (one text per line) and a CSV with the text column
     (tmp_path / "new.txt").write_text("a superb and moving story\nthe dull boring plot\n\n", encoding="utf-8")
     assert main(["predict", str(run), "--input", str(tmp_path / "new.txt")]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "new.predictions.csv", encoding="utf-8")))
+    rows = read_rows(tmp_path / "new.predictions.csv")
     assert [r["prediction"] for r in rows] == ["pos", "neg"] and rows[0]["text"] == "a superb and moving story"
     assert all(float(r["p_neg"]) + float(r["p_pos"]) == pytest.approx(1.0, abs=1e-5) for r in rows)
     with open(tmp_path / "new.csv", "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([["review"], ["great, good"], ["awful, \"bad\""]])
     assert main(["predict", str(run), "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "o.csv")]) == 0
-    assert [r["prediction"] for r in csv.DictReader(open(tmp_path / "o.csv", encoding="utf-8"))] == ["pos", "neg"]
+    assert [r["prediction"] for r in read_rows(tmp_path / "o.csv")] == ["pos", "neg"]
 
 
 def test_jsonl_multiclass(tmp_path, monkeypatch, capsys):

@@ -49,6 +49,11 @@ def write_ts(path: Path, seqs: list[np.ndarray], labels: list[str]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def records(run: Path) -> list[dict]:
     return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -87,7 +92,7 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     new, _ = make_sequences(6, seed=5)
     write_csv(tmp_path / "new.csv", new, None)
     assert main(["predict", str(run), "--input", str(tmp_path / "new.csv")]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "new.predictions.csv", encoding="utf-8")))
+    rows = read_rows(tmp_path / "new.predictions.csv")
     assert [r["id"] for r in rows] == [f"s{i}" for i in range(6)]
     assert all(sum(float(r[f"p_{c}"]) for c in CLASSES) == pytest.approx(1.0, abs=1e-5) for r in rows)
     assert sum(r["prediction"] == c for r, c in zip(rows, ["up", "down", "flat"] * 2)) >= 4
@@ -107,7 +112,7 @@ def test_ts_files_with_separate_test_file(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["predict", str(run), "--input", str(tmp_path / "test.ts"), "--output", str(tmp_path / "p.csv")]) == 0
     assert "accuracy" in capsys.readouterr().out
-    rows = list(csv.DictReader(open(tmp_path / "p.csv", encoding="utf-8")))
+    rows = read_rows(tmp_path / "p.csv")
     assert len(rows) == 30 and [r["label"] for r in rows] == tlabels
     acc = np.mean([r["prediction"] == r["label"] for r in rows])
     assert acc == pytest.approx(report["test"]["acc"])  # the test split is exactly test.ts
