@@ -15,7 +15,14 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
-from rnnkit.cells import ElmanCell, GRUCell, IndRNNCell, LayerNormLSTMCell, LSTMCell, MinGRUCell
+from rnnkit.cells import (
+    ElmanCell,
+    GRUCell,
+    IndRNNCell,
+    LayerNormLSTMCell,
+    LSTMCell,
+    MinGRUCell,
+)
 from rnnkit.export import export_model, export_run, prepare_for_export, traceable_unroll
 from rnnkit.layers import Bidirectional, Recurrent, Stacked
 from rnnkit.unroll import unroll

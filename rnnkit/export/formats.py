@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -58,7 +59,7 @@ class ExportInfo:
     input_names: list[str]
     output_names: list[str]
     dynamic: dict[str, dict[int, str]] = field(default_factory=dict)
-    fixed_time: Optional[int] = None
+    fixed_time: int | None = None
 
 
 class FlatIO(nn.Module):
@@ -140,9 +141,9 @@ def export_model(
     path: Any,
     format: str = "onnx",
     *,
-    example_kwargs: Optional[dict[str, Tensor]] = None,
-    dynamic: Optional[dict[str, dict[int, str]]] = None,
-    opset_version: Optional[int] = None,
+    example_kwargs: dict[str, Tensor] | None = None,
+    dynamic: dict[str, dict[int, str]] | None = None,
+    opset_version: int | None = None,
 ) -> ExportInfo:
     """Export an inference model built from rnnkit layers, cells and drop-ins.
 
@@ -206,7 +207,7 @@ def export_model(
     return ExportInfo(path, format, names, outs, dynamic, fixed_time)
 
 
-def _time_size(model: nn.Module, x: Tensor) -> Optional[int]:
+def _time_size(model: nn.Module, x: Tensor) -> int | None:
     if x.dim() < 2:
         return None
     return int(x.shape[1] if _batch_first(model) else x.shape[0])

@@ -22,7 +22,7 @@ its host sync; wrap the cell in :class:`rnnkit.Recurrent` to export them.
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -70,7 +70,7 @@ def check_lengths_static(owner: str, lengths: Any, batch_size: Any, like: Tensor
 class ExportLayer:
     """Mixin: :meth:`rnnkit.layers.Layer.forward` with static checks only."""
 
-    def forward(self, inputs: Tensor, state: Optional[State] = None, *, lengths: Any = None) -> tuple[Tensor, State]:
+    def forward(self, inputs: Tensor, state: State | None = None, *, lengths: Any = None) -> tuple[Tensor, State]:
         """As :meth:`rnnkit.layers.Layer.forward` (lengths are not range-checked)."""
         owner = type(self).__name__
         check_sequence_input(owner, inputs, self.input_size, batch_first=self.batch_first)
@@ -89,7 +89,7 @@ class ExportRecurrent(ExportLayer):
 
     export_style: str = "loop"
 
-    def run(self, x: Tensor, state: Optional[State], lengths: Optional[Tensor]) -> tuple[Tensor, State]:
+    def run(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
         return traceable_unroll(self.cell, x, state, lengths, self.reverse, style=self.export_style)
 
 

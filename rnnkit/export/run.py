@@ -12,7 +12,7 @@ and ``lengths`` ``(B,)`` int64, the state starting from zeros.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -41,7 +41,7 @@ def example_for(model: nn.Module, *, batch: int = 2, time: int = 5) -> tuple[tup
     return (x, lengths), {}
 
 
-def export_run(run_dir: Any, format: str = "onnx", out_path: Optional[Any] = None, *,
+def export_run(run_dir: Any, format: str = "onnx", out_path: Any | None = None, *,
                checkpoint: str = "best") -> ExportInfo:
     """Export the model of a training run.
 

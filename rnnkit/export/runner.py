@@ -25,7 +25,7 @@ Two loop styles, picked by the export format:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -57,7 +57,7 @@ def batch_initial_state(cell: Any, x: Tensor) -> State:
     return map_state(lambda s: s.expand(batch, *s.shape[1:]).contiguous(), one)
 
 
-def _select(keep: Optional[Tensor], new: Any, old: Any) -> Any:
+def _select(keep: Tensor | None, new: Any, old: Any) -> Any:
     """Per example ``new`` where ``keep`` else ``old``; fresh tensors (a scan carry must not alias)."""
 
     def pick(n: Tensor, o: Tensor) -> Tensor:
@@ -68,7 +68,7 @@ def _select(keep: Optional[Tensor], new: Any, old: Any) -> Any:
     return map_state(pick, new, old)
 
 
-def _mask_output(keep: Optional[Tensor], y: Tensor) -> Tensor:
+def _mask_output(keep: Tensor | None, y: Tensor) -> Tensor:
     if keep is None:
         return y
     return torch.where(keep.view((-1,) + (1,) * (y.dim() - 1)), y, torch.zeros((), dtype=y.dtype, device=y.device))
@@ -77,8 +77,8 @@ def _mask_output(keep: Optional[Tensor], y: Tensor) -> Tensor:
 def traceable_unroll(
     cell: Any,
     x: Tensor,
-    state: Optional[State],
-    lengths: Optional[Tensor],
+    state: State | None,
+    lengths: Tensor | None,
     reverse: bool,
     *,
     style: str = "loop",
@@ -124,7 +124,7 @@ def traceable_unroll(
     return out, state
 
 
-def _scan(recur: Any, xp: Tensor, state: State, mask: Optional[Tensor]) -> tuple[Tensor, State]:
+def _scan(recur: Any, xp: Tensor, state: State, mask: Tensor | None) -> tuple[Tensor, State]:
     """The time loop as one ``scan`` node (carry: the state's leaves)."""
     from torch._higher_order_ops.scan import scan
 
