@@ -44,7 +44,10 @@ def _sequence_length(owner: str, value: Any, batch_size: int, max_time: int, dev
     if value is None:
         return None
     if not isinstance(value, (Tensor, list, tuple)) and hasattr(value, "__array__"):
-        value = torch.as_tensor(value)
+        try:
+            value = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError):  # e.g. an array of strings or objects
+            fail(owner, "sequence_length", "a list, tensor or array of ints", describe(value), kind=TypeError)
     try:
         return check_lengths(owner, value, batch_size, max_time, device)
     except (TypeError, ValueError) as err:
