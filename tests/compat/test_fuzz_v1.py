@@ -17,6 +17,7 @@ import math
 from typing import Any, Callable
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -134,7 +135,8 @@ def test_fuzz_bidirectional_and_static_rnn(data: Any) -> None:
     try:
         if static:
             steps = list(x.unbind(0)) if isinstance(x, torch.Tensor) and x.dim() >= 1 else x
-            if isinstance(steps, list) and steps and data.draw(st.integers(0, 5)) == 0:
+            if isinstance(steps, list) and steps and isinstance(steps[-1], torch.Tensor) and data.draw(
+                    st.integers(0, 5)) == 0:
                 steps[-1] = steps[-1][..., :-1]  # one step of another size
             outs, final_fw = v1.static_rnn(cell_fw, steps, initial_state=state_fw, sequence_length=lengths)
             out_fw = torch.stack(outs)
@@ -152,6 +154,13 @@ def test_fuzz_bidirectional_and_static_rnn(data: Any) -> None:
         ref_out, ref_final = manual_loop(cell_bw, x, None, lens, reverse=True)
         torch.testing.assert_close(out_bw, ref_out, equal_nan=True)
         assert_states_close(final_bw, ref_final, equal_nan=True)
+
+
+def test_sequence_length_array_of_strings_is_refused_clearly() -> None:
+    """Found by the fuzzer: torch.as_tensor's own TypeError escaped for a numpy array of strings."""
+    with pytest.raises(TypeError, match=r"dynamic_rnn: sequence_length must be a list, tensor or array of ints, "
+                                        r"got ndarray"):
+        v1.dynamic_rnn(v1.GRUCell(4), torch.randn(2, 3, I), sequence_length=np.asarray(["3", "1"]))
 
 
 @QUARTER
