@@ -100,6 +100,8 @@ def check_lengths(owner: str, lengths: Any, batch_size: int, max_time: int, devi
         fail(owner, "lengths", "an integer tensor", f"dtype {lengths.dtype}", kind=TypeError)
     if lengths.dim() != 1 or lengths.shape[0] != batch_size:
         fail(owner, "lengths", f"of shape ({batch_size},), one length per sequence", tuple(lengths.shape))
+    if lengths.is_meta:
+        fail(owner, "lengths", "a tensor with values (any device but meta)", describe(lengths))
     if lengths.numel() > 0:
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 0 or hi > max_time:
