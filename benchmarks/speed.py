@@ -117,24 +117,12 @@ def _optional_cells() -> dict[str, Any]:
     except ImportError:
         pass
     try:
-        from rnnkit import wrappers
+        from rnnkit.wrappers import Dropout, Zoneout
 
-        for name in ("VariationalDropout", "Dropout", "DropoutWrapper", "Zoneout", "ZoneoutWrapper"):
-            if hasattr(wrappers, name):
-                found[name] = getattr(wrappers, name)
+        found["Dropout"], found["Zoneout"] = Dropout, Zoneout
     except ImportError:
         pass
     return found
-
-
-def _dropout_cell(cls: Any, zoneout: bool) -> Callable[[int, int], nn.Module]:
-    def make(I: int, H: int) -> nn.Module:
-        base = rnnkit.LSTMCell(I, H)
-        if zoneout:
-            return cls(base, 0.1)
-        return cls(base, state_p=0.25, variational=True) if "variational" in cls.__init__.__code__.co_varnames else cls(base, 0.25)
-
-    return make
 
 
 def build_impls() -> list[Impl]:
@@ -154,10 +142,15 @@ def build_impls() -> list[Impl]:
     extra = _optional_cells()
     ln = extra.get("LayerNormLSTMCell")
     cells.append(("layernorm", "lstm", (lambda I, H: ln(I, H)) if ln else None, "LayerNormLSTMCell"))
-    drop = extra.get("VariationalDropout") or extra.get("Dropout") or extra.get("DropoutWrapper")
-    cells.append(("dropout", "lstm", _dropout_cell(drop, False) if drop else None, "LSTMCell + variational dropout"))
-    zone = extra.get("Zoneout") or extra.get("ZoneoutWrapper")
-    cells.append(("zoneout", "lstm", _dropout_cell(zone, True) if zone else None, "LSTMCell + zoneout"))
+    drop, zone = extra.get("Dropout"), extra.get("Zoneout")
+    cells.append(("dropout-io", "lstm", (lambda I, H: drop(rnnkit.LSTMCell(I, H), input_dropout=0.25,
+                                                           output_dropout=0.25, variational=True)) if drop else None,
+                  "LSTMCell + variational input/output dropout 0.25"))
+    cells.append(("dropout", "lstm", (lambda I, H: drop(rnnkit.LSTMCell(I, H), input_dropout=0.25, output_dropout=0.25,
+                                                        state_dropout=0.25, variational=True)) if drop else None,
+                  "LSTMCell + variational dropout 0.25 (input, output, state)"))
+    cells.append(("zoneout", "lstm", (lambda I, H: zone(rnnkit.LSTMCell(I, H), h=0.1, c=0.05)) if zone else None,
+                  "LSTMCell + zoneout (h 0.1, c 0.05)"))
     for key, family, make, label in cells:
         for with_len in (False, True):
             name = f"rnnkit-{key}" + ("-len" if with_len else "")

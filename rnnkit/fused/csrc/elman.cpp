@@ -25,7 +25,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
       const int64_t bs = bsv[t];
       if (bs == 0) break;
       Tensor y = rows(Y[t], bs);
-      at::addmm_out(y, rows(xp[t], bs), t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs), w_t);
+      addmm_rows(y, rows(xp[t], bs), t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs), w_t);
       s_t* yp = y.data_ptr<s_t>();
       const int64_t n = bs * H;
       if (relu) {
@@ -55,6 +55,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
   auto opts = dY.options();
   Tensor dA = ragged ? at::zeros({T, B, H}, opts) : at::empty({T, B, H}, opts);
   Tensor dh = dhn.clone().contiguous();
+  Tensor w_c = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES(dY.scalar_type(), "rnnkit_elman_backward", [&] {
     using s_t = scalar_t;
     const s_t* dcp = dh.data_ptr<s_t>();
@@ -71,7 +72,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
         dap[k] = relu ? (yp[k] > 0 ? g : 0) : g * (1 - yp[k] * yp[k]);
       }
       Tensor dh_rows = rows(dh, bs);
-      at::mm_out(dh_rows, rows(dA[t], bs), w_hh);
+      addmm_rows(dh_rows, Tensor(), rows(dA[t], bs), w_c);
     }
   });
   Tensor dW = dA[0].t().mm(h0);

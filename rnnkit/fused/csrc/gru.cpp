@@ -16,13 +16,7 @@ using at::Tensor;
 
 namespace {
 // out = bias + a @ b (bias may be undefined)
-void affine_out(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias) {
-  if (bias.defined()) {
-    at::addmm_out(out, bias, a, b);
-  } else {
-    at::mm_out(out, a, b);
-  }
-}
+void affine_out(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias) { addmm_rows(out, bias, a, b); }
 }  // namespace
 
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
@@ -41,8 +35,8 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   Tensor b_hh = b_hh_opt.has_value() ? *b_hh_opt : Tensor();
   Tensor w_t = (reset_after ? w_hh : w_hh.narrow(0, 0, 2 * H)).t().contiguous();
   Tensor wn_t = reset_after ? Tensor() : w_hh.narrow(0, 2 * H, H).t().contiguous();
-  Tensor b_first = b_hh.defined() ? (reset_after ? b_hh : b_hh.narrow(0, 0, 2 * H)) : Tensor();
-  Tensor b_n = b_hh.defined() && !reset_after ? b_hh.narrow(0, 2 * H, H) : Tensor();
+  Tensor b_first = b_hh.defined() ? (reset_after ? b_hh : b_hh.narrow(0, 0, 2 * H)).contiguous() : Tensor();
+  Tensor b_n = b_hh.defined() && !reset_after ? b_hh.narrow(0, 2 * H, H).contiguous() : Tensor();
   Tensor hn = h0.clone();
 
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_gru_forward", [&] {
@@ -128,8 +122,8 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
   Tensor direct = at::empty({B, H}, opts);
   Tensor DRH = reset_after ? Tensor() : at::empty({B, H}, opts);
   Tensor dh = dhn.clone().contiguous();
-  Tensor w_rz = reset_after ? w_hh : w_hh.narrow(0, 0, 2 * H);
-  Tensor w_n = reset_after ? Tensor() : w_hh.narrow(0, 2 * H, H);
+  Tensor w_rz = (reset_after ? w_hh : w_hh.narrow(0, 0, 2 * H)).contiguous();
+  Tensor w_n = reset_after ? Tensor() : w_hh.narrow(0, 2 * H, H).contiguous();
 
   AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_gru_backward", [&] {
     using s_t = scalar_t;
@@ -175,7 +169,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
       });
       if (!reset_after) {
         Tensor drh = rows(DRH, bs);
-        at::mm_out(drh, rows(dXP[t], bs).narrow(1, 2 * H, H), w_n);
+        addmm_rows(drh, Tensor(), rows(dXP[t], bs).narrow(1, 2 * H, H), w_n);
         const s_t* drhp = DRH.data_ptr<s_t>();
         for_rows(bs, H, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) {
@@ -195,7 +189,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
       }
       Tensor dh_rows = rows(dh, bs);
       Tensor dhp_rows = reset_after ? rows(dHP[t], bs) : rows(dXP[t], bs).narrow(1, 0, 2 * H);
-      at::addmm_out(dh_rows, rows(direct, bs), dhp_rows, w_rz);
+      addmm_rows(dh_rows, rows(direct, bs), dhp_rows, w_rz);
     }
   });
   Tensor dW;

@@ -45,7 +45,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
       if (bs == 0) break;
       const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
       Tensor r_rows = rows(R, bs);
-      at::mm_out(r_rows, t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs), w_t);
+      addmm_rows(r_rows, Tensor(), t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs), w_t);
       const s_t* rp = R.data_ptr<s_t>();
       const s_t* xpp = xp[t].data_ptr<s_t>();
       const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[tcp].data_ptr<s_t>();
@@ -136,6 +136,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   Tensor DCN = buf({T, B, H});
   Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
   Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous();
+  Tensor w_c = w_hh.contiguous();
 
   AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lnlstm_backward", [&] {
     using s_t = scalar_t;
@@ -204,7 +205,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
         }
       });
       Tensor dh_rows = rows(dh, bs);
-      at::mm_out(dh_rows, rows(DR[t], bs), w_hh);
+      addmm_rows(dh_rows, Tensor(), rows(DR[t], bs), w_c);
     }
   });
   Tensor dW = DR[0].t().mm(h0);

@@ -48,19 +48,33 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : nullptr;
     const s_t* pf = has_peep ? pi + H : nullptr;
     const s_t* po = has_peep ? pi + 2 * H : nullptr;
+    const s_t* xpb = xp.data_ptr<s_t>();
+    const s_t* h0p = h0.data_ptr<s_t>();
+    const s_t* c0p = c0.data_ptr<s_t>();
+    const s_t* whh = w_hh_t.data_ptr<s_t>();
+    const s_t* whr = proj ? w_hr_t.data_ptr<s_t>() : nullptr;
+    s_t* Yb = Y.data_ptr<s_t>();
+    s_t* Gb = G.data_ptr<s_t>();
+    s_t* Cb = C.data_ptr<s_t>();
+    s_t* TCb = save ? TC.data_ptr<s_t>() : nullptr;
+    s_t* CRb = CR.defined() ? CR.data_ptr<s_t>() : nullptr;
+    s_t* Mb = proj ? M.data_ptr<s_t>() : nullptr;
+    s_t* HRb = HR.defined() ? HR.data_ptr<s_t>() : nullptr;
+    s_t* hnp = hn.data_ptr<s_t>();
+    s_t* cnp = cn.data_ptr<s_t>();
     for (int64_t t = 0; t < T; ++t) {
       const int64_t bs = bsv[t];
       if (bs == 0) break;
       const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
-      Tensor g_t = rows(G[tg], bs);
-      Tensor h_prev = t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs);
-      at::addmm_out(g_t, rows(xp[t], bs), h_prev, w_hh_t);
-      s_t* gp = g_t.data_ptr<s_t>();
-      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[tcp].data_ptr<s_t>();
-      s_t* cp = C[tc_].data_ptr<s_t>();
-      s_t* tcp_ = save ? TC[t].data_ptr<s_t>() : nullptr;
-      s_t* crp = CR.defined() ? CR[t].data_ptr<s_t>() : nullptr;
-      s_t* mp = proj ? M[tg].data_ptr<s_t>() : Y[t].data_ptr<s_t>();
+      s_t* gp = Gb + tg * B * 4 * H;
+      const s_t* h_prev = t == 0 ? h0p : Yb + (t - 1) * B * P;
+      addmm_ptr<s_t>(gp, xpb + t * B * 4 * H, 4 * H, h_prev, P, whh, bs, P, 4 * H, opts);
+      const s_t* cprev = t == 0 ? c0p : Cb + tcp * B * H;
+      s_t* cp = Cb + tc_ * B * H;
+      s_t* tcp_ = save ? TCb + t * B * H : nullptr;
+      s_t* crp = CRb ? CRb + t * B * H : nullptr;
+      s_t* yt = Yb + t * B * P;
+      s_t* mp = proj ? Mb + tg * B * H : yt;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           s_t* a = gp + r * 4 * H;
@@ -94,18 +108,18 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
         }
       });
       if (proj) {
-        Tensor y_t = rows(Y[t], bs);
-        at::mm_out(y_t, rows(M[tg], bs), w_hr_t);
+        addmm_ptr<s_t>(yt, nullptr, 0, mp, H, whr, bs, H, P, opts);
         if (pc > 0) {
-          if (HR.defined()) rows(HR[t], bs).copy_(y_t);
-          y_t.clamp_(-proj_clip, proj_clip);
+          const int64_t n = bs * P;
+          if (HRb) std::memcpy(HRb + t * B * P, yt, n * sizeof(s_t));
+          for (int64_t k = 0; k < n; ++k) yt[k] = yt[k] < -pc ? -pc : (yt[k] > pc ? pc : yt[k]);
         }
       }
       // sequences whose last step is t hand their state over
       const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
       if (next < bs) {
-        rows(hn, bs).narrow(0, next, bs - next).copy_(Y[t].narrow(0, next, bs - next));
-        rows(cn, bs).narrow(0, next, bs - next).copy_(C[tc_].narrow(0, next, bs - next));
+        std::memcpy(hnp + next * P, yt + next * P, (bs - next) * P * sizeof(s_t));
+        std::memcpy(cnp + next * H, cp + next * H, (bs - next) * H * sizeof(s_t));
       }
     }
   });
@@ -131,6 +145,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
   Tensor DM = proj ? at::empty({B, H}, opts) : Tensor();
   Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
   Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
+  Tensor w_hh_c = w_hh.contiguous(), w_hr_c = proj ? w_hr->contiguous() : Tensor();
   Tensor cr_t = CR.has_value() ? *CR : Tensor();
   Tensor hr_t = HR.has_value() ? *HR : Tensor();
 
@@ -142,31 +157,40 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     const s_t* po = has_peep ? pi + 2 * H : nullptr;
     s_t* dhp = dh.data_ptr<s_t>();
     s_t* dcp = dc.data_ptr<s_t>();
+    const s_t* dYb = dY.data_ptr<s_t>();
+    const s_t* Gb = G.data_ptr<s_t>();
+    const s_t* Cb = C.data_ptr<s_t>();
+    const s_t* TCb = TC.data_ptr<s_t>();
+    const s_t* CRb = cr_t.defined() ? cr_t.data_ptr<s_t>() : nullptr;
+    const s_t* HRb = hr_t.defined() ? hr_t.data_ptr<s_t>() : nullptr;
+    const s_t* c0p = c0.data_ptr<s_t>();
+    const s_t* whh = w_hh_c.data_ptr<s_t>();
+    const s_t* whr = proj ? w_hr_c.data_ptr<s_t>() : nullptr;
+    s_t* dGb = dG.data_ptr<s_t>();
+    s_t* DHRb = proj ? DHR.data_ptr<s_t>() : nullptr;
+    s_t* DMp = proj ? DM.data_ptr<s_t>() : nullptr;
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
-      const s_t* dyp = dY[t].data_ptr<s_t>();
-      const s_t* dm_src;  // gradient w.r.t. m_t, rows (bs, H)
+      const s_t* dyp = dYb + t * B * P;
+      const s_t* dm_src = nullptr;  // gradient w.r.t. m_t, rows (bs, H), with a projection
       if (proj) {
-        s_t* dr = DHR[t].data_ptr<s_t>();
-        const s_t* hr = hr_t.defined() ? hr_t[t].data_ptr<s_t>() : nullptr;
+        s_t* dr = DHRb + t * B * P;
+        const s_t* hr = HRb ? HRb + t * B * P : nullptr;
         const int64_t n = bs * P;
         for (int64_t k = 0; k < n; ++k) {
           s_t v = dyp[k] + dhp[k];
           if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
           dr[k] = v;
         }
-        Tensor dm_rows = rows(DM, bs);
-        at::mm_out(dm_rows, rows(DHR[t], bs), *w_hr);
-        dm_src = DM.data_ptr<s_t>();
-      } else {
-        dm_src = nullptr;
+        addmm_ptr<s_t>(DMp, nullptr, 0, dr, P, whr, bs, P, H, opts);
+        dm_src = DMp;
       }
-      const s_t* gp = G[t].data_ptr<s_t>();
-      const s_t* tcp = TC[t].data_ptr<s_t>();
-      const s_t* crp = cr_t.defined() ? cr_t[t].data_ptr<s_t>() : nullptr;
-      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[t - 1].data_ptr<s_t>();
-      s_t* dgp = dG[t].data_ptr<s_t>();
+      const s_t* gp = Gb + t * B * 4 * H;
+      const s_t* tcp = TCb + t * B * H;
+      const s_t* crp = CRb ? CRb + t * B * H : nullptr;
+      const s_t* cprev = t == 0 ? c0p : Cb + (t - 1) * B * H;
+      s_t* dgp = dGb + t * B * 4 * H;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* a = gp + r * 4 * H;
@@ -201,8 +225,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           }
         }
       });
-      Tensor dh_rows = rows(dh, bs);
-      at::mm_out(dh_rows, rows(dG[t], bs), w_hh);
+      addmm_ptr<s_t>(dhp, nullptr, 0, dgp, 4 * H, whh, bs, 4 * H, P, opts);
     }
   });
   // weight gradients: one large GEMM each over all steps
