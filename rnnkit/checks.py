@@ -40,6 +40,13 @@ def check_positive_int(owner: str, name: str, value: Any, *, allow_zero: bool = 
     return value
 
 
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """Check that ``value`` is a bool (not merely truthy: ``bias="no"`` must not mean True)."""
+    if not isinstance(value, bool):
+        fail(owner, name, "a bool", describe(value), kind=TypeError)
+    return value
+
+
 def check_probability(owner: str, name: str, value: Any, *, allow_one: bool = False) -> float:
     """Check that ``value`` is a float in ``[0, 1)`` (or ``[0, 1]``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.activations import Activation, resolve_activation
 from rnnkit.cells.base import ProjectedCell, linear, uniform_init_
-from rnnkit.checks import check_positive_int, describe, fail
+from rnnkit.checks import check_bool, check_positive_int, describe, fail
 
 
 def indrnn_recurrent_bound(seq_len: int, gamma: float = 2.0) -> float:
@@ -81,6 +81,7 @@ class IndRNNCell(ProjectedCell):
         owner = "IndRNNCell"
         self.input_size = check_positive_int(owner, "input_size", input_size)
         self.hidden_size = check_positive_int(owner, "hidden_size", hidden_size)
+        check_bool(owner, "bias", bias)
         if recurrent_clip is not None and (
             isinstance(recurrent_clip, bool) or not isinstance(recurrent_clip, (int, float)) or not recurrent_clip > 0
         ):

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.cells.base import ProjectedCell, linear, uniform_init_
-from rnnkit.checks import check_positive_int, describe, fail
+from rnnkit.checks import check_bool, check_positive_int, describe, fail
 from rnnkit.state import LSTMState
 
 
@@ -95,6 +95,7 @@ class LayerNormLSTMCell(ProjectedCell):
         owner = "LayerNormLSTMCell"
         self.input_size = check_positive_int(owner, "input_size", input_size)
         self.hidden_size = check_positive_int(owner, "hidden_size", hidden_size)
+        check_bool(owner, "bias", bias)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
             fail(owner, "forget_bias", "a float", describe(forget_bias), kind=TypeError)
         if not math.isfinite(forget_bias):
@@ -176,6 +177,7 @@ class LayerNormGRUCell(ProjectedCell):
         owner = "LayerNormGRUCell"
         self.input_size = check_positive_int(owner, "input_size", input_size)
         self.hidden_size = check_positive_int(owner, "hidden_size", hidden_size)
+        check_bool(owner, "bias", bias)
         self.eps = check_eps(owner, eps)
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.cells.base import ProjectedCell, linear, uniform_init_
-from rnnkit.checks import check_positive_int
+from rnnkit.checks import check_bool, check_positive_int
 
 
 def g(x: Tensor) -> Tensor:
@@ -52,6 +52,7 @@ class _MinCell(ProjectedCell):
         super().__init__()
         self.input_size = check_positive_int(self.owner, "input_size", input_size)
         self.hidden_size = check_positive_int(self.owner, "hidden_size", hidden_size)
+        check_bool(self.owner, "bias", bias)
         self.weight_ih = nn.Parameter(torch.empty(self.n_gates * hidden_size, input_size))
         self.bias_ih: Optional[nn.Parameter] = nn.Parameter(torch.empty(self.n_gates * hidden_size)) if bias else None
         uniform_init_(self, hidden_size)
