@@ -170,6 +170,8 @@ def test_fuzz_variant_constructors(data: Any) -> None:
     kind = data.draw(st.sampled_from(["lnlstm", "lngru", "indrnn", "mingru", "minlstm"]))
     args = (data.draw(_ANY), data.draw(_ANY))
     kwargs: dict = {}
+    if data.draw(st.booleans()):
+        kwargs["bias"] = data.draw(st.one_of(st.booleans(), st.sampled_from([0, 1, "no", None])))
     if kind in ("lnlstm", "lngru"):
         kwargs["eps"] = data.draw(st.one_of(st.floats(allow_nan=True), st.integers(-1, 2), st.text(max_size=2)))
     if kind == "lnlstm":
@@ -186,6 +188,7 @@ def test_fuzz_variant_constructors(data: Any) -> None:
         assert_clear(err)
         return
     assert (cell.input_size, cell.hidden_size) == args
+    assert isinstance(kwargs.get("bias", True), bool), f"bias={kwargs['bias']!r} accepted"
     y, _ = cell(torch.randn(2, args[0]), cell.initial_state(2))
     assert torch.isfinite(y).all(), f"accepted {kwargs} but a finite input gives {y}"  # no silent garbage
 
