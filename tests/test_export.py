@@ -204,6 +204,9 @@ def test_export_model_errors(seq_model: SeqModel, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"export_model: dynamic must be keyed by input names \(x, lengths\), "
                                          r"got 'y'"):
         export_model(seq_model, (x, lengths), tmp_path / "m.pt2", "exported", dynamic={"y": {0: "batch"}})
+    with pytest.raises(ValueError, match=r"export_model: path must be a file name ending in .pt2 for "
+                                         r"format='exported'"):
+        export_model(seq_model, (x, lengths), tmp_path / "m.pt", "exported")
     x1, l1 = _inputs(1, 6, [6], 0)
     with pytest.raises(ValueError, match=r"example input 'x' must be of size >= 2 along its dynamic batch dim 0"):
         export_model(seq_model, (x1, l1), tmp_path / "m.pt2", "exported")

@@ -21,6 +21,7 @@ position (``out_0``, ``out_1_h`` ...).
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import re
 from collections.abc import Sequence
@@ -176,6 +177,15 @@ def export_model(
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             fail(owner, f"example input {i}", "a Tensor", describe(t), kind=TypeError)
+    path = Path(path)
+    if format == "exported" and path.suffix != ".pt2":
+        fail(owner, "path", "a file name ending in .pt2 for format='exported' (torch.export.load needs it)",
+             str(path))
+    if format == "onnx":
+        for package in ("onnx", "onnxscript"):
+            if importlib.util.find_spec(package) is None:
+                raise ImportError(f"export_model: format='onnx' needs the onnx and onnxscript packages "
+                                  f"(pip install onnx onnxscript; onnxruntime to run the file); {package} is missing")
     names = _input_names(model, len(example_inputs), list(example_kwargs))
     dynamic = default_dynamic(model, names, tensors) if dynamic is None else dynamic
     if format == "torchscript":
@@ -185,7 +195,6 @@ def export_model(
     flat = FlatIO(prepared, len(example_inputs), list(example_kwargs)).eval()
     with torch.no_grad():
         outs = output_names(prepared(*example_inputs, **example_kwargs))
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     args = tuple(tensors)
     fixed_time = None

@@ -190,6 +190,48 @@ def split_batch(batch: Any, rank: int, world: int) -> tuple[Any, float]:
     return local, world * sizes[rank] / n
 
 
+def _collective_device() -> torch.device | None:
+    """Where small collective tensors live: this rank's GPU for nccl, else the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank if ``flag`` is True on any (e.g. a stop signal seen by one process)."""
+    if not is_initialized():
+        return bool(flag)
+    value = torch.tensor([1.0 if flag else 0.0], device=_collective_device())
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def gather_batch(local: Any, *, keep: bool = True) -> Any:
+    """Every rank's rows concatenated in rank order: the inverse of :func:`split_batch`.
+
+    Used for state that lives per rank, such as the RNN state a recipe carries
+    across batches: gathered, it is the state of the whole batch (what one
+    process would have), so checkpoints do not depend on the world size.
+
+    Args:
+        local: a nest of tensors with this rank's rows along dim 0, or None
+            (then every rank must pass None).
+        keep: False on a rank whose :func:`split_batch` share was empty (its
+            stand-in row is left out).
+
+    Returns:
+        The nest with full tensors on the CPU (``local`` itself when not distributed).
+    """
+    if not is_initialized() or local is None:
+        return local
+    from torch.utils._pytree import tree_map
+
+    parts: list[Any] = [None] * world_size()
+    dist.all_gather_object(parts, tree_map(lambda t: t.detach().cpu() if isinstance(t, Tensor) else t, local)
+                           if keep else None)
+    kept = [p for p in parts if p is not None]
+    return tree_map(lambda *leaves: torch.cat(leaves) if isinstance(leaves[0], Tensor) else leaves[0],
+                    kept[0], *kept[1:])
+
+
 def all_reduce_metrics(metrics: dict[str, float], *, weight: float = 1.0) -> dict[str, float]:
     """The (weighted) mean of each metric over all ranks; identity when not distributed.
 
@@ -204,9 +246,8 @@ def all_reduce_metrics(metrics: dict[str, float], *, weight: float = 1.0) -> dic
     if not is_initialized():
         return dict(metrics)
     keys = list(metrics)
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
     values = torch.tensor([float(metrics[k]) * weight for k in keys] + [weight], dtype=torch.float64,
-                          device=device)
+                          device=_collective_device())
     dist.all_reduce(values)
     total = float(values[-1])
     return {k: float(v) / total if total else float("nan") for k, v in zip(keys, values[:-1].tolist())}

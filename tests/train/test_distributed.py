@@ -76,6 +76,8 @@ def test_single_process_helpers_are_no_ops(monkeypatch: pytest.MonkeyPatch) -> N
     model = nn.Linear(2, 2)
     assert D.wrap_model(model) is model and D.unwrap_model(model) is model
     assert D.broadcast_object("runs/x") == "runs/x"
+    assert D.any_rank(True) and not D.any_rank(False)
+    assert D.gather_batch((torch.ones(2),))[0].shape == (2,)
     D.barrier()
     D.cleanup()
 
@@ -143,7 +145,12 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         model = D.wrap_model(make_model())
         train(model, global_batches(), rank, world)
         reduced = D.all_reduce_metrics({"r": float(rank)}, weight=1.0 + rank)
+        assert D.any_rank(rank == 1) and not D.any_rank(False)
         run_dir = D.broadcast_object(f"runs/from-{rank}")
+        batch = {"h": torch.arange(10.0).view(5, 2), "n": torch.arange(5)}
+        local, weight = D.split_batch(batch, rank, world)
+        gathered = D.gather_batch(local, keep=weight > 0)
+        assert torch.equal(gathered["h"], batch["h"]) and torch.equal(gathered["n"], batch["n"])
         params = {k: v.detach() for k, v in D.unwrap_model(model).state_dict().items()}
         torch.save({"params": params, "reduced": reduced, "run_dir": run_dir}, Path(out_dir) / f"rank{rank}.pt")
         D.barrier()
