@@ -49,7 +49,8 @@ def config_parser(recipe_cls: type[Recipe]) -> argparse.ArgumentParser:
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=helptext)
         else:
             p.add_argument(flag, dest=f.name, type=kind if kind in (int, float, str) else str,
-                           choices=f.metadata.get("choices"), help=helptext)
+                           choices=f.metadata.get("choices"), help=helptext,
+                           metavar=None if f.metadata.get("choices") else getattr(kind, "__name__", "STR").upper())
     return p
 
 
