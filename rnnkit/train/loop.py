@@ -101,6 +101,9 @@ class Trainer:
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         seeding.seed_everything(cfg.seed, deterministic=cfg.deterministic)
+        assets = self.run_dir / "assets.json"
+        if self.resume and assets.is_file():  # the run's own vocabulary/scaler/classes, not rebuilt ones
+            self.recipe.assets = json.loads(assets.read_text("utf-8"))
         self.recipe.load_data()
         self.model = self.recipe.build_model().to(self.device)
         params = [p for p in self.model.parameters() if p.requires_grad]

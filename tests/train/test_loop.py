@@ -163,3 +163,12 @@ def test_resume_falls_back_to_an_older_checkpoint_when_the_last_is_damaged(tmp_p
         run(tmp_path, "cut", epochs=2, resume=True)
     a, b = last_weights(tmp_path / "full"), last_weights(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)  # resumed from step 9: still bit-identical
+
+
+def test_resume_uses_the_runs_saved_assets(tmp_path):
+    run(tmp_path, epochs=1)
+    path = tmp_path / "run" / "assets.json"
+    path.write_text(json.dumps({"input_size": 3, "vocabulary": ["a", "b"]}))
+    trainer, _ = run(tmp_path, epochs=2, resume=True)
+    assert trainer.recipe.assets["vocabulary"] == ["a", "b"]  # load_data kept them instead of rebuilding
+    assert json.loads(path.read_text())["vocabulary"] == ["a", "b"]
