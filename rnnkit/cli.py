@@ -21,9 +21,13 @@ import argparse
 import dataclasses
 import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any, Optional, Sequence
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser, packaged as tomli
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from rnnkit.recipes import RECIPES, available, get_recipe
 from rnnkit.recipes.base import Recipe, _field_type
