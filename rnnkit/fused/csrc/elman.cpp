@@ -24,9 +24,9 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
     for (int64_t t = 0; t < T; ++t) {
       const int64_t bs = bsv[t];
       if (bs == 0) break;
-      Tensor y = rows(Y[t], bs);
-      addmm_rows(y, rows(xp[t], bs), t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs), w_t);
-      s_t* yp = y.data_ptr<s_t>();
+      s_t* yp = step_ptr<s_t>(Y, t);
+      addmm_ptr<s_t>(yp, step_ptr<s_t>(xp, t), H, t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H,
+                     w_t.data_ptr<s_t>(), bs, H, H, opts);
       const int64_t n = bs * H;
       if (relu) {
         _Pragma("omp simd")
@@ -40,7 +40,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
         });
       }
       const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
-      if (next < bs) rows(hn, bs).narrow(0, next, bs - next).copy_(Y[t].narrow(0, next, bs - next));
+      copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
     }
   });
   return {Y, hn};
@@ -62,17 +62,16 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
-      const s_t* dyp = dY[t].data_ptr<s_t>();
-      const s_t* yp = Y[t].data_ptr<s_t>();
-      s_t* dap = dA[t].data_ptr<s_t>();
+      const s_t* dyp = step_ptr<s_t>(dY, t);
+      const s_t* yp = step_ptr<s_t>(Y, t);
+      s_t* dap = step_ptr<s_t>(dA, t);
       const int64_t n = bs * H;
       _Pragma("omp simd")
       for (int64_t k = 0; k < n; ++k) {
         const s_t g = dyp[k] + dcp[k];
         dap[k] = relu ? (yp[k] > 0 ? g : 0) : g * (1 - yp[k] * yp[k]);
       }
-      Tensor dh_rows = rows(dh, bs);
-      addmm_rows(dh_rows, Tensor(), rows(dA[t], bs), w_c);
+      addmm_ptr<s_t>(dh.data_ptr<s_t>(), nullptr, 0, dap, H, w_c.data_ptr<s_t>(), bs, H, H, opts);
     }
   });
   Tensor dW = dA[0].t().mm(h0);

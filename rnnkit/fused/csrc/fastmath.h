@@ -80,20 +80,31 @@ constexpr int64_t kSmallRows = 8;
 template <typename T>
 inline void small_addmm(T* out, const T* bias, int64_t bias_ld, const T* a, int64_t lda, const T* b, int64_t M,
                         int64_t K, int64_t N) {
+  constexpr int64_t kBlock = 64;  // output columns kept in registers across the whole K loop
   for (int64_t r = 0; r < M; ++r) {
     T* o = out + r * N;
-    if (bias) {
-      const T* br = bias + r * bias_ld;
-      for (int64_t n = 0; n < N; ++n) o[n] = br[n];
-    } else {
-      for (int64_t n = 0; n < N; ++n) o[n] = 0;
-    }
+    const T* br = bias ? bias + r * bias_ld : nullptr;
     const T* ar = a + r * lda;
-    for (int64_t k = 0; k < K; ++k) {
-      const T av = ar[k];
-      const T* bk = b + k * N;
-      _Pragma("omp simd")
-      for (int64_t n = 0; n < N; ++n) o[n] += av * bk[n];
+    int64_t n0 = 0;
+    for (; n0 + kBlock <= N; n0 += kBlock) {
+      T acc[kBlock];
+      for (int64_t j = 0; j < kBlock; ++j) acc[j] = br ? br[n0 + j] : T(0);
+      for (int64_t k = 0; k < K; ++k) {
+        const T av = ar[k];
+        const T* bk = b + k * N + n0;
+        _Pragma("omp simd")
+        for (int64_t j = 0; j < kBlock; ++j) acc[j] += av * bk[j];
+      }
+      for (int64_t j = 0; j < kBlock; ++j) o[n0 + j] = acc[j];
+    }
+    if (n0 < N) {
+      for (int64_t n = n0; n < N; ++n) o[n] = br ? br[n] : T(0);
+      for (int64_t k = 0; k < K; ++k) {
+        const T av = ar[k];
+        const T* bk = b + k * N;
+        _Pragma("omp simd")
+        for (int64_t n = n0; n < N; ++n) o[n] += av * bk[n];
+      }
     }
   }
 }
@@ -134,6 +145,16 @@ inline void addmm_ptr(T* out, const T* bias, int64_t bias_ld, const T* a, int64_
   } else {
     at::mm_out(o, av, bv);
   }
+}
+
+// Pointer to step i of a contiguous (T, ...) buffer, without an ATen view.
+template <typename T>
+inline T* step_ptr(const at::Tensor& t, int64_t i) { return t.data_ptr<T>() + i * t.stride(0); }
+
+// Copy rows [from, to) of a contiguous (B, N) step into dst (B, N).
+template <typename T>
+inline void copy_rows(T* dst, const T* src, int64_t from, int64_t to, int64_t N) {
+  if (to > from) std::memcpy(dst + from * N, src + from * N, (to - from) * N * sizeof(T));
 }
 
 // Rows a step may touch: the first `n` rows of a (B, ...) slice.

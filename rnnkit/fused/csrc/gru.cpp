@@ -16,7 +16,7 @@ using at::Tensor;
 
 namespace {
 // out = bias + a @ b (bias may be undefined)
-void affine_out(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias) { addmm_rows(out, bias, a, b); }
+
 }  // namespace
 
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
@@ -45,16 +45,15 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
       const int64_t bs = bsv[t];
       if (bs == 0) break;
       const int64_t tg = save ? t : 0;
-      Tensor h_prev = t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs);
-      Tensor hp = rows(HP, bs);
-      affine_out(hp, h_prev, w_t, b_first);
-      const s_t* xpp = xp[t].data_ptr<s_t>();
-      const s_t* hpp = hp.data_ptr<s_t>();
-      const s_t* hprev = h_prev.data_ptr<s_t>();
-      s_t* gp = G[tg].data_ptr<s_t>();
-      s_t* xx = X[tg].data_ptr<s_t>();
-      s_t* yp = Y[t].data_ptr<s_t>();
       const int64_t hw = reset_after ? 3 * H : 2 * H;
+      const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
+      addmm_ptr<s_t>(HP.data_ptr<s_t>(), b_first.defined() ? b_first.data_ptr<s_t>() : nullptr, 0, hprev, H,
+                     w_t.data_ptr<s_t>(), bs, H, hw, opts);
+      const s_t* xpp = step_ptr<s_t>(xp, t);
+      const s_t* hpp = HP.data_ptr<s_t>();
+      s_t* gp = step_ptr<s_t>(G, tg);
+      s_t* xx = step_ptr<s_t>(X, tg);
+      s_t* yp = step_ptr<s_t>(Y, t);
       for_rows(bs, 3 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* a = xpp + r * 3 * H;
@@ -82,8 +81,8 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
         }
       });
       if (!reset_after) {
-        Tensor an = rows(AN, bs);  // (r h) W_n^T + b_n
-        affine_out(an, rows(X[tg], bs), wn_t, b_n);
+        addmm_ptr<s_t>(AN.data_ptr<s_t>(), b_n.defined() ? b_n.data_ptr<s_t>() : nullptr, 0, xx, H,
+                       wn_t.data_ptr<s_t>(), bs, H, H, opts);  // (r h) W_n^T + b_n
         const s_t* anp = AN.data_ptr<s_t>();
         for_rows(bs, H, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) {
@@ -102,7 +101,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
         });
       }
       const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
-      if (next < bs) rows(hn, bs).narrow(0, next, bs - next).copy_(Y[t].narrow(0, next, bs - next));
+      copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
     }
   });
   return {Y, hn, G, X};
@@ -132,12 +131,12 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
-      const s_t* dyp = dY[t].data_ptr<s_t>();
-      const s_t* gp = G[t].data_ptr<s_t>();
-      const s_t* xx = X[t].data_ptr<s_t>();
-      const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : Y[t - 1].data_ptr<s_t>();
-      s_t* dxp = dXP[t].data_ptr<s_t>();
-      s_t* dhpp = dHP[t].data_ptr<s_t>();
+      const s_t* dyp = step_ptr<s_t>(dY, t);
+      const s_t* gp = step_ptr<s_t>(G, t);
+      const s_t* xx = step_ptr<s_t>(X, t);
+      const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
+      s_t* dxp = step_ptr<s_t>(dXP, t);
+      s_t* dhpp = step_ptr<s_t>(dHP, t);
       for_rows(bs, 3 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* g = gp + r * 3 * H;
@@ -168,8 +167,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
         }
       });
       if (!reset_after) {
-        Tensor drh = rows(DRH, bs);
-        addmm_rows(drh, Tensor(), rows(dXP[t], bs).narrow(1, 2 * H, H), w_n);
+        addmm_ptr<s_t>(DRH.data_ptr<s_t>(), nullptr, 0, dxp + 2 * H, 3 * H, w_n.data_ptr<s_t>(), bs, H, H, opts);
         const s_t* drhp = DRH.data_ptr<s_t>();
         for_rows(bs, H, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) {
@@ -187,9 +185,8 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
           }
         });
       }
-      Tensor dh_rows = rows(dh, bs);
-      Tensor dhp_rows = reset_after ? rows(dHP[t], bs) : rows(dXP[t], bs).narrow(1, 0, 2 * H);
-      addmm_rows(dh_rows, rows(direct, bs), dhp_rows, w_rz);
+      addmm_ptr<s_t>(dhp, dd, H, reset_after ? dhpp : dxp, 3 * H, w_rz.data_ptr<s_t>(), bs, 3 * H - (reset_after ? 0 : H),
+                     H, opts);
     }
   });
   Tensor dW;

@@ -44,18 +44,18 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
       const int64_t bs = bsv[t];
       if (bs == 0) break;
       const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
-      Tensor r_rows = rows(R, bs);
-      addmm_rows(r_rows, Tensor(), t == 0 ? rows(h0, bs) : rows(Y[t - 1], bs), w_t);
+      addmm_ptr<s_t>(R.data_ptr<s_t>(), nullptr, 0, t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H,
+                     w_t.data_ptr<s_t>(), bs, H, 4 * H, opts);
       const s_t* rp = R.data_ptr<s_t>();
-      const s_t* xpp = xp[t].data_ptr<s_t>();
-      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[tcp].data_ptr<s_t>();
-      s_t* gp = G[tg].data_ptr<s_t>();
-      s_t* rnp = RN[tg].data_ptr<s_t>();
-      s_t* cp = C[tc_].data_ptr<s_t>();
-      s_t* chp = CHAT[tg].data_ptr<s_t>();
-      s_t* tcnp = TCN[tg].data_ptr<s_t>();
-      s_t* rsp = RS[tg].data_ptr<s_t>();
-      s_t* yp = Y[t].data_ptr<s_t>();
+      const s_t* xpp = step_ptr<s_t>(xp, t);
+      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, tcp);
+      s_t* gp = step_ptr<s_t>(G, tg);
+      s_t* rnp = step_ptr<s_t>(RN, tg);
+      s_t* cp = step_ptr<s_t>(C, tc_);
+      s_t* chp = step_ptr<s_t>(CHAT, tg);
+      s_t* tcnp = step_ptr<s_t>(TCN, tg);
+      s_t* rsp = step_ptr<s_t>(RS, tg);
+      s_t* yp = step_ptr<s_t>(Y, t);
       for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* rr = rp + r * 4 * H;
@@ -113,8 +113,8 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
       });
       const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
       if (next < bs) {
-        rows(hn, bs).narrow(0, next, bs - next).copy_(Y[t].narrow(0, next, bs - next));
-        rows(cn, bs).narrow(0, next, bs - next).copy_(C[tc_].narrow(0, next, bs - next));
+        copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
+        copy_rows<s_t>(cn.data_ptr<s_t>(), cp, next, bs, H);
       }
     }
   });
@@ -147,16 +147,16 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
-      const s_t* dyp = dY[t].data_ptr<s_t>();
-      const s_t* gp = G[t].data_ptr<s_t>();
-      const s_t* rnp = RN[t].data_ptr<s_t>();
-      const s_t* chp = CHAT[t].data_ptr<s_t>();
-      const s_t* tcnp = TCN[t].data_ptr<s_t>();
-      const s_t* rsp = RS[t].data_ptr<s_t>();
-      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : C[t - 1].data_ptr<s_t>();
-      s_t* dxp = dXP[t].data_ptr<s_t>();
-      s_t* drp = DR[t].data_ptr<s_t>();
-      s_t* dcnp = DCN[t].data_ptr<s_t>();
+      const s_t* dyp = step_ptr<s_t>(dY, t);
+      const s_t* gp = step_ptr<s_t>(G, t);
+      const s_t* rnp = step_ptr<s_t>(RN, t);
+      const s_t* chp = step_ptr<s_t>(CHAT, t);
+      const s_t* tcnp = step_ptr<s_t>(TCN, t);
+      const s_t* rsp = step_ptr<s_t>(RS, t);
+      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, t - 1);
+      s_t* dxp = step_ptr<s_t>(dXP, t);
+      s_t* drp = step_ptr<s_t>(DR, t);
+      s_t* dcnp = step_ptr<s_t>(DCN, t);
       for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* a = gp + r * 4 * H;
@@ -204,8 +204,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
           for (int64_t j = 0; j < 4 * H; ++j) dr[j] = rstd * (d[j] * gh[j] - nn1 - rn[j] * nn2);
         }
       });
-      Tensor dh_rows = rows(dh, bs);
-      addmm_rows(dh_rows, Tensor(), rows(DR[t], bs), w_c);
+      addmm_ptr<s_t>(dhp, nullptr, 0, drp, 4 * H, w_c.data_ptr<s_t>(), bs, 4 * H, H, opts);
     }
   });
   Tensor dW = DR[0].t().mm(h0);
