@@ -101,7 +101,7 @@ def load(verbose: bool = False) -> Optional[ModuleType]:
                     extra_include_paths=[str(CSRC)],
                     verbose=verbose,
                 )
-            except Exception as err:  # no compiler, no ninja, build error: fall back
+            except Exception as err:  # noqa: BLE001 - no compiler, no ninja, a build error: fall back
                 first = str(err).strip().splitlines()
                 _error = f"the compiled core could not be built ({type(err).__name__}: {first[0] if first else ''})"
     if _error is not None:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.checks import check_positive_int
-from rnnkit.fused import choose
+from rnnkit.fused import FusedMode, check_fused_mode, choose
 from rnnkit.state import State, map_state, state_leaves
 from rnnkit.unroll import reverse_padded, unroll_unchecked
 
@@ -43,6 +43,7 @@ def unroll_checkpointed(
     lengths: Optional[Tensor],
     reverse: bool,
     segment_length: Optional[int] = None,
+    fused: FusedMode = "auto",
 ) -> tuple[Tensor, State]:
     """:func:`rnnkit.unroll` semantics with activation memory ``O(sqrt(T))``.
 
@@ -54,14 +55,17 @@ def unroll_checkpointed(
         reverse: process each sequence backwards within its own length.
         segment_length: steps per segment; default
             :func:`default_segment_length` of the longest length.
+        fused: how each segment runs, as ``Recurrent(fused=...)``.
 
     Returns:
         ``(outputs (T, B, O), final_state)``, equal to :func:`rnnkit.unroll`'s.
 
     Raises:
-        TypeError, ValueError: a ``segment_length`` that is not a positive int.
+        TypeError, ValueError: a ``segment_length`` that is not a positive int;
+            ``fused=True`` when no fast path supports the call.
     """
     T, B = x.shape[0], x.shape[1]
+    fused = check_fused_mode("unroll_checkpointed", fused)
     if segment_length is not None:
         check_positive_int("unroll_checkpointed", "segment_length", segment_length)
     if state is None:
@@ -69,12 +73,12 @@ def unroll_checkpointed(
     steps = T if lengths is None or B == 0 else int(lengths.max())
     seg = segment_length or default_segment_length(steps)
     if not torch.is_grad_enabled() or steps <= seg:
-        return _run(cell, x, state, lengths, reverse)
+        return _run(cell, x, state, lengths, reverse, fused)
     if reverse:
         x = reverse_padded(x, lengths)
     leaves = state_leaves(state)
     params = [p for p in cell.parameters() if p.requires_grad]
-    meta = _Meta(cell, state, lengths, seg, steps, len(leaves), len(params))
+    meta = _Meta(cell, state, lengths, seg, steps, len(leaves), len(params), fused)
     out, *final = _Segmented.apply(meta, x, *leaves, *params)
     it = iter(final)
     final_state = map_state(lambda _s: next(it), state)
@@ -91,6 +95,7 @@ class _Meta(NamedTuple):
     steps: int
     n_leaves: int
     n_params: int
+    fused: FusedMode
 
     def segments(self) -> list[tuple[int, int, Optional[Tensor]]]:
         """``(start, stop, lengths within the segment)`` for every segment."""
@@ -116,7 +121,7 @@ class _Segmented(torch.autograd.Function):
         for start, stop, lens in meta.segments():
             bounds.extend(state_leaves(state))
             rng.append(torch.get_rng_state())
-            out, state = _run(meta.cell, x[start:stop], state, lens, False)
+            out, state = _run(meta.cell, x[start:stop], state, lens, False, meta.fused)
             outs.append(out)
         T = x.shape[0]
         if meta.steps < T:
@@ -140,7 +145,7 @@ class _Segmented(torch.autograd.Function):
                 torch.set_rng_state(ctx.rng[k])
                 xs = x[start:stop].detach().requires_grad_(True)
                 leaves = [b.detach().requires_grad_(b.is_floating_point()) for b in bounds[k * n:(k + 1) * n]]
-                out, final = _run(meta.cell, xs, meta.rebuild(leaves), lens, False)
+                out, final = _run(meta.cell, xs, meta.rebuild(leaves), lens, False, meta.fused)
                 outputs = [out, *state_leaves(final)]
                 inputs = [xs, *[v for v in leaves if v.requires_grad], *ctx.params]
                 pairs = [(o, g) for o, g in zip(outputs, [d_out[start:stop], *d_state]) if o.requires_grad]
@@ -158,9 +163,10 @@ def _zero_if_none(g: Optional[Tensor], like: Tensor) -> Tensor:
     return torch.zeros_like(like) if g is None else g
 
 
-def _run(cell: Any, x: Tensor, state: State, lengths: Optional[Tensor], reverse: bool) -> tuple[Tensor, State]:
-    """The fastest path that supports the call, else the reference runner."""
-    path = choose("unroll_checkpointed", cell, x, lengths, "auto")
+def _run(cell: Any, x: Tensor, state: State, lengths: Optional[Tensor], reverse: bool,
+         fused: FusedMode) -> tuple[Tensor, State]:
+    """The path ``fused`` picks (see :func:`rnnkit.fused.choose`), else the reference runner."""
+    path = choose("unroll_checkpointed", cell, x, lengths, fused)
     if path is not None:
         return path.run(cell, x, state, lengths, reverse)
     return unroll_unchecked(cell, x, state, lengths, reverse)

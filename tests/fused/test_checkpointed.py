@@ -59,3 +59,16 @@ def test_default_segment_length_and_validation() -> None:
     assert [default_segment_length(n) for n in (1, 4, 5, 100, 101)] == [1, 2, 3, 10, 11]
     with pytest.raises(ValueError, match="unroll_checkpointed: segment_length must be > 0, got 0"):
         unroll_checkpointed(GRUCell(3, 4), torch.randn(5, 2, 3), None, None, False, 0)
+
+
+def test_fused_false_runs_reference_per_segment() -> None:
+    torch.manual_seed(0)
+    cell = LSTMCell(3, 4, use_peepholes=True)
+    x = torch.randn(10, 2, 3)
+    ref = _grads(lambda xr, st: unroll_unchecked(cell, xr, st, None, False), cell, x, cell.initial_state(2))
+    seg = _grads(lambda xr, st: unroll_checkpointed(cell, xr, st, None, False, 3, fused=False), cell, x,
+                 cell.initial_state(2))
+    for a, b in zip(seg, ref):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="unroll_checkpointed: fused must be 'auto', True or False, got 'yes'"):
+        unroll_checkpointed(cell, x, None, None, False, 3, fused="yes")
