@@ -154,7 +154,7 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
                      f"`{r['command']}` |")
     dates = sorted(r["date"] for r in results.values())
     if dates:
-        lines += ["", f"Runs from {dates[0]} to {dates[-1]}."]
+        lines += ["", f"Runs finished between {dates[0]} and {dates[-1]} (UTC)."]
     return "\n".join(lines) + "\n"
 
 
