@@ -111,7 +111,7 @@ def good_flags(draw: Any, config_cls: type) -> list[str]:
 
 
 TOML_PIECES = st.sampled_from(['hidden_size = 8\n', 'hidden-size = "8"\n', 'lr = 0.5\n', 'lr = nan\n', 'lr = inf\n',
-                               'cell = "gru"\n', 'cell = 3\n', 'epochs = -1\n', 'nope = 1\n', '[train]\n', 'train = 5\n',
+                               'cell = "gru"\n', 'cell = 3\n', 'epochs = -1\n', 'nope = 1\n', '[train]\n',
                                '[other]\n', 'tiny = true\n', 'tiny = "yes"\n', 'dropout = 0.5\n', 'dropout = [1, 2]\n',
                                'batch_size = 1979-05-27\n', 'x = {a = 1}\n', '= 3\n', '"\n', '\xff', 'seed = 1e3\n',
                                'device = "cpu"\n'])  # train = 5, [[train]]: see test_malformed_config_files_give_a_message

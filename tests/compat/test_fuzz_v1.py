@@ -213,10 +213,10 @@ def test_fuzz_constructors_and_keep_probs(data: Any) -> None:
             cell = v1.BasicLSTMCell(units, forget_bias=data.draw(st.one_of(st.floats(-2, 2), _ANY)),
                                     state_is_tuple=data.draw(st.one_of(st.booleans(), _ANY)))
         elif kind == "lstm":
-            cell = v1.LSTMCell(units, use_peepholes=data.draw(st.booleans()),
-                               cell_clip=data.draw(st.one_of(st.none(), _ANY)),
+            clips = st.one_of(st.none(), _ANY).filter(_not_beyond_float32)  # see test_clip_beyond_float32_...
+            cell = v1.LSTMCell(units, use_peepholes=data.draw(st.booleans()), cell_clip=data.draw(clips),
                                num_proj=data.draw(st.one_of(st.none(), st.integers(-1, 6), _ANY)),
-                               proj_clip=data.draw(st.one_of(st.none(), _ANY)))
+                               proj_clip=data.draw(clips))
         elif kind == "dropout":
             probs = [data.draw(st.one_of(st.floats(0.05, 1.0), _ANY, st.just(torch.tensor(0.5)))) for _ in range(3)]
             cell = v1.DropoutWrapper(v1.GRUCell(4), *probs, variational_recurrent=data.draw(st.booleans()),
@@ -239,3 +239,22 @@ def test_fuzz_constructors_and_keep_probs(data: Any) -> None:
     if kind == "dropout":  # inverted dropout: every output is 0 or the wrapped cell's output / keep prob
         assert all(0.0 < p <= 1.0 for p in (cell.input_keep_prob, cell.output_keep_prob, cell.state_keep_prob))
     assert torch.isfinite(out).all(), f"accepted arguments give non-finite outputs: {cell}"
+
+
+def _not_beyond_float32(value: Any) -> bool:
+    return not (isinstance(value, float) and math.isfinite(value) and abs(value) > torch.finfo(torch.float32).max)
+
+
+@pytest.mark.xfail(strict=True, reason="rnnkit.cells.LSTMCell accepts cell_clip/proj_clip beyond float32's range; "
+                   "the float32 clamp then raises RuntimeError('value cannot be converted to type float without "
+                   "overflow') at the first step (also through compat.v1.LSTMCell)")
+@pytest.mark.parametrize("make", [lambda: v1.LSTMCell(4, cell_clip=1e39),
+                                  lambda: v1.LSTMCell(4, num_proj=2, proj_clip=1e39)])
+def test_clip_beyond_float32_is_refused_or_works(make: Callable[[], Any]) -> None:
+    try:
+        cell = make()
+    except ValueError as err:
+        assert " must be " in str(err)
+        return
+    out, _ = v1.dynamic_rnn(cell, torch.randn(2, 3, I))
+    assert torch.isfinite(out).all()
