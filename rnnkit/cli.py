@@ -8,6 +8,7 @@
     rnnkit eval RUN_DIR [--checkpoint best|last]  validation and test metrics of a run
     rnnkit predict RUN_DIR --input FILE [--output FILE]
     rnnkit generate RUN_DIR [--prefix TEXT] [--length N] [--temperature T] [--top-k K]
+    rnnkit export RUN_DIR [--format onnx|torchscript|exported] [--output FILE]
 
 Every field of a recipe's config dataclass is a flag (``hidden_size`` ->
 ``--hidden-size``, bools ``--x/--no-x``); precedence: defaults < ``--config``
@@ -83,7 +84,7 @@ def build_config(recipe_cls: type[Recipe], argv: Sequence[str]) -> tuple[Any, di
 
 def cmd_train(argv: Sequence[str]) -> int:
     """``rnnkit train RECIPE ...``."""
-    from rnnkit.train import rundir
+    from rnnkit.train import distributed, rundir
     from rnnkit.train.loop import Interrupted, Trainer
 
     if not argv or argv[0] in ("-h", "--help"):
@@ -92,6 +93,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         return 0 if argv else 2
     recipe_cls = get_recipe(argv[0])
     cfg, given = build_config(recipe_cls, argv[1:])
+    distributed.init_from_env(cfg.device)  # under torchrun: join the process group (no-op otherwise)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else None
     if cfg.resume:
         run_dir = run_dir or rundir.newest_run_dir(recipe_cls.name)
@@ -112,16 +114,24 @@ def cmd_train(argv: Sequence[str]) -> int:
         cfg = recipe_cls.Config.from_dict(values, str(run_dir / "config.json"))
         cfg.validate(f"rnnkit train {recipe_cls.name}")
     else:
-        run_dir = run_dir or rundir.default_run_dir(recipe_cls.name)
+        run_dir = Path(distributed.broadcast_object(str(run_dir or rundir.default_run_dir(recipe_cls.name))))
         cfg.run_dir = str(run_dir)
-    print(f"rnnkit: {recipe_cls.name} run in {run_dir}")
+    main = distributed.is_main()
+    if main:
+        print(f"rnnkit: {recipe_cls.name} run in {run_dir}" + (f" ({distributed.world_size()} processes)"
+                                                               if distributed.world_size() > 1 else ""))
     trainer = Trainer(recipe_cls(cfg), run_dir, resume=cfg.resume)
     try:
         report = trainer.fit()
     except Interrupted as stop:
-        print(f"rnnkit: {stop}. Continue with: rnnkit train {recipe_cls.name} --resume --run-dir {run_dir}",
-              file=sys.stderr)
+        if main:
+            print(f"rnnkit: {stop}. Continue with: rnnkit train {recipe_cls.name} --resume --run-dir {run_dir}",
+                  file=sys.stderr)
         return 143 if stop.signal_name == "SIGTERM" else 130
+    finally:
+        distributed.cleanup()
+    if not main:
+        return 0
     test = ", ".join(f"{k} {v:.4f}" for k, v in report["test"].items())
     print(f"rnnkit: {report['stopped']}; test: {test}; wall time {report['wall_time_s']:.1f} s; "
           f"report: {run_dir / 'report.md'}")
@@ -212,6 +222,23 @@ def cmd_generate(argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_export(argv: Sequence[str]) -> int:
+    """``rnnkit export RUN_DIR [--format onnx|torchscript|exported] [--output FILE]``."""
+    from rnnkit.export import FORMATS, export_run
+
+    p = argparse.ArgumentParser(prog="rnnkit export", description="Export a run's model for inference: inputs "
+                                "x and lengths; batch, lengths and (not with torchscript) T vary at run time.")
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory (runs/<recipe>-...)")
+    p.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default), torchscript or exported (.pt2)")
+    p.add_argument("--output", type=Path, default=None, help="file to write (default RUN_DIR/model.onnx, .pt, .pt2)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
+    args = p.parse_args(argv)
+    info = export_run(args.run_dir, args.format, args.output, checkpoint=args.checkpoint)
+    print(f"rnnkit: {info.format} model written to {info.path} (inputs {', '.join(info.input_names)}; "
+          f"outputs {', '.join(info.output_names)})")
+    return 0
+
+
 def cmd_list(argv: Sequence[str]) -> int:
     """``rnnkit list``: recipes, their datasets, installed or the command that installs them."""
     try:
@@ -237,7 +264,7 @@ def cmd_list(argv: Sequence[str]) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "generate": cmd_generate,
-            "list": cmd_list}
+            "export": cmd_export, "list": cmd_list}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

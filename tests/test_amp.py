@@ -95,13 +95,8 @@ def check_close(model: nn.Module, lengths: Any = LENGTHS) -> list[torch.Tensor]:
     return got
 
 
-MIN_RNN_LERP = pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "rnnkit/cells/minimal.py: torch.lerp(state, g(k_h), sigmoid(.)) needs one dtype; under autocast the gates are "
-    "bf16 and the state fp32 (fix described in the issue-6 report)"))
 
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=MIN_RNN_LERP) if n in ("mingru", "minlstm") else n
-                                  for n in sorted(CELLS)])
+@pytest.mark.parametrize("name", sorted(CELLS))
 def test_reference_runner_bf16_close_to_fp32(name: str) -> None:
     torch.manual_seed(0)
     model = Recurrent(CELLS[name](), fused=False).eval()  # eval: wrappers are deterministic
@@ -139,8 +134,6 @@ def test_reference_lstm_c_accumulates_in_fp32_over_a_long_sequence() -> None:
     assert rel_err(got.c, want.c) < 0.5 * rel_err(rounded.c, want.c)
 
 
-@pytest.mark.xfail(strict=True, reason="rnnkit/fused/native.py: torch's fused LSTM kernel under autocast carries c in "
-                                       "bf16 (error ~4x the reference's here); fix described in the issue-6 report")
 def test_fast_path_lstm_keeps_c_in_fp32_over_a_long_sequence() -> None:
     """fused='auto' (torch's kernel for a plain LSTM) must keep c as precise as the reference runner."""
     torch.manual_seed(0)

@@ -18,7 +18,7 @@ def test_help_and_unknown_command(capsys):
     assert main(["--help"]) == 0
     assert "rnnkit train RECIPE" in capsys.readouterr().out
     assert main(["fly"]) == 2
-    assert "unknown command 'fly'; commands: train, eval, predict, generate, list" in capsys.readouterr().err
+    assert "unknown command 'fly'; commands: train, eval, predict, generate, export, list" in capsys.readouterr().err
 
 
 def test_python_dash_m(monkeypatch, capsys):

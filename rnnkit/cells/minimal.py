@@ -102,7 +102,7 @@ class MinGRUCell(_MinCell):
 
     def recur(self, projected: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         k_z, k_h = projected.chunk(2, -1)
-        h = torch.lerp(state, g(k_h), torch.sigmoid(k_z))
+        h = torch.lerp(state, g(k_h).to(state.dtype), torch.sigmoid(k_z).to(state.dtype))  # one dtype under autocast
         return h, h
 
     def scan_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:
@@ -147,7 +147,7 @@ class MinLSTMCell(_MinCell):
     def recur(self, projected: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         k_f, k_i, k_h = projected.chunk(3, -1)
         d = F.softplus(-k_f) - F.softplus(-k_i)
-        h = torch.lerp(state, g(k_h), torch.sigmoid(d))
+        h = torch.lerp(state, g(k_h).to(state.dtype), torch.sigmoid(d).to(state.dtype))  # one dtype under autocast
         return h, h
 
     def scan_coefficients(self, projected: Tensor) -> tuple[Tensor, Tensor]:

@@ -192,6 +192,10 @@ class NativePath:
     ) -> tuple[Tensor, State]:
         """:func:`rnnkit.unroll` semantics on torch's kernel (arguments validated, time-major)."""
         kind, _ = _kind(cell)
+        if kind == "lstm" and torch.is_autocast_enabled(x.device.type):
+            # torch's fused LSTM kernel would carry c in bf16/fp16: run it in fp32 so c accumulates in fp32
+            with torch.autocast(x.device.type, enabled=False):
+                return self.run(cell, x, state, lengths, reverse)
         T, B = x.shape[0], x.shape[1]
         if state is None:
             state = cell.initial_state(B, device=x.device, dtype=x.dtype)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.recipes.base import Recipe
-from rnnkit.train import plots, progress, seeding
+from rnnkit.train import distributed, plots, progress, seeding
 from rnnkit.train.checkpoint import (CheckpointDir, CheckpointError, NonFiniteError, apply_weights,
                                      load_checkpoint, save_checkpoint)
 from rnnkit.train.metrics import MetricsLog
@@ -82,7 +82,13 @@ class Trainer:
         self.recipe, self.cfg, self.run_dir, self.resume, self.log = recipe, recipe.cfg, Path(run_dir), resume, log
         self.ckdir = CheckpointDir(self.run_dir / "checkpoints")
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
-        self.device = torch.device(self.cfg.device)
+        # under torchrun: one process per rank; rank 0 alone writes checkpoints, logs, plots and the report
+        distributed.init_from_env(self.cfg.device)
+        self.rank, self.world, self.main = distributed.rank(), distributed.world_size(), distributed.is_main()
+        if not self.main:
+            self.log = lambda *args, **kwargs: None
+        self.device = distributed.local_device(self.cfg.device)
+        self.split_weight = 1.0
         self.better = (lambda a, b: a < b) if recipe.monitor_mode == "min" else (lambda a, b: a > b)
         # training position and early-stopping state (all saved in checkpoints)
         self.epoch, self.batch_index, self.step = 0, 0, 0
@@ -126,16 +132,22 @@ class Trainer:
             if self.ckdir.path("last") is not None:
                 raise CheckpointError(f"rnnkit: {self.run_dir} already holds checkpoints; pass --resume to continue "
                                       "that run or choose another --run-dir")
-            if self.metrics.path.exists():
+            if self.metrics.path.exists() and self.main:
                 self.metrics.path.unlink()
-        write_run_files(self.run_dir, self.recipe)
+        self.train_model = distributed.wrap_model(self.model)  # DDP (a collective: every rank got here)
+        if self.main:
+            write_run_files(self.run_dir, self.recipe)
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def _save(self, *, best: bool = False) -> Path:
+        carry = distributed.gather_batch(self.carry, keep=self.split_weight > 0)  # the whole batch's state
+        if not self.main:  # every rank holds the same weights and position: rank 0 writes them
+            self.saved_step = self.step
+            return self.ckdir.path("last") or self.ckdir.root
         tensors, meta_rng = seeding.get_rng_state()
         opt_t, opt_spec = flatten(self.optimizer.state_dict(), "optim")
         sch_t, sch_spec = flatten(self.scheduler.state_dict() if self.scheduler else None, "sched")
-        carry_t, carry_spec = flatten(self.carry, "carry")
+        carry_t, carry_spec = flatten(carry, "carry")
         tensors.update(opt_t, **sch_t, **carry_t)
         meta = {"epoch": self.epoch, "batch_index": self.batch_index, "step": self.step, "best": self.best,
                 "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "loss_sum": self.loss_sum,
@@ -173,21 +185,28 @@ class Trainer:
                 self.scheduler.load_state_dict(unflatten(meta["scheduler"], tensors))
             seeding.set_rng_state(tensors, meta["rng"])
             self.carry = tree_map(lambda t: t.to(self.device), unflatten(meta["carry"], tensors))
+            if self.world > 1 and self.carry is not None:  # this rank's rows, as split_batch gives its batches
+                self.carry = distributed.split_batch(self.carry, self.rank, self.world)[0]
         except (KeyError, ValueError, TypeError) as err:
             raise CheckpointError(f"checkpoint {path} has an unreadable training state ({err}); the weights "
                                   "alone can still be used with 'rnnkit eval'") from err
         for key in ("epoch", "batch_index", "step", "best", "best_epoch", "bad_epochs", "loss_sum",
                     "loss_count", "skipped"):
             setattr(self, key, meta[key])
-        self.metrics.truncate_after(self.step, self.epoch)
+        if self.main:
+            self.metrics.truncate_after(self.step, self.epoch)
         self.log(f"resumed from {path} (epoch {self.epoch + 1}, batch {self.batch_index}, step {self.step})")
 
     # ---- training -------------------------------------------------------------------------------
     def _train_step(self, batch: Any) -> Optional[float]:
         """One optimiser step; returns the loss, or None if it was skipped as non-finite."""
-        self.model.train()
-        loss, carry = self.recipe.training_loss(self.model, batch, self.carry)
-        value = float(loss.detach())
+        self.train_model.train()
+        if self.world > 1:  # this rank's rows of the batch; weighted so DDP's mean gradient is the batch's
+            batch, self.split_weight = distributed.split_batch(batch, self.rank, self.world)
+        loss, carry = self.recipe.training_loss(self.train_model, batch, self.carry)
+        if self.world > 1:
+            loss = loss * self.split_weight
+        value = distributed.all_reduce_metrics({"loss": float(loss.detach())})["loss"]  # same on every rank
         why = "" if math.isfinite(value) else f"loss is {value}"
         if not why:
             self.optimizer.zero_grad(set_to_none=True)
@@ -223,7 +242,7 @@ class Trainer:
         batches = recipe.train_batches(self.epoch)
         n = len(batches)
         bar = progress.progress_bar(n, initial=self.batch_index, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                                    enabled=cfg.progress)
+                                    enabled=cfg.progress and self.main)
         t0, seen = time.perf_counter(), 0
         try:
             while self.batch_index < n:
@@ -236,12 +255,12 @@ class Trainer:
                 self.step += 1
                 seen += batch_size_of(batch)
                 progress.update(bar, self.loss_sum / max(1, self.loss_count), seen / (time.perf_counter() - t0))
-                if cfg.log_every and self.step % cfg.log_every == 0:
+                if cfg.log_every and self.step % cfg.log_every == 0 and self.main:
                     self.metrics.append({"kind": "interval", "epoch": self.epoch, "step": self.step,
                                          "train_loss": self.loss_sum / max(1, self.loss_count)})
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self._save()
-                if stop.requested:
+                if distributed.any_rank(stop.requested):  # every rank stops at the same step
                     path = self._save() if self.saved_step != self.step else self.ckdir.path("last")
                     raise Interrupted(stop.signal_name or "signal", path)
                 if cfg.max_steps and self.step >= cfg.max_steps:
@@ -258,7 +277,7 @@ class Trainer:
     def _end_epoch(self) -> bool:
         """Validate, log, keep the best checkpoint, early-stop; returns False to stop."""
         cfg, recipe = self.cfg, self.recipe
-        val = self.evaluate("val")
+        val = distributed.all_reduce_metrics(self.evaluate("val"))  # identical decisions on every rank
         key = recipe.monitor
         if key not in val:
             raise KeyError(f"rnnkit: recipe {recipe.name}.evaluate('val') must return {key!r}, got {sorted(val)}")
@@ -276,8 +295,9 @@ class Trainer:
                   "time_s": round(getattr(self, "epoch_time", 0.0), 3),
                   "examples_per_s": round(getattr(self, "epoch_examples", 0) / max(getattr(self, "epoch_time", 0.0),
                                                                                      1e-9), 1)}
-        record.update(recipe.on_epoch_end(self.model, self.epoch, self.run_dir))
-        self.metrics.append(record)
+        if self.main:
+            record.update(recipe.on_epoch_end(self.model, self.epoch, self.run_dir))
+            self.metrics.append(record)
         msg = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
                         if isinstance(v, float) and (k == "train_loss" or k.startswith("val_")))
         self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: {msg}" + (" (best)" if improved else ""))
@@ -314,8 +334,10 @@ class Trainer:
                 while self.epoch < self.cfg.epochs:
                     if not self._run_epoch(stop) or not self._end_epoch():
                         break
-                    if stop.requested:
+                    if distributed.any_rank(stop.requested):
                         raise Interrupted(stop.signal_name or "signal", self.ckdir.path("last"))
+            if not self.main:  # rank 0 tests the best weights and writes the report
+                return {}
             return self._finish(t_start)
         finally:
             torch.set_num_threads(threads)
