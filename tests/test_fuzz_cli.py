@@ -114,7 +114,7 @@ TOML_PIECES = st.sampled_from(['hidden_size = 8\n', 'hidden-size = "8"\n', 'lr =
                                'cell = "gru"\n', 'cell = 3\n', 'epochs = -1\n', 'nope = 1\n', '[train]\n',
                                '[other]\n', 'tiny = true\n', 'tiny = "yes"\n', 'dropout = 0.5\n', 'dropout = [1, 2]\n',
                                'batch_size = 1979-05-27\n', 'x = {a = 1}\n', '= 3\n', '"\n', '\xff', 'seed = 1e3\n',
-                               'device = "cpu"\n'])  # train = 5, [[train]]: see test_malformed_config_files_give_a_message
+                               'device = "cpu"\n'])  # train = 5, [[train]]: test_malformed_config_files_give_a_message
 
 
 @st.composite
@@ -191,8 +191,8 @@ def _expected_values(config_cls: type, args: list[str]) -> Optional[dict]:
 @QUARTER
 @given(st.data())
 def test_fuzz_run_commands_with_malformed_run_dirs(data: Any) -> None:
-    """eval / predict / generate on run directories with malformed config.json / assets.json, and bad flags."""
-    command = data.draw(st.sampled_from(["eval", "predict", "generate", "list", "fly", "", "-h"]))
+    """eval / predict / generate / export on run directories with malformed config.json / assets.json, and bad flags."""
+    command = data.draw(st.sampled_from(["eval", "predict", "generate", "export", "list", "fly", "", "-h"]))
     run_dir = _path("")
     kind = data.draw(st.integers(0, 5))
     if kind:
@@ -207,11 +207,11 @@ def test_fuzz_run_commands_with_malformed_run_dirs(data: Any) -> None:
         (run_dir / "config.json").write_text(config, "utf-8")
         if data.draw(st.booleans()):
             (run_dir / "assets.json").write_text(data.draw(st.sampled_from(['{}', '[', '3', '{"vocab": 1}'])))
-    options = st.sampled_from([["--checkpoint", "best"], ["--checkpoint", "worst"], ["--device", "cpu"], ["--threads", "-1"],
-                               ["--threads", "x"], ["--length", "5"], ["--length", "-1"], ["--temperature", "0"],
-                               ["--temperature", "nan"], ["--top-k"], ["--input", str(run_dir / "config.json")],
+    options = st.sampled_from([["--checkpoint", "best"], ["--checkpoint", "worst"], ["--device", "cpu"],
+                               ["--threads", "-1"], ["--threads", "x"], ["--length", "5"], ["--length", "-1"],
+                               ["--temperature", "0"], ["--temperature", "nan"], ["--format", "onnx"], ["--format", "x"], ["--top-k"], ["--input", str(run_dir / "config.json")],
                                ["--input", str(run_dir / "missing")], ["--output"], ["--seed", "1"], ["--nope"]])
-    argv = [command, str(run_dir)] + sum(data.draw(st.lists(options, max_size=3)), [])
+    argv = [command, str(run_dir), *itertools.chain.from_iterable(data.draw(st.lists(options, max_size=3)))]
     loader = mock.patch.object(rnnkit.train.rundir, "get_recipe", side_effect=_no_data_loading)
     with loader:
         code, err, out = run_main(argv)
@@ -219,7 +219,7 @@ def test_fuzz_run_commands_with_malformed_run_dirs(data: Any) -> None:
 
 
 def _not_a_json_non_object(text: str) -> bool:
-    """Leaves out config.json files holding JSON that is not an object: see test_malformed_config_files_give_a_message."""
+    """Leaves out config.json holding JSON that is not an object: see test_malformed_config_files_give_a_message."""
     try:
         return isinstance(json.loads(text), dict)
     except ValueError:

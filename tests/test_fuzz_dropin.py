@@ -49,8 +49,8 @@ def assert_clear(err: Exception) -> None:
 def modules(draw: Any) -> tuple[str, nn.Module, nn.Module]:
     """A small drop-in (eval mode) and the torch.nn module with the same weights."""
     kind = draw(st.sampled_from(sorted(KINDS)))
-    kw: dict = dict(num_layers=draw(st.integers(1, 2)), bias=draw(st.booleans()), batch_first=draw(st.booleans()),
-                    bidirectional=draw(st.booleans()))
+    kw: dict = {"num_layers": draw(st.integers(1, 2)), "bias": draw(st.booleans()),
+                "batch_first": draw(st.booleans()), "bidirectional": draw(st.booleans())}
     if kind == "LSTM" and draw(st.integers(0, 3)) == 0:
         kw["proj_size"] = 2
     if kind == "RNN":
@@ -226,7 +226,7 @@ _ANY = st.one_of(st.integers(-2, 5), st.floats(allow_nan=True), st.none(), st.bo
 @QUARTER
 @given(st.data())
 def test_fuzz_dropin_constructor(data: Any) -> None:
-    """Our constructor accepts exactly what makes a working torch.nn module (plus ``fused``), clearly refusing the rest."""
+    """What our constructor accepts makes the torch.nn module (plus ``fused``); the rest is clearly refused."""
     kind = data.draw(st.sampled_from(sorted(KINDS)))
     kw: dict = {}
     for name, good in [("num_layers", st.integers(1, 2)), ("bias", st.booleans()), ("batch_first", st.booleans()),
@@ -364,8 +364,8 @@ def test_stream_errors_found_by_fuzzing() -> None:
     before = stream.state.clone()
     stream.reset([True, False, True])
     assert not stream.state[0].any() and not stream.state[2].any() and torch.equal(stream.state[1], before[1])
-    for streams, message in [([0.5], "Stream: streams must be None, a bool mask or integer indices, got dtype "
-                                      "torch.float32"),
+    for streams, message in [([0.5], ("Stream: streams must be None, a bool mask or integer indices, got dtype "
+                                       "torch.float32")),
                              ("all", "Stream: streams must be None, a bool mask or a list of indices, got str 'all'")]:
         with pytest.raises(TypeError) as err:
             stream.reset(streams)

@@ -43,7 +43,8 @@ def assert_clear(err: Exception) -> None:
     msg = str(err)
     event(f"raised {type(err).__name__}")
     assert isinstance(err, (ValueError, TypeError)), f"{type(err).__name__}: {msg}"
-    assert (" must be " in msg and ", got " in msg) or "fused=True but " in msg, msg  # the latter: rnnkit.fused's wording
+    # "fused=True but ...": rnnkit.fused's documented wording
+    assert (" must be " in msg and ", got " in msg) or "fused=True but " in msg, msg
 
 
 @st.composite
@@ -198,8 +199,8 @@ def test_layernorm_eps_and_forget_bias_that_make_nan_are_refused() -> None:
     for make, message in [
         (lambda: LayerNormGRUCell(1, 1, eps=1e-50), "LayerNormGRUCell: eps must be finite and >= 1.175e-38"),
         (lambda: LayerNormLSTMCell(I, H, eps=math.inf), "LayerNormLSTMCell: eps must be finite and >= 1.175e-38"),
-        (lambda: LayerNormLSTMCell(I, H, forget_bias=math.nan), "LayerNormLSTMCell: forget_bias must be finite, "
-         "got nan"),
+        (lambda: LayerNormLSTMCell(I, H, forget_bias=math.nan),
+         "LayerNormLSTMCell: forget_bias must be finite, got nan"),
     ]:
         with pytest.raises(ValueError) as err:
             make()

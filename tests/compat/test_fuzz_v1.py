@@ -231,7 +231,7 @@ def test_fuzz_constructors_and_keep_probs(data: Any) -> None:
         return
     x = torch.randn(2, 3, I)
     try:
-        out, state = v1.dynamic_rnn(cell.train(), x)
+        out, _ = v1.dynamic_rnn(cell.train(), x)
     except Exception as err:  # noqa: BLE001 - a cell that cannot take this input must say so at the first call
         assert_clear(err)
         return
