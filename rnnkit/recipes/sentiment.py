@@ -58,16 +58,15 @@ class Config(RunConfig):
     embed_dim: int = opt(128, "word embedding size")
     hidden_size: int = opt(128, "units of the first recurrent layer (seed 004: LSTM(128))")
     hidden_size2: int = opt(64, "units of the second and later layers (seed 004: LSTM(64); 0 = --hidden-size)")
-    num_layers: int = opt(2, "stacked recurrent layers (seed 004: 2)")
+    num_layers: int = opt(2, "stacked recurrent layers (seed 004: 2; --bidirectional: validation 0.767 vs 0.769)")
     dropout: float = opt(0.5, "dropout on the embeddings, between layers and before the head")
     pooling: str = opt("max", "text representation: the state at the last word (seed 004), or the mean/max over "
                               "all words (max: validation accuracy 0.771 vs 0.758 for last)",
                        choices=("last", "mean", "max"))
-    epochs: int = opt(15, "maximum passes over the training texts")
-    patience: int = opt(5, "stop after this many epochs without a better validation accuracy")
+    epochs: int = opt(10, "maximum passes over the training texts")
+    patience: int = opt(3, "stop after this many epochs without a better validation accuracy")
     batch_size: int = opt(64, "texts per batch")
-    lr: float = opt(2e-3, "Adam learning rate")
-    lr_schedule: str = opt("cosine", "learning-rate schedule", choices=("constant", "cosine", "plateau"))
+    lr: float = opt(2e-3, "Adam learning rate (constant: validation 0.771, vs 0.766 with a cosine decay over 15)")
     weight_decay: float = opt(0.0, "AdamW weight decay (0 = plain Adam)")
     grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off)")
 
