@@ -68,7 +68,13 @@ def load_toml(path: str) -> dict[str, Any]:
         raise FileNotFoundError(f"rnnkit train: --config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"rnnkit train: --config file {path} is not valid TOML: {err}") from None
-    return data.get("train", data)
+    except OSError as err:
+        raise ValueError(f"rnnkit train: --config must be a readable TOML file, got {path} ({err.strerror})") from None
+    table = data.get("train", data)
+    if not isinstance(table, dict):
+        raise ValueError(f"rnnkit train: --config file {path}: [train] must be a table of options, "
+                         f"got {type(table).__name__}")
+    return table
 
 
 def build_config(recipe_cls: type[Recipe], argv: Sequence[str]) -> tuple[Any, dict[str, Any]]:
@@ -100,7 +106,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         if run_dir is None:
             raise ValueError(f"rnnkit train: --resume found no run of {recipe_cls.name} under "
                              f"{rundir.RUNS_ROOT}/; pass --run-dir")
-        saved = rundir.read_json(run_dir / "config.json", "--resume needs the run's config.json")
+        saved = rundir.read_run_config(run_dir, "--resume needs the run's config.json")
         if saved.get("recipe") != recipe_cls.name:
             raise ValueError(f"rnnkit train: --run-dir {run_dir} is a {saved.get('recipe')!r} run, "
                              f"not {recipe_cls.name!r}")

@@ -51,7 +51,7 @@ def test_flags_override_toml_which_overrides_defaults(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["train", "sincos", "--hidden-size", "0"], "rnnkit train sincos: --hidden-size must be > 0, got 0"),
     (["train", "sincos", "--dropout", "1.5"], "rnnkit train sincos: --dropout must be in [0, 1), got 1.5"),
-    (["train", "sincos", "--lr", "-1"], "rnnkit train sincos: --lr must be > 0, got -1.0"),
+    (["train", "sincos", "--lr", "-1"], "rnnkit train sincos: --lr must be a finite number > 0, got -1.0"),
     (["train", "nosuch"], "rnnkit: recipe must be one of rowmnist, sincos"),
     (["train", "sincos", "--resume", "--run-dir", "nowhere"], "nowhere/config.json does not exist"),
     (["eval", "nowhere"], "nowhere/config.json does not exist; is nowhere a run directory"),

@@ -70,6 +70,7 @@ Batches are any nest of tensors (tuple, list, dict); the Trainer moves them to
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Optional, Sequence
@@ -151,9 +152,10 @@ class RunConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{owner}: --dropout must be in [0, 1), got {self.dropout}")
         for name in ("lr", "weight_decay", "grad_clip"):
-            if getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
-                raise ValueError(f"{owner}: --{name.replace('_', '-')} must be {'> 0' if name == 'lr' else '>= 0'}, "
-                                 f"got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                raise ValueError(f"{owner}: --{name.replace('_', '-')} must be a finite number "
+                                 f"{'> 0' if name == 'lr' else '>= 0'}, got {value}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str) -> "RunConfig":

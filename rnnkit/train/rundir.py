@@ -63,12 +63,23 @@ def read_json(path: Path, what: str) -> Any:
         raise ValueError(f"rnnkit: {path} is not valid JSON ({err})") from err
 
 
+def read_run_config(run_dir: Path, why: str) -> dict[str, Any]:
+    """A run's ``config.json``, checked to be ``{"recipe": str, "config": {...}}`` as ``rnnkit train`` writes it."""
+    path = Path(run_dir) / "config.json"
+    saved = read_json(path, why)
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise ValueError(f"rnnkit: {path} must be an object with 'recipe' and 'config' keys (as rnnkit train "
+                         f"writes it), got {type(saved).__name__}"
+                         + (f" with keys {sorted(saved)}" if isinstance(saved, dict) else ""))
+    return saved
+
+
 def open_recipe(run_dir: Path, overrides: Optional[dict[str, Any]] = None) -> Recipe:
     """The recipe of a run, with its saved config (plus ``overrides``) and assets."""
     run_dir = Path(run_dir)
-    saved = read_json(run_dir / "config.json", "it should hold config.json")
+    saved = read_run_config(run_dir, "it should hold config.json")
     cls = get_recipe(saved.get("recipe", ""))
-    values = dict(saved.get("config", {}))
+    values = dict(saved["config"])
     values.update(overrides or {})
     cfg = cls.Config.from_dict(values, str(run_dir / "config.json"))
     cfg.validate(cls.name)
