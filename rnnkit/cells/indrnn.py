@@ -101,7 +101,8 @@ class IndRNNCell(ProjectedCell):
         r"""The recurrent weight the forward uses: :math:`\tilde u`, ``(H,)``."""
         if self.recurrent_clip is None:
             return self.weight_hh
-        return self.weight_hh.clamp(-self.recurrent_clip, self.recurrent_clip)
+        clip = min(self.recurrent_clip, torch.finfo(self.weight_hh.dtype).max)  # a larger clip overflows the dtype
+        return self.weight_hh.clamp(-clip, clip)
 
     def input_projection(self, inputs: Tensor) -> Tensor:
         """``x W_ih^T + b_ih`` for ``(..., I)`` -> ``(..., H)``."""
