@@ -194,6 +194,15 @@ def test_fuzz_variant_constructors(data: Any) -> None:
     assert torch.isfinite(y).all(), f"accepted {kwargs} but a finite input gives {y}"  # no silent garbage
 
 
+def test_indrnn_clip_beyond_the_dtype_range_is_no_clip() -> None:
+    """Found by the fuzzer: recurrent_clip=3.5e38 (or 1e5 in float16) made clamp raise RuntimeError (overflow)."""
+    for cell, x in [(IndRNNCell(I, H, recurrent_clip=3.5e38), torch.randn(2, I)),
+                    (IndRNNCell(I, H, recurrent_clip=1e5).half(), torch.randn(2, I).half())]:
+        torch.testing.assert_close(cell.recurrent_weight(), cell.weight_hh)
+        y, _ = cell(x, cell.initial_state(2))
+        torch.testing.assert_close(y, torch.relu(x @ cell.weight_ih.t() + cell.bias_ih))  # h_0 = 0
+
+
 def test_layernorm_eps_and_forget_bias_that_make_nan_are_refused() -> None:
     """Found by the fuzzer: eps=1e-50 is 0 in float32, so the zero initial state gave 0/0 = NaN."""
     for make, message in [
