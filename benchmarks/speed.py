@@ -295,10 +295,18 @@ def main(argv: Optional[list[str]] = None) -> dict:
     p.add_argument("--repeats", type=int, default=5, help="timed runs per implementation (>= 5 for a report)")
     p.add_argument("--modes", default="train,infer")
     p.add_argument("--quick", action="store_true", help="S1,S4, 3 repeats, core rows only")
+    p.add_argument("--path-order", default="", help="try these fast paths first, e.g. compiled,native "
+                   "(to compare the compiled core with torch's kernels on the cells both run)")
     p.add_argument("--json", default="", help="write the results here")
     p.add_argument("--markdown", default="", help="also write the markdown table to this file")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.path_order:
+        import rnnkit.fused as fused
+
+        fused.registered()  # load the built-in paths, then reorder the registry (benchmark-only)
+        order = args.path_order.split(",")
+        fused._PATHS.sort(key=lambda path: order.index(path.name) if path.name in order else len(order))
     impls = build_impls()
     shapes = args.shapes.split(",")
     if args.quick:
@@ -321,7 +329,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
         print(f"running {s} ...", file=sys.stderr, flush=True)
         results[s] = run_shape(s, impls, args.repeats, modes)
     header = (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
-              f"{platform.processor() or platform.machine()}, threads={args.threads}, repeats={args.repeats}\n"
+              f"{platform.processor() or platform.machine()}, threads={args.threads}, repeats={args.repeats}"
+              f"{', path order ' + args.path_order if args.path_order else ''}\n"
               f"command: python benchmarks/speed.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     table = header + "\n" + markdown(results, impls, modes)
     print(table)
