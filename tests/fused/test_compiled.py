@@ -253,3 +253,25 @@ def test_no_compile_env_falls_back() -> None:
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["lstm-everything", "gru", "gru-reset-before", "lnlstm"])
+def test_threaded_pointwise_matches(path: Any, name: str) -> None:
+    """A batch large enough that the pointwise pass is split over two threads."""
+    torch.manual_seed(0)
+    cell = CONFIGS[name]()
+    _covered(path, cell)
+    g = torch.Generator().manual_seed(3)
+    T, B = 3, 3000  # grain is 32768 / (gates * H) rows: several chunks
+    x = torch.randn(T, B, 3, generator=g)
+    state = _random_state(cell, B, torch.float32, g)
+    lengths = torch.randint(0, T + 1, (B,), generator=g)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        compiled, reference = _run_both(path, cell, x, state, lengths, False)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(compiled, reference, strict=True):
+        scale = max(float(b.abs().max()), 1.0) if b is not None else 1.0
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
