@@ -148,6 +148,7 @@ def _close(a: Any, b: Any, dtype: torch.dtype) -> None:
 @HALF
 @given(st.data())
 def test_fuzz_dropin_forward_padded(data: Any) -> None:
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))  # weights and tensors
     kind, ours, ref = data.draw(modules())
     dtype = ours.weight_ih_l0.dtype
     x = data.draw(padded_inputs(ours.batch_first, dtype))
@@ -187,6 +188,7 @@ def test_fuzz_dropin_forward_padded(data: Any) -> None:
 @given(st.data())
 def test_fuzz_dropin_forward_packed(data: Any) -> None:
     """Well-formed PackedSequences match torch.nn; hand-made malformed ones raise clear errors."""
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))  # weights and tensors
     kind, ours, ref = data.draw(modules())
     dtype = ours.weight_ih_l0.dtype
     B = data.draw(st.integers(1, 3))
@@ -229,6 +231,7 @@ _ANY = st.one_of(st.integers(-2, 5), st.floats(allow_nan=True), st.none(), st.bo
 @given(st.data())
 def test_fuzz_dropin_constructor(data: Any) -> None:
     """What our constructor accepts makes the torch.nn module (plus ``fused``); the rest is clearly refused."""
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))  # weights and tensors
     kind = data.draw(st.sampled_from(sorted(KINDS)))
     kw: dict = {}
     for name, good in [("num_layers", st.integers(1, 2)), ("bias", st.booleans()), ("batch_first", st.booleans()),
@@ -294,6 +297,7 @@ def _stream_reference_reset(state: Any, streams: Any, B: int) -> Any:
 def test_fuzz_stream(data: Any) -> None:
     """Feed/step/reset in any order with malformed arguments: outputs and state follow a per-sequence loop of
     the cell over each chunk; a refused call leaves the state unchanged."""
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))  # weights and tensors
     cell = data.draw(st.sampled_from([lambda: LSTMCell(I, H), lambda: GRUCell(I, H),
                                       lambda: LayerNormLSTMCell(I, H)]))()
     batch_first = data.draw(st.booleans())
@@ -340,6 +344,7 @@ def test_fuzz_stream(data: Any) -> None:
 @QUARTER
 @given(st.data())
 def test_fuzz_stream_constructor(data: Any) -> None:
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))  # weights and tensors
     layer = data.draw(st.sampled_from([lambda: Recurrent(GRUCell(I, H)), lambda: LSTMCell(I, H),
                                        lambda: Stacked([GRUCell(I, H), GRUCell(H, H)]), lambda: nn.Linear(I, H),
                                        lambda: "layer", lambda: None]))()
