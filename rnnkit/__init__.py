@@ -14,6 +14,7 @@ from rnnkit.cells import (
 )
 from rnnkit import wrappers
 from rnnkit.dropin import GRU, LSTM, RNN
+from rnnkit.fused.checkpointed import unroll_checkpointed
 from rnnkit.layers import Bidirectional, Recurrent, Stacked
 from rnnkit.state import LSTMState
 from rnnkit.unroll import unroll
@@ -40,6 +41,7 @@ __all__ = [
     "Bidirectional",
     "Stacked",
     "unroll",
+    "unroll_checkpointed",
     "wrappers",
     "Dropout",
     "DropoutState",

@@ -20,6 +20,7 @@ from rnnkit.checks import (
     check_choice,
     check_lengths,
     check_matches_parameters,
+    check_positive_int,
     check_probability,
     check_sequence_input,
     check_state,
@@ -90,15 +91,34 @@ class Recurrent(Layer):
         fused: ``"auto"`` runs the fastest path that supports the call (see
             :mod:`rnnkit.fused`), ``False`` the reference runner, ``True``
             requires a fast path and raises if none applies.
+        checkpoint: when training, keep activations only at segment
+            boundaries and recompute each segment in backward, so activation
+            memory grows like ``sqrt(T)`` (:mod:`rnnkit.fused.checkpointed`);
+            results and gradients equal the plain run.
+        segment_length: steps per segment with ``checkpoint`` (default
+            ``ceil(sqrt(T))`` of the longest length).
     """
 
     def __init__(
-        self, cell: nn.Module, *, reverse: bool = False, batch_first: bool = False, fused: FusedMode = "auto"
+        self,
+        cell: nn.Module,
+        *,
+        reverse: bool = False,
+        batch_first: bool = False,
+        fused: FusedMode = "auto",
+        checkpoint: bool = False,
+        segment_length: Optional[int] = None,
     ) -> None:
         super().__init__()
         if not callable(getattr(cell, "initial_state", None)):
             fail("Recurrent", "cell", "a cell with an initial_state method", type(cell).__name__, kind=TypeError)
         self.fused = check_fused_mode("Recurrent", fused)
+        if not isinstance(checkpoint, bool):
+            fail("Recurrent", "checkpoint", "a bool", repr(checkpoint), kind=TypeError)
+        if segment_length is not None:
+            check_positive_int("Recurrent", "segment_length", segment_length)
+        self.checkpoint = checkpoint
+        self.segment_length = segment_length
         self.cell = cell
         self.reverse = bool(reverse)
         self.batch_first = bool(batch_first)
@@ -113,6 +133,10 @@ class Recurrent(Layer):
         return self.cell.initial_state(batch_size, device=device, dtype=dtype)
 
     def run(self, x: Tensor, state: Optional[State], lengths: Optional[Tensor]) -> tuple[Tensor, State]:
+        if self.checkpoint and torch.is_grad_enabled():
+            from rnnkit.fused.checkpointed import unroll_checkpointed
+
+            return unroll_checkpointed(self.cell, x, state, lengths, self.reverse, self.segment_length, self.fused)
         path = choose("Recurrent", self.cell, x, lengths, self.fused)
         if path is not None:
             return path.run(self.cell, x, state, lengths, self.reverse)

@@ -120,3 +120,22 @@ def test_layer_errors() -> None:
         layer(torch.randn(5, 2, 3), (torch.zeros(2, 4), torch.zeros(2, 3)))
     with pytest.raises(ValueError, match=r"Recurrent: inputs must be of shape \(B, T, 3\), got \(2, 5, 4\)"):
         Recurrent(GRUCell(3, 4), batch_first=True)(torch.randn(2, 5, 4))
+
+
+def test_recurrent_checkpoint_equals_plain_run_including_gradients() -> None:
+    torch.manual_seed(0)
+    cell = LSTMCell(3, 4, use_peepholes=True).double()
+    x = torch.randn(23, 3, 3, dtype=torch.float64, requires_grad=True)
+    lengths = [23, 7, 0]
+    results = []
+    for layer in (Recurrent(cell, fused=False), Recurrent(cell, checkpoint=True, segment_length=5, fused=False)):
+        out, final = layer(x, lengths=lengths)
+        grads = torch.autograd.grad((out ** 2).sum() + final.c.sum(), [x, *cell.parameters()])
+        results.append((out, final, grads))
+    (o1, f1, g1), (o2, f2, g2) = results
+    torch.testing.assert_close(o2, o1)
+    torch.testing.assert_close(f2.c, f1.c)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(b, a)
+    with pytest.raises(ValueError, match="Recurrent: segment_length must be > 0, got 0"):
+        Recurrent(cell, checkpoint=True, segment_length=0)
