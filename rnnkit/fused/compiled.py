@@ -82,6 +82,8 @@ class CompiledPath:
             return f"the compiled core runs {names} (and Dropout around them), not {type(cell).__name__}"
         if x.device.type != "cpu":
             return f"the compiled core runs on the CPU, not on {x.device}"
+        if torch.is_autocast_enabled(x.device.type):
+            return "the compiled core does not run under autocast (the reference runner takes the call)"
         if x.dtype not in DTYPES:
             return f"the compiled core computes float32 and float64, not {x.dtype}"
         for p in cell.parameters():
