@@ -10,7 +10,9 @@ float32/float64:
 * :class:`~rnnkit.cells.ElmanCell`, tanh or relu,
 * :class:`~rnnkit.cells.layernorm.LayerNormLSTMCell`, every option,
 * :class:`~rnnkit.wrappers.Dropout` around any of these when inactive or
-  variational with input/output dropout only (see :mod:`.compiled_dropout`),
+  variational (state dropout around an LSTMCell only; see :mod:`.compiled_dropout`),
+* :class:`~rnnkit.wrappers.Zoneout` around an LSTMCell, training and
+  evaluation (see :mod:`.compiled_zoneout`),
 
 with lengths (shrinking batch, no work past a sequence's end), ``reverse``
 and an initial state, with exactly :func:`rnnkit.unroll`'s semantics. The
@@ -35,6 +37,7 @@ from rnnkit.fused.compiled_elman import elman_kernel, elman_unsupported
 from rnnkit.fused.compiled_gru import gru_kernel, gru_unsupported
 from rnnkit.fused.compiled_layernorm import layernorm_lstm_kernel, layernorm_lstm_unsupported
 from rnnkit.fused.compiled_lstm import lstm_kernel, lstm_unsupported
+from rnnkit.fused.compiled_zoneout import zoneout_family
 from rnnkit.fused.sorting import contiguous_state, run_sorted
 from rnnkit.state import State
 
@@ -66,7 +69,7 @@ def _family(cell: Any) -> Optional[tuple[Callable[[Any], Optional[str]], Callabl
     if type(cell) is Dropout and type(cell.cell) in FAMILIES:
         inner_reason, inner_kernel = FAMILIES[type(cell.cell)]
         return (lambda c: dropout_unsupported(c, inner_reason)), (lambda c: dropout_kernel(c, inner_kernel(c.cell)))
-    return None
+    return zoneout_family(cell)
 
 
 class CompiledPath:
@@ -79,7 +82,8 @@ class CompiledPath:
         family = _family(cell)
         if family is None:
             names = ", ".join(sorted(k.__name__ for k in FAMILIES))
-            return f"the compiled core runs {names} (and Dropout around them), not {type(cell).__name__}"
+            return (f"the compiled core runs {names} (and Dropout around them, Zoneout around LSTMCell), "
+                    f"not {type(cell).__name__}")
         if x.device.type != "cpu":
             return f"the compiled core runs on the CPU, not on {x.device}"
         if torch.is_autocast_enabled(x.device.type):
@@ -103,6 +107,9 @@ class CompiledPath:
         if state is None:
             state = cell.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
         kernel = _family(cell)[1](cell)
+        prepare = getattr(kernel, "prepare", None)  # e.g. draws per-step masks in the caller's order
+        if prepare is not None:
+            state = prepare(x, state, lengths)
         return run_sorted(kernel, x, contiguous_state(state), lengths, reverse)
 
 

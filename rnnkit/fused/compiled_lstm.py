@@ -16,11 +16,22 @@ gradients :math:`\partial a_t` and :math:`\partial h_{t-1} = \partial a_t W_{hh}
 then :math:`\partial W_{hh} = \sum_t \partial a_t^\top h_{t-1}` and
 :math:`\partial W_{hr}` as single GEMMs over all steps; the input projection's
 gradients come from autograd on ``input_projection`` (again one GEMM).
+
+A :class:`StateRule` changes what the step hands on as its state
+:math:`s_t` (``h`` and ``c``) given the cell's new :math:`\tilde s_t`:
+
+* ``DROPOUT`` (variational state dropout): :math:`s_t = m \odot \tilde s_t` with one
+  mask per sequence (``(B, P)`` for ``h``, ``(B, H)`` for ``c``; None leaves a leaf
+  alone); the output stays :math:`y_t = \tilde h_t`; the masks get gradients;
+* ``ZONEOUT``: :math:`s_t = d_t \odot s_{t-1} + (1 - d_t) \odot \tilde s_t` with bool
+  keep masks ``d`` ``(T, B, .)`` (training), or without masks the expectation
+  :math:`\mathrm{lerp}(\tilde s_t, s_{t-1}, \text{rate})` (evaluation); the output is
+  the new state, :math:`y_t = h_t`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -31,35 +42,62 @@ from rnnkit.fused.sorting import needs_grad
 from rnnkit.state import LSTMState
 
 
+NONE, DROPOUT, ZONEOUT = 0, 1, 2
+
+
+class StateRule(NamedTuple):
+    """What a step hands on as its state (see the module docstring).
+
+    Attributes:
+        mode: ``NONE``, ``DROPOUT`` or ``ZONEOUT``.
+        h: DROPOUT: ``(B, P)`` mask; ZONEOUT: ``(T, B, P)`` bool keep masks; or None.
+        c: the same for ``c`` (``H`` columns).
+        rate_h: ZONEOUT without ``h`` masks: the rate of the expectation (0: no rule).
+        rate_c: the same for ``c``.
+    """
+
+    mode: int = NONE
+    h: Optional[Tensor] = None
+    c: Optional[Tensor] = None
+    rate_h: float = 0.0
+    rate_c: float = 0.0
+
+
 class LSTMFunction(torch.autograd.Function):
     """Autograd wrapper of ``lstm_forward``/``lstm_backward`` (first order only)."""
 
     @staticmethod
     def forward(ctx: Any, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, w_hr: Optional[Tensor],
-                peep: Optional[Tensor], batch_sizes: Tensor, total_steps: int, forget_bias: float,
-                cell_clip: float, proj_clip: float, save: bool) -> tuple[Tensor, Tensor, Tensor]:
+                peep: Optional[Tensor], hk: Optional[Tensor], ck: Optional[Tensor], batch_sizes: Tensor,
+                total_steps: int, forget_bias: float, cell_clip: float, proj_clip: float, save: bool,
+                mode: int, rate_h: float, rate_c: float) -> tuple[Tensor, Tensor, Tensor]:
         ext = load()
-        Y, hn, cn, G, C, TC, CR, M, HR = ext.lstm_forward(
-            xp, h0, c0, w_hh, w_hr, peep, batch_sizes, total_steps, forget_bias, cell_clip, proj_clip, save)
+        Y, hn, cn, G, C, TC, CR, M, HR, HS, CT = ext.lstm_forward(
+            xp, h0, c0, w_hh, w_hr, peep, batch_sizes, total_steps, forget_bias, cell_clip, proj_clip, save,
+            mode, hk, ck, rate_h, rate_c)
         if save:
-            ctx.save_for_backward(h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR)
+            ctx.save_for_backward(h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR, HS, CT, hk, ck)
             ctx.batch_sizes = batch_sizes
-            ctx.clips = (cell_clip, proj_clip)
+            ctx.args = (cell_clip, proj_clip, mode)
+            ctx.rates = (rate_h, rate_c)
         return Y, hn, cn
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, dY: Tensor, dhn: Tensor, dcn: Tensor) -> tuple:
-        h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR = ctx.saved_tensors
+        h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR, HS, CT, hk, ck = ctx.saved_tensors
         steps = G.shape[0]
 
         def opt(t: Optional[Tensor]) -> Optional[Tensor]:
             return t if t is not None and t.numel() > 0 else None
 
-        dxp, dh0, dc0, dw_hh, dw_hr, dpeep = load().lstm_backward(
+        dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck = load().lstm_backward(
             dY[:steps].contiguous(), dhn.contiguous(), dcn.contiguous(), h0, c0, w_hh, w_hr, peep,
-            ctx.batch_sizes, Y[:steps], G, C, TC, opt(CR), opt(M), opt(HR), *ctx.clips)
-        return dxp, dh0, dc0, dw_hh, dw_hr, dpeep, None, None, None, None, None, None
+            ctx.batch_sizes, Y[:steps], G, C, TC, opt(CR), opt(M), opt(HR), *ctx.args, hk, ck, *ctx.rates,
+            opt(HS), opt(CT))
+        if ctx.args[2] != DROPOUT:  # zoneout's keep masks are not differentiable
+            dhk = dck = None
+        return (dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck) + (None,) * 9
 
 
 def lstm_unsupported(cell: LSTMCell) -> Optional[str]:
@@ -70,17 +108,22 @@ def lstm_unsupported(cell: LSTMCell) -> Optional[str]:
 
 
 def lstm_kernel(cell: LSTMCell):
-    """A :data:`rnnkit.fused.sorting.Kernel` running ``cell``."""
+    """A :data:`rnnkit.fused.sorting.Kernel` running ``cell``; it takes an optional
+    :class:`StateRule` as a fifth argument (rows in the kernel's sorted order)."""
 
-    def kernel(x: Tensor, state: LSTMState, batch_sizes: Tensor, total_steps: int) -> tuple[Tensor, LSTMState]:
+    def kernel(x: Tensor, state: LSTMState, batch_sizes: Tensor, total_steps: int,
+               rule: StateRule = StateRule()) -> tuple[Tensor, LSTMState]:
         h0, c0 = state
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.output_size)), LSTMState(h0, c0)
         xp = cell.input_projection(x).contiguous()
+        hk = None if rule.h is None else rule.h.contiguous()
+        ck = None if rule.c is None else rule.c.contiguous()
         Y, hn, cn = LSTMFunction.apply(
-            xp, h0.contiguous(), c0.contiguous(), cell.weight_hh, cell.weight_hr, cell.weight_peephole,
+            xp, h0.contiguous(), c0.contiguous(), cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck,
             batch_sizes, total_steps, cell.forget_bias, cell.cell_clip or 0.0, cell.proj_clip or 0.0,
-            needs_grad(xp, h0, c0, cell.weight_hh, cell.weight_hr, cell.weight_peephole))
+            needs_grad(xp, h0, c0, cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck),
+            rule.mode, float(rule.rate_h), float(rule.rate_c))
         return Y, LSTMState(hn, cn)
 
     return kernel

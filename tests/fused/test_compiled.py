@@ -25,7 +25,7 @@ from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.fused import build
 from rnnkit.state import map_state, state_leaves
 from rnnkit.unroll import unroll_unchecked
-from rnnkit.wrappers import Dropout
+from rnnkit.wrappers import Dropout, Zoneout
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -61,6 +61,21 @@ CONFIGS.update({
     "dropout-variational-io": lambda: Dropout(LSTMCell(3, 5, use_peepholes=True), input_dropout=0.3,
                                               output_dropout=0.2, variational=True),
     "dropout-eval": lambda: Dropout(GRUCell(3, 5, reset_after=False), state_dropout=0.5).eval(),
+    "dropout-variational-state": lambda: Dropout(LSTMCell(3, 5, use_peepholes=True), input_dropout=0.3,
+                                                 output_dropout=0.2, state_dropout=0.4, variational=True),
+    "dropout-variational-state-h-proj": lambda: Dropout(LSTMCell(3, 5, proj_size=2), state_dropout=0.5,
+                                                        variational=True),
+    "dropout-variational-state-c": lambda: Dropout(
+        LSTMCell(3, 5, forget_bias=0.5, use_peepholes=True, cell_clip=0.4, proj_size=4, proj_clip=0.2),
+        output_dropout=0.1, state_dropout=0.3, variational=True, drop_lstm_c=True),
+    "dropout-variational-state-c-only": lambda: Dropout(LSTMCell(3, 5), state_dropout=0.3, variational=True,
+                                                        state_filter=lambda size: type(size)(False, True)),
+    "zoneout-h-c": lambda: Zoneout(LSTMCell(3, 5), h=0.3, c=0.2),
+    "zoneout-h-peepholes": lambda: Zoneout(LSTMCell(3, 5, use_peepholes=True), h=0.4),
+    "zoneout-c-clip": lambda: Zoneout(LSTMCell(3, 5, cell_clip=0.3), c=0.5),
+    "zoneout-everything": lambda: Zoneout(
+        LSTMCell(3, 5, forget_bias=0.5, use_peepholes=True, cell_clip=0.4, proj_size=4, proj_clip=0.2), h=0.3, c=0.4),
+    "zoneout-eval": lambda: Zoneout(LSTMCell(3, 5, use_peepholes=True, proj_size=2), h=0.3, c=0.2).eval(),
 })
 
 
@@ -89,6 +104,7 @@ def _run_both(path: Any, cell: Any, x: torch.Tensor, state: Any, lengths: Any, r
     results = []
     params = list(cell.parameters())
     for runner in ("compiled", "reference"):
+        torch.manual_seed(11)  # zoneout draws its masks during the run: the same draws for both
         xr = x.clone().requires_grad_(True)
         st = map_state(lambda s: s.clone().requires_grad_(True), state)
         if runner == "compiled":
@@ -173,6 +189,7 @@ def test_gradcheck_float64(path: Any, name: str) -> None:
         p, leaves = rest[: len(params)], list(rest[len(params):])
         it = iter(leaves)
         state = map_state(lambda _s: next(it), state0)
+        torch.manual_seed(11)  # the same zoneout masks at every evaluation
         out, final = _functional_run(path, cell, dict(zip(names, p)), x, state, lengths)
         return (out, *state_leaves(final))
 
@@ -220,7 +237,7 @@ def test_unsupported_reasons(path: Any) -> None:
     assert "not MyLSTM" in path.supports(MyLSTM(3, 4), x, None)
     assert "empty" in path.supports(LSTMCell(3, 4), torch.zeros(0, 2, 3), None)
     assert "must match the input" in path.supports(LSTMCell(3, 4).double(), x, None)
-    assert "state (recurrent) dropout" in path.supports(Dropout(LSTMCell(3, 4), state_dropout=0.1, variational=True), x,
+    assert "state (recurrent) dropout" in path.supports(Dropout(GRUCell(3, 4), state_dropout=0.1, variational=True), x,
                                                         None)
     assert "per-step dropout" in path.supports(Dropout(LSTMCell(3, 4), output_dropout=0.1), x, None)
 
@@ -275,3 +292,73 @@ def test_threaded_pointwise_matches(path: Any, name: str) -> None:
     for a, b in zip(compiled, reference, strict=True):
         scale = max(float(b.abs().max()), 1.0) if b is not None else 1.0
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_dropout_state_sampled_masks(path: Any, reverse: bool) -> None:
+    """Variational state dropout with the 0 / 1/(1-p) masks initial_state samples (h and c), every gradient."""
+    torch.manual_seed(0)
+    cell = Dropout(LSTMCell(3, 6, use_peepholes=True, proj_size=4), input_dropout=0.2, output_dropout=0.3,
+                   state_dropout=0.5, variational=True, drop_lstm_c=True)
+    _covered(path, cell)
+    T, B = 7, 6
+    x = torch.randn(T, B, 3)
+    state = cell.initial_state(B)
+    assert 0 < int((state.masks.state.h == 0).sum()) < state.masks.state.h.numel()
+    assert 0 < int((state.masks.state.c == 0).sum()) < state.masks.state.c.numel()
+    for lengths in (None, torch.tensor([2, 7, 0, 1, 5, 7])):
+        compiled, reference = _run_both(path, cell, x, state, lengths, reverse)
+        for a, b in zip(compiled, reference, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_state_is_applied(path: Any) -> None:
+    """The state mask reaches the recurrence and the final state but not the output of its own step."""
+    torch.manual_seed(0)
+    lstm = LSTMCell(2, 3)
+    cell = Dropout(lstm, state_dropout=0.5, variational=True)
+    x = torch.randn(2, 4, 2)
+    state = cell.initial_state(4)
+    out, final = path.run(cell, x, state, None, False)
+    y0, (h0, c0) = lstm(x[0], state.cell)
+    torch.testing.assert_close(out[0], y0)  # y_1 = h~_1, undropped
+    y1, (h1, c1) = lstm(x[1], (state.masks.state.h * h0, c0))  # h_1 = m * h~_1 feeds step 2; c untouched
+    torch.testing.assert_close(out[1], y1)
+    torch.testing.assert_close(final.cell.h, state.masks.state.h * h1)
+    torch.testing.assert_close(final.cell.c, c1)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_zoneout_masks_match_reference_draws(path: Any, reverse: bool) -> None:
+    """Training zoneout: the compiled run draws exactly the reference's per-step masks (same seed, lengths
+    unsorted with 0 and 1), and the masks do act (the result differs from the bare LSTM's)."""
+    torch.manual_seed(0)
+    cell = Zoneout(LSTMCell(3, 8), h=0.5, c=0.5)
+    x = torch.randn(6, 5, 3)
+    lengths = torch.tensor([4, 0, 1, 5, 3])
+    torch.manual_seed(4)
+    out, final = path.run(cell, x, None, lengths, reverse)
+    after = torch.rand(())  # both runs leave the RNG in the same place
+    torch.manual_seed(4)
+    ref_out, ref_final = unroll_unchecked(cell, x, None, lengths, reverse)
+    assert torch.equal(torch.rand(()), after)
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    for a, b in zip(state_leaves(final), state_leaves(ref_final)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    bare, _ = unroll_unchecked(cell.cell, x, None, lengths, reverse)
+    assert not torch.allclose(out, bare)
+
+
+def test_zoneout_recurrent_auto_uses_compiled(path: Any) -> None:
+    from rnnkit.fused import choose
+
+    cell = Zoneout(LSTMCell(3, 4), h=0.1, c=0.05)
+    x = torch.randn(5, 2, 3)
+    chosen = choose("test", cell, x, None, "auto")
+    assert chosen is not None and chosen.name == "compiled"
+    assert "not Zoneout" in path.supports(Zoneout(GRUCell(3, 4), h=0.1), x, None)
+    torch.manual_seed(1)
+    out_auto, _ = rnnkit.Recurrent(cell)(x, lengths=[5, 2])
+    torch.manual_seed(1)
+    out_ref, _ = rnnkit.Recurrent(cell, fused=False)(x, lengths=[5, 2])
+    torch.testing.assert_close(out_auto, out_ref, rtol=1e-5, atol=1e-5)

@@ -10,17 +10,70 @@
 //   m_t = o tanh(c_t);  h_t = clip(m_t W_hr^T) with a projection, else m_t.
 // Saved for backward (save=true): G = [i, f, g, o], C = c_t, TC = tanh(c_t),
 // CR = c before clipping (cell_clip), M = m_t (projection), HR = h before clipping (proj_clip).
+//
+// State rules (mode) applied to the step's new state (h~, c~) after the cell:
+//   0: none, s_t = s~_t;
+//   1: variational state dropout (rnnkit.wrappers.Dropout): s_t = m (.) s~_t with a per-sequence mask m
+//      ((B, P) for h, (B, H) for c, either may be absent); the output stays y_t = h~_t;
+//   2: zoneout (rnnkit.wrappers.Zoneout): s_t = d_t ? s_{t-1} : s~_t with keep masks d (T, B, .) (bool),
+//      or, without masks, the expectation lerp(s~_t, s_{t-1}, rate); the output is the new state, y_t = h_t.
+// Extra buffers: HS = the dropped h state (mode 1 with an h mask), CT = c~_t (when c has a rule).
 #include "fastmath.h"
 
 namespace rnnkit {
 
 using at::Tensor;
 
+namespace {
+
+// out (M, N) += a (M, K; row stride lda) @ b (K, N contiguous).
+template <typename T>
+void addmm_acc(T* out, const T* a, int64_t lda, const T* b, int64_t M, int64_t K, int64_t N,
+               const at::TensorOptions& opts) {
+  if (M <= kSmallRows) {
+    small_addmm<T>(out, out, N, a, lda, b, M, K, N);  // each output block reads its bias before writing it
+    return;
+  }
+  at::from_blob(out, {M, N}, opts).addmm_(at::from_blob(const_cast<T*>(a), {M, K}, {lda, 1}, opts),
+                                          at::from_blob(const_cast<T*>(b), {K, N}, opts));
+}
+
+// torch.lerp(a, b, w): a + w (b - a), computed as torch does.
+template <typename T>
+inline T lerp_(T a, T b, T w) { return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w); }
+
+// The state rule of one leaf (see the header): which tensor and how it is read.
+struct Rule {
+  bool on = false;    // the leaf has a rule
+  bool drop = false;  // mode 1: per-sequence mask (B, N) of scalar_t
+  bool keep = false;  // mode 2 with masks: (T, B, N) bool
+  double rate = 0.0;  // mode 2 without masks
+};
+
+Rule make_rule(int64_t mode, const c10::optional<Tensor>& t, double rate) {
+  Rule r;
+  const bool has = t.has_value() && t->defined();
+  if (mode == 1 && has) r.on = r.drop = true;
+  if (mode == 2 && (has || rate > 0)) {
+    r.on = true;
+    r.keep = has;
+    r.rate = rate;
+  }
+  return r;
+}
+
+}  // namespace
+
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                  const c10::optional<Tensor>& w_hr, const c10::optional<Tensor>& peep,
                                  const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
-                                 double cell_clip, double proj_clip, bool save) {
+                                 double cell_clip, double proj_clip, bool save, int64_t mode,
+                                 const c10::optional<Tensor>& hk, const c10::optional<Tensor>& ck, double rate_h,
+                                 double rate_c) {
   const auto bsv = to_vec(batch_sizes);
+  const Rule rh = make_rule(mode, hk, rate_h), rc = make_rule(mode, ck, rate_c);
+  Tensor hk_c = hk.has_value() && hk->defined() ? hk->contiguous() : Tensor();
+  Tensor ck_c = ck.has_value() && ck->defined() ? ck->contiguous() : Tensor();
   const int64_t T = xp.size(0), B = xp.size(1), H = c0.size(1), P = h0.size(1);
   const bool proj = w_hr.has_value() && w_hr->defined();
   const bool has_peep = peep.has_value() && peep->defined();
@@ -36,6 +89,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   Tensor CR = (save && cell_clip > 0) ? at::empty({T, B, H}, opts) : Tensor();
   Tensor M = proj ? buf({TS, B, H}) : Tensor();
   Tensor HR = (save && proj && proj_clip > 0) ? at::empty({T, B, P}, opts) : Tensor();
+  const bool sep_h = rh.drop;  // the h state differs from the output: its own buffer
+  Tensor HS = sep_h ? buf({save ? T : 2, B, P}) : Tensor();
+  Tensor CT = (rc.on && save) ? buf({T, B, H}) : Tensor();
   Tensor hn = h0.clone(), cn = c0.clone();
   Tensor w_hh_t = w_hh.t().contiguous();  // (K, N) layout: ~2x faster GEMMs at small batch than a transposed view
   Tensor w_hr_t = proj ? w_hr->t().contiguous() : Tensor();
@@ -62,12 +118,22 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     s_t* HRb = HR.defined() ? HR.data_ptr<s_t>() : nullptr;
     s_t* hnp = hn.data_ptr<s_t>();
     s_t* cnp = cn.data_ptr<s_t>();
+    s_t* HSb = sep_h ? HS.data_ptr<s_t>() : nullptr;
+    s_t* CTb = CT.defined() ? CT.data_ptr<s_t>() : nullptr;
+    const s_t* hmask = rh.drop ? hk_c.data_ptr<s_t>() : nullptr;
+    const s_t* cmask = rc.drop ? ck_c.data_ptr<s_t>() : nullptr;
+    const bool* hkeep = rh.keep ? hk_c.data_ptr<bool>() : nullptr;
+    const bool* ckeep = rc.keep ? ck_c.data_ptr<bool>() : nullptr;
+    const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
+    const bool c_rule = rc.on;
+    // the h state of step t (the output unless dropped separately)
+    auto h_state = [&](int64_t t) -> s_t* { return sep_h ? HSb + (save ? t : t % 2) * B * P : Yb + t * B * P; };
     for (int64_t t = 0; t < T; ++t) {
       const int64_t bs = bsv[t];
       if (bs == 0) break;
       const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
       s_t* gp = Gb + tg * B * 4 * H;
-      const s_t* h_prev = t == 0 ? h0p : Yb + (t - 1) * B * P;
+      const s_t* h_prev = t == 0 ? h0p : h_state(t - 1);
       addmm_ptr<s_t>(gp, xpb + t * B * 4 * H, 4 * H, h_prev, P, whh, bs, P, 4 * H, opts);
       const s_t* cprev = t == 0 ? c0p : Cb + tcp * B * H;
       s_t* cp = Cb + tc_ * B * H;
@@ -75,6 +141,8 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
       s_t* crp = CRb ? CRb + t * B * H : nullptr;
       s_t* yt = Yb + t * B * P;
       s_t* mp = proj ? Mb + tg * B * H : yt;
+      s_t* ctp = CTb ? CTb + t * B * H : nullptr;
+      const bool* ckt = ckeep ? ckeep + t * B * H : nullptr;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           s_t* a = gp + r * 4 * H;
@@ -83,6 +151,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
           s_t* m = mp + r * H;
           s_t* tcr = tcp_ ? tcp_ + r * H : nullptr;
           s_t* crr = crp ? crp + r * H : nullptr;
+          s_t* ctr = ctp ? ctp + r * H : nullptr;
+          const s_t* cmr = cmask ? cmask + r * H : nullptr;
+          const bool* ckr = ckt ? ckt + r * H : nullptr;
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
             s_t ai = a[j], af = a[H + j] + fb, ag = a[2 * H + j], ao = a[3 * H + j];
@@ -101,7 +172,12 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
             a[H + j] = f;
             a[2 * H + j] = g;
             a[3 * H + j] = o;
-            cr[j] = c;
+            s_t cs = c;  // the c state after the rule
+            if (c_rule) {
+              cs = cmr ? cmr[j] * c : (ckr ? (ckr[j] ? c_old : c) : lerp_<s_t>(c, c_old, rate_cs));
+              if (ctr) ctr[j] = c;
+            }
+            cr[j] = cs;
             if (tcr) tcr[j] = tcv;
             m[j] = o * tcv;
           }
@@ -115,26 +191,47 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
           for (int64_t k = 0; k < n; ++k) yt[k] = yt[k] < -pc ? -pc : (yt[k] > pc ? pc : yt[k]);
         }
       }
+      s_t* hs = h_state(t);
+      if (rh.on) {  // the h rule on the finished h~_t = yt
+        const int64_t n = bs * P;
+        if (hmask) {
+          _Pragma("omp simd")
+          for (int64_t k = 0; k < n; ++k) hs[k] = hmask[k] * yt[k];
+        } else if (hkeep) {
+          const bool* z = hkeep + t * B * P;
+          _Pragma("omp simd")
+          for (int64_t k = 0; k < n; ++k) yt[k] = z[k] ? h_prev[k] : yt[k];
+        } else {
+          _Pragma("omp simd")
+          for (int64_t k = 0; k < n; ++k) yt[k] = lerp_<s_t>(yt[k], h_prev[k], rate_hs);
+        }
+      }
       // sequences whose last step is t hand their state over
       const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
       if (next < bs) {
-        std::memcpy(hnp + next * P, yt + next * P, (bs - next) * P * sizeof(s_t));
+        std::memcpy(hnp + next * P, hs + next * P, (bs - next) * P * sizeof(s_t));
         std::memcpy(cnp + next * H, cp + next * H, (bs - next) * H * sizeof(s_t));
       }
     }
   });
-  return {Y, hn, cn, G, C, TC, CR, M, HR};
+  return {Y, hn, cn, G, C, TC, CR, M, HR, HS, CT};
 }
 
 // Gradients of lstm_forward. dY: (T, B, P) for the T steps run. Returns
-// dxp (T, B, 4H), dh0, dc0, dW_hh, dW_hr (or undefined), dpeep (or undefined).
+// dxp (T, B, 4H), dh0, dc0, dW_hh, dW_hr, dpeep, dhk, dck (undefined where absent;
+// dhk/dck are the gradients of mode 1's masks).
 std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
                                   const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
                                   const c10::optional<Tensor>& peep, const Tensor& batch_sizes, const Tensor& Y,
                                   const Tensor& G, const Tensor& C, const Tensor& TC, const c10::optional<Tensor>& CR,
                                   const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
-                                  double cell_clip, double proj_clip) {
+                                  double cell_clip, double proj_clip, int64_t mode, const c10::optional<Tensor>& hk,
+                                  const c10::optional<Tensor>& ck, double rate_h, double rate_c,
+                                  const c10::optional<Tensor>& HS, const c10::optional<Tensor>& CT) {
   const auto bsv = to_vec(batch_sizes);
+  const Rule rh = make_rule(mode, hk, rate_h), rc = make_rule(mode, ck, rate_c);
+  Tensor hk_c = hk.has_value() && hk->defined() ? hk->contiguous() : Tensor();
+  Tensor ck_c = ck.has_value() && ck->defined() ? ck->contiguous() : Tensor();
   const int64_t T = G.size(0), B = G.size(1), H = C.size(2), P = h0.size(1);
   const bool proj = w_hr.has_value() && w_hr->defined();
   const bool has_peep = peep.has_value() && peep->defined();
@@ -148,6 +245,10 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
   Tensor w_hh_c = w_hh.contiguous(), w_hr_c = proj ? w_hr->contiguous() : Tensor();
   Tensor cr_t = CR.has_value() ? *CR : Tensor();
   Tensor hr_t = HR.has_value() ? *HR : Tensor();
+  Tensor hs_t = HS.has_value() ? *HS : Tensor(), ct_t = CT.has_value() ? *CT : Tensor();
+  Tensor DHT = rh.on ? at::empty({B, P}, opts) : Tensor();  // gradient w.r.t. h~_t under an h rule
+  Tensor dhk = rh.drop ? at::zeros({B, P}, opts) : Tensor();
+  Tensor dck = rc.drop ? at::zeros({B, H}, opts) : Tensor();
 
   AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lstm_backward", [&] {
     using s_t = scalar_t;
@@ -169,17 +270,60 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     s_t* dGb = dG.data_ptr<s_t>();
     s_t* DHRb = proj ? DHR.data_ptr<s_t>() : nullptr;
     s_t* DMp = proj ? DM.data_ptr<s_t>() : nullptr;
+    const s_t* Yb = Y.data_ptr<s_t>();
+    const s_t* CTb = ct_t.defined() ? ct_t.data_ptr<s_t>() : nullptr;
+    s_t* DHTb = rh.on ? DHT.data_ptr<s_t>() : nullptr;
+    s_t* dhkb = rh.drop ? dhk.data_ptr<s_t>() : nullptr;
+    s_t* dckb = rc.drop ? dck.data_ptr<s_t>() : nullptr;
+    const s_t* hmask = rh.drop ? hk_c.data_ptr<s_t>() : nullptr;
+    const s_t* cmask = rc.drop ? ck_c.data_ptr<s_t>() : nullptr;
+    const bool* hkeep = rh.keep ? hk_c.data_ptr<bool>() : nullptr;
+    const bool* ckeep = rc.keep ? ck_c.data_ptr<bool>() : nullptr;
+    const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
+    const bool c_rule = rc.on, h_carry = rh.on && !rh.drop;  // zoneout: h_{t-1} also reaches h_t directly
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
-      const s_t* dyp = dYb + t * B * P;
+      // dh holds the gradient w.r.t. the h state of step t; dsrc (+ dh unless a rule consumed it) is
+      // the gradient w.r.t. h~_t
+      const s_t* dsrc = dYb + t * B * P;
+      const bool add_dh = !rh.on;
+      if (rh.on) {
+        const s_t* dyp = dsrc;
+        const int64_t n = bs * P;
+        if (hmask) {
+          const s_t* yv = Yb + t * B * P;
+          for (int64_t k = 0; k < n; ++k) {
+            const s_t g = dhp[k];
+            DHTb[k] = dyp[k] + hmask[k] * g;
+            dhkb[k] += g * yv[k];
+          }
+        } else if (hkeep) {
+          const bool* z = hkeep + t * B * P;
+          _Pragma("omp simd")
+          for (int64_t k = 0; k < n; ++k) {
+            const s_t g = dhp[k] + dyp[k];
+            DHTb[k] = z[k] ? s_t(0) : g;
+            dhp[k] = z[k] ? g : s_t(0);
+          }
+        } else {
+          _Pragma("omp simd")
+          for (int64_t k = 0; k < n; ++k) {
+            const s_t g = dhp[k] + dyp[k];
+            DHTb[k] = (1 - rate_hs) * g;
+            dhp[k] = rate_hs * g;
+          }
+        }
+        dsrc = DHTb;
+      }
+      const s_t* dyp = dsrc;
       const s_t* dm_src = nullptr;  // gradient w.r.t. m_t, rows (bs, H), with a projection
       if (proj) {
         s_t* dr = DHRb + t * B * P;
         const s_t* hr = HRb ? HRb + t * B * P : nullptr;
         const int64_t n = bs * P;
         for (int64_t k = 0; k < n; ++k) {
-          s_t v = dyp[k] + dhp[k];
+          s_t v = add_dh ? dyp[k] + dhp[k] : dyp[k];
           if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
           dr[k] = v;
         }
@@ -191,6 +335,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
       const s_t* crp = CRb ? CRb + t * B * H : nullptr;
       const s_t* cprev = t == 0 ? c0p : Cb + (t - 1) * B * H;
       s_t* dgp = dGb + t * B * 4 * H;
+      const s_t* ctp = CTb ? CTb + t * B * H : nullptr;
+      const bool* ckt = ckeep ? ckeep + t * B * H : nullptr;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* a = gp + r * 4 * H;
@@ -202,20 +348,38 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           const s_t* dyr = dyp + r * H;
           s_t* dhr = dhp + r * H;
           s_t* dcr = dcp + r * H;
+          const s_t* ctr = ctp ? ctp + r * H : nullptr;
+          const s_t* cmr = cmask ? cmask + r * H : nullptr;
+          s_t* dckr = dckb ? dckb + r * H : nullptr;
+          const bool* ckr = ckt ? ckt + r * H : nullptr;
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
             const s_t i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-            const s_t dm = dmr ? dmr[j] : dyr[j] + dhr[j];
+            const s_t dm = dmr ? dmr[j] : (add_dh ? dyr[j] + dhr[j] : dyr[j]);
             const s_t tcv = tc[j];
             const s_t dao = dm * tcv * o * (1 - o);
-            s_t dcv = dcr[j] + dm * o * (1 - tcv * tcv);
+            const s_t dcs = dcr[j];  // w.r.t. the c state of step t
+            s_t dct = dcs, carry = 0;  // w.r.t. c~_t through the rule; straight to c_{t-1}
+            if (c_rule) {
+              if (cmr) {
+                dct = cmr[j] * dcs;
+                dckr[j] += dcs * ctr[j];
+              } else if (ckr) {
+                dct = ckr[j] ? s_t(0) : dcs;
+                carry = ckr[j] ? dcs : s_t(0);
+              } else {
+                dct = (1 - rate_cs) * dcs;
+                carry = rate_cs * dcs;
+              }
+            }
+            s_t dcv = dct + dm * o * (1 - tcv * tcv);
             if (po) dcv += dao * po[j];
             if (crr && (crr[j] < -cc || crr[j] > cc)) dcv = 0;
             const s_t cold = cpr[j];
             const s_t dai = dcv * g * i * (1 - i);
             const s_t daf = dcv * cold * f * (1 - f);
             const s_t dag = dcv * i * (1 - g * g);
-            s_t dcold = dcv * f;
+            s_t dcold = dcv * f + carry;
             if (pi) dcold += dai * pi[j] + daf * pf[j];
             d[j] = dai;
             d[H + j] = daf;
@@ -225,21 +389,26 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           }
         }
       });
-      addmm_ptr<s_t>(dhp, nullptr, 0, dgp, 4 * H, whh, bs, 4 * H, P, opts);
+      if (h_carry) {
+        addmm_acc<s_t>(dhp, dgp, 4 * H, whh, bs, 4 * H, P, opts);
+      } else {
+        addmm_ptr<s_t>(dhp, nullptr, 0, dgp, 4 * H, whh, bs, 4 * H, P, opts);
+      }
     }
   });
   // weight gradients: one large GEMM each over all steps
+  const Tensor& HSt = rh.drop ? hs_t : Y;  // the h states
   Tensor dW_hh = dG[0].t().mm(h0);
   if (T > 1) dW_hh.addmm_(dG.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(),
-                          Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, P}));
+                          HSt.narrow(0, 0, T - 1).reshape({(T - 1) * B, P}));
   Tensor dW_hr = proj ? DHR.view({T * B, P}).t().mm(M->view({T * B, H})) : Tensor();
   Tensor dpeep;
   if (has_peep) {
     Tensor c_prev = T > 1 ? at::cat({c0.unsqueeze(0), C.narrow(0, 0, T - 1)}, 0) : c0.unsqueeze(0);
     dpeep = at::stack({(dG.narrow(2, 0, H) * c_prev).sum({0, 1}), (dG.narrow(2, H, H) * c_prev).sum({0, 1}),
-                       (dG.narrow(2, 3 * H, H) * C).sum({0, 1})});
+                       (dG.narrow(2, 3 * H, H) * (rc.on ? ct_t : C)).sum({0, 1})});
   }
-  return {dG, dh, dc, dW_hh, dW_hr, dpeep};
+  return {dG, dh, dc, dW_hh, dW_hr, dpeep, dhk, dck};
 }
 
 }  // namespace rnnkit

@@ -8,13 +8,17 @@ using at::Tensor;
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                  const c10::optional<Tensor>& w_hr, const c10::optional<Tensor>& peep,
                                  const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
-                                 double cell_clip, double proj_clip, bool save);
+                                 double cell_clip, double proj_clip, bool save, int64_t mode,
+                                 const c10::optional<Tensor>& hk, const c10::optional<Tensor>& ck, double rate_h,
+                                 double rate_c);
 std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
                                   const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
                                   const c10::optional<Tensor>& peep, const Tensor& batch_sizes, const Tensor& Y,
                                   const Tensor& G, const Tensor& C, const Tensor& TC, const c10::optional<Tensor>& CR,
                                   const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
-                                  double cell_clip, double proj_clip);
+                                  double cell_clip, double proj_clip, int64_t mode, const c10::optional<Tensor>& hk,
+                                  const c10::optional<Tensor>& ck, double rate_h, double rate_c,
+                                  const c10::optional<Tensor>& HS, const c10::optional<Tensor>& CT);
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
                                 int64_t total_steps, bool reset_after, bool save);

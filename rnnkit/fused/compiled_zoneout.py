@@ -1,0 +1,97 @@
+r"""The compiled core around :class:`rnnkit.wrappers.Zoneout` of an :class:`~rnnkit.cells.LSTMCell`.
+
+Zoneout mixes each step's new state with the previous one,
+
+.. math::
+    (\tilde h_t, \tilde c_t) &= \mathrm{cell}(x_t, (h_{t-1}, c_{t-1})) \\
+    s_t &= d_t \odot s_{t-1} + (1 - d_t) \odot \tilde s_t \quad (s \in \{h, c\}), \qquad y_t = h_t
+
+with keep masks :math:`d_t \sim \mathrm{Bernoulli}(\text{rate})` drawn afresh at
+every step in training, and :math:`d_t = \text{rate}` (the expectation) in
+evaluation. The LSTM kernel's ``ZONEOUT`` state rule (:mod:`.compiled_lstm`)
+applies it in the pointwise pass, its backward the chain rule
+(:math:`\partial s_{t-1} \mathrel{+}= d_t \odot \partial s_t`).
+
+Same random numbers as the reference runner: :func:`rnnkit.unroll` calls
+``Zoneout.recur`` for every step ``t < max(lengths)`` on the whole batch, and
+each call draws one step's masks with ``Zoneout.sample_masks`` (``h`` then
+``c``, ``(B, P)`` and ``(B, H)``, none for a rate of 0). :meth:`ZoneoutKernel.prepare`
+makes exactly those calls, in that order, before the run (so seeding the
+global RNG identically gives identical masks), and carries them as
+``(B, T, .)`` leaves of the state, so that the length sorting of
+:func:`rnnkit.fused.sorting.run_sorted` reorders them with the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from rnnkit.cells.lstm import LSTMCell
+from rnnkit.fused.compiled_lstm import ZONEOUT, StateRule, lstm_kernel, lstm_unsupported
+from rnnkit.state import LSTMState
+
+
+class MaskedState(NamedTuple):
+    """An LSTM state with the keep masks of every step: ``keep`` holds ``(B, T, P)`` (h) and/or
+    ``(B, T, H)`` (c) bool tensors, for the leaves whose rate is not 0, in that order."""
+
+    state: LSTMState
+    keep: tuple
+
+
+class ZoneoutKernel:
+    """A :data:`rnnkit.fused.sorting.Kernel` for ``Zoneout(LSTMCell)``, with a :meth:`prepare` step.
+
+    Args:
+        cell: the ``Zoneout`` wrapper.
+    """
+
+    def __init__(self, cell: Any) -> None:
+        self.cell = cell
+        self.inner = lstm_kernel(cell.cell)
+
+    def _drawing(self) -> bool:
+        return self.cell.training and not self.cell.passthrough
+
+    def prepare(self, x: Tensor, state: LSTMState, lengths: Optional[Tensor]) -> Any:
+        """Draw every step's keep masks as the reference would, before sorting.
+
+        Args:
+            x: ``(T, B, I)`` inputs (gives ``T``).
+            state: the initial ``LSTMState`` (gives shapes, dtype, device).
+            lengths: ``(B,)`` or None.
+
+        Returns:
+            ``state`` itself when nothing is drawn, else a :class:`MaskedState`.
+        """
+        if not self._drawing():
+            return state
+        steps = x.shape[0] if lengths is None else int(lengths.max())
+        drawn = [self.cell.sample_masks(state) for _ in range(steps)]
+        keep = tuple(torch.stack([d[k] for d in drawn], 1) if steps else state[k].new_zeros(
+            (state[k].shape[0], 0, state[k].shape[1]), dtype=torch.bool)
+            for k, rate in enumerate((self.cell.h, self.cell.c)) if rate > 0)
+        return MaskedState(state, keep)
+
+    def __call__(self, x: Tensor, state: Any, batch_sizes: Tensor, total_steps: int) -> tuple[Tensor, LSTMState]:
+        h, c = self.cell.h, self.cell.c
+        if self.cell.passthrough:
+            return self.inner(x, state, batch_sizes, total_steps)
+        if not isinstance(state, MaskedState):  # evaluation: the expectation
+            return self.inner(x, state, batch_sizes, total_steps, StateRule(ZONEOUT, rate_h=h, rate_c=c))
+        steps = x.shape[0]
+        keep = iter(k.transpose(0, 1)[:steps].contiguous() for k in state.keep)
+        rule = StateRule(ZONEOUT, next(keep) if h > 0 else None, next(keep) if c > 0 else None, h, c)
+        return self.inner(x, state.state, batch_sizes, total_steps, rule)
+
+
+def zoneout_family(cell: Any) -> Optional[tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]]:
+    """``(unsupported reason, kernel factory)`` for ``Zoneout(LSTMCell)``, else None."""
+    from rnnkit.wrappers import Zoneout
+
+    if type(cell) is Zoneout and type(cell.cell) is LSTMCell:
+        return (lambda z: lstm_unsupported(z.cell)), ZoneoutKernel
+    return None
