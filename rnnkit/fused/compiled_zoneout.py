@@ -16,14 +16,17 @@ Same random numbers as the reference runner: :func:`rnnkit.unroll` calls
 ``Zoneout.recur`` for every step ``t < max(lengths)`` on the whole batch, and
 each call draws one step's masks with ``Zoneout.sample_masks`` (``h`` then
 ``c``, ``(B, P)`` and ``(B, H)``, none for a rate of 0). :meth:`ZoneoutKernel.prepare`
-makes exactly those calls, in that order, before the run (so seeding the
-global RNG identically gives identical masks), and carries them as
-``(B, T, .)`` leaves of the state, so that the length sorting of
-:func:`rnnkit.fused.sorting.run_sorted` reorders them with the batch.
+draws the same numbers before the run (so seeding the global RNG identically
+gives identical masks): as one ``torch.rand((T, B*P + B*H))`` when torch's CPU
+generator fills tensors serially (checked once per process, see
+:func:`one_draw_matches`), else by calling ``sample_masks`` step by step. It
+carries them as ``(B, T, .)`` leaves of the state, so that the length sorting
+of :func:`rnnkit.fused.sorting.run_sorted` reorders them with the batch.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple, Optional
 
 import torch
@@ -70,10 +73,18 @@ class ZoneoutKernel:
         if not self._drawing():
             return state
         steps = x.shape[0] if lengths is None else int(lengths.max())
-        drawn = [self.cell.sample_masks(state) for _ in range(steps)]
-        keep = tuple(torch.stack([d[k] for d in drawn], 1) if steps else state[k].new_zeros(
-            (state[k].shape[0], 0, state[k].shape[1]), dtype=torch.bool)
-            for k, rate in enumerate((self.cell.h, self.cell.c)) if rate > 0)
+        drawn = [(leaf, rate) for leaf, rate in zip(state, (self.cell.h, self.cell.c)) if rate > 0]
+        if len({(leaf.dtype, leaf.device) for leaf, _ in drawn}) == 1 and drawn[0][0].device.type == "cpu" \
+                and one_draw_matches():
+            u = torch.rand((steps, sum(leaf.numel() for leaf, _ in drawn)), dtype=drawn[0][0].dtype)
+            parts = u.split([leaf.numel() for leaf, _ in drawn], 1)
+            keep = tuple((part.view(steps, *leaf.shape) < rate).transpose(0, 1)
+                         for part, (leaf, rate) in zip(parts, drawn))
+        else:
+            masks = [self.cell.sample_masks(state) for _ in range(steps)]
+            keep = tuple(torch.stack([m[k] for m in masks], 1) if steps else
+                         torch.zeros((state[k].shape[0], 0, state[k].shape[1]), dtype=torch.bool)
+                         for k, rate in enumerate((self.cell.h, self.cell.c)) if rate > 0)
         return MaskedState(state, keep)
 
     def __call__(self, x: Tensor, state: Any, batch_sizes: Tensor, total_steps: int) -> tuple[Tensor, LSTMState]:
@@ -86,6 +97,24 @@ class ZoneoutKernel:
         keep = iter(k.transpose(0, 1)[:steps].contiguous() for k in state.keep)
         rule = StateRule(ZONEOUT, next(keep) if h > 0 else None, next(keep) if c > 0 else None, h, c)
         return self.inner(x, state.state, batch_sizes, total_steps, rule)
+
+
+@functools.lru_cache(maxsize=None)
+def one_draw_matches() -> bool:
+    """True when one ``torch.rand((T, N1 + N2))`` gives the numbers of ``T`` steps of ``rand(N1)``,
+    ``rand(N2)`` (torch's CPU generator fills tensors element by element). The global RNG is left as it was."""
+    saved = torch.get_rng_state()
+    try:
+        same = True
+        for dtype in (torch.float32, torch.float64):
+            torch.set_rng_state(saved)
+            steps = [torch.cat([torch.rand(3, 7, dtype=dtype).flatten(), torch.rand(3, 6, dtype=dtype).flatten()])
+                     for _ in range(4)]
+            torch.set_rng_state(saved)
+            same = same and torch.equal(torch.stack(steps), torch.rand(4, 39, dtype=dtype))
+        return same
+    finally:
+        torch.set_rng_state(saved)
 
 
 def zoneout_family(cell: Any) -> Optional[tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]]:

@@ -329,9 +329,16 @@ def test_dropout_state_is_applied(path: Any) -> None:
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_zoneout_masks_match_reference_draws(path: Any, reverse: bool) -> None:
+@pytest.mark.parametrize("one_draw", [True, False])
+def test_zoneout_masks_match_reference_draws(path: Any, reverse: bool, one_draw: bool,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Training zoneout: the compiled run draws exactly the reference's per-step masks (same seed, lengths
-    unsorted with 0 and 1), and the masks do act (the result differs from the bare LSTM's)."""
+    unsorted with 0 and 1), in one draw or step by step, and the masks do act (the result differs from the
+    bare LSTM's)."""
+    from rnnkit.fused import compiled_zoneout
+
+    if not one_draw:
+        monkeypatch.setattr(compiled_zoneout, "one_draw_matches", lambda: False)
     torch.manual_seed(0)
     cell = Zoneout(LSTMCell(3, 8), h=0.5, c=0.5)
     x = torch.randn(6, 5, 3)
@@ -362,3 +369,12 @@ def test_zoneout_recurrent_auto_uses_compiled(path: Any) -> None:
     torch.manual_seed(1)
     out_ref, _ = rnnkit.Recurrent(cell, fused=False)(x, lengths=[5, 2])
     torch.testing.assert_close(out_auto, out_ref, rtol=1e-5, atol=1e-5)
+
+
+def test_one_draw_check_keeps_rng_state() -> None:
+    from rnnkit.fused.compiled_zoneout import one_draw_matches
+
+    one_draw_matches.cache_clear()
+    before = torch.get_rng_state()
+    assert isinstance(one_draw_matches(), bool)  # True with torch 2.x (else the step-by-step draws run)
+    assert torch.equal(torch.get_rng_state(), before)

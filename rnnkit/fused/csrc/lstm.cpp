@@ -172,14 +172,21 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
             a[H + j] = f;
             a[2 * H + j] = g;
             a[3 * H + j] = o;
-            s_t cs = c;  // the c state after the rule
-            if (c_rule) {
-              cs = cmr ? cmr[j] * c : (ckr ? (ckr[j] ? c_old : c) : lerp_<s_t>(c, c_old, rate_cs));
-              if (ctr) ctr[j] = c;
-            }
-            cr[j] = cs;
+            cr[j] = c;
             if (tcr) tcr[j] = tcv;
             m[j] = o * tcv;
+          }
+          if (!c_rule) continue;  // the c rule: c~_t (kept in CT) becomes the c state
+          if (ctr) std::memcpy(ctr, cr, H * sizeof(s_t));
+          if (cmr) {
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) cr[j] *= cmr[j];
+          } else if (ckr) {
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) cr[j] = ckr[j] ? cpr[j] : cr[j];
+          } else {
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) cr[j] = lerp_<s_t>(cr[j], cpr[j], rate_cs);
           }
         }
       });
@@ -247,6 +254,9 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
   Tensor hr_t = HR.has_value() ? *HR : Tensor();
   Tensor hs_t = HS.has_value() ? *HS : Tensor(), ct_t = CT.has_value() ? *CT : Tensor();
   Tensor DHT = rh.on ? at::empty({B, P}, opts) : Tensor();  // gradient w.r.t. h~_t under an h rule
+  Tensor ZERO = rh.on ? at::zeros({B, P}, opts) : Tensor();  // stands in for dh once the h rule used it
+  const bool c_carry = rc.on && !rc.drop;  // zoneout: dc_{t-1} also gets the kept part straight
+  Tensor DCC = c_carry ? at::empty({B, H}, opts) : Tensor();
   Tensor dhk = rh.drop ? at::zeros({B, P}, opts) : Tensor();
   Tensor dck = rc.drop ? at::zeros({B, H}, opts) : Tensor();
 
@@ -273,6 +283,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     const s_t* Yb = Y.data_ptr<s_t>();
     const s_t* CTb = ct_t.defined() ? ct_t.data_ptr<s_t>() : nullptr;
     s_t* DHTb = rh.on ? DHT.data_ptr<s_t>() : nullptr;
+    const s_t* ZEROb = ZERO.defined() ? ZERO.data_ptr<s_t>() : nullptr;
+    s_t* DCCb = c_carry ? DCC.data_ptr<s_t>() : nullptr;
     s_t* dhkb = rh.drop ? dhk.data_ptr<s_t>() : nullptr;
     s_t* dckb = rc.drop ? dck.data_ptr<s_t>() : nullptr;
     const s_t* hmask = rh.drop ? hk_c.data_ptr<s_t>() : nullptr;
@@ -346,46 +358,58 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           const s_t* crr = crp ? crp + r * H : nullptr;
           const s_t* dmr = dm_src ? dm_src + r * H : nullptr;
           const s_t* dyr = dyp + r * H;
-          s_t* dhr = dhp + r * H;
+          const s_t* dhr = add_dh ? dhp + r * H : ZEROb + r * H;
           s_t* dcr = dcp + r * H;
           const s_t* ctr = ctp ? ctp + r * H : nullptr;
           const s_t* cmr = cmask ? cmask + r * H : nullptr;
           s_t* dckr = dckb ? dckb + r * H : nullptr;
           const bool* ckr = ckt ? ckt + r * H : nullptr;
+          s_t* car = c_carry ? DCCb + r * H : nullptr;
+          if (c_rule) {  // dc: w.r.t. the c state -> w.r.t. c~_t (+ car: straight to c_{t-1})
+            if (cmr) {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                dckr[j] += dcr[j] * ctr[j];
+                dcr[j] *= cmr[j];
+              }
+            } else if (ckr) {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                car[j] = ckr[j] ? dcr[j] : s_t(0);
+                dcr[j] = ckr[j] ? s_t(0) : dcr[j];
+              }
+            } else {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                car[j] = rate_cs * dcr[j];
+                dcr[j] *= 1 - rate_cs;
+              }
+            }
+          }
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
             const s_t i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-            const s_t dm = dmr ? dmr[j] : (add_dh ? dyr[j] + dhr[j] : dyr[j]);
+            const s_t dm = dmr ? dmr[j] : dyr[j] + dhr[j];
             const s_t tcv = tc[j];
             const s_t dao = dm * tcv * o * (1 - o);
-            const s_t dcs = dcr[j];  // w.r.t. the c state of step t
-            s_t dct = dcs, carry = 0;  // w.r.t. c~_t through the rule; straight to c_{t-1}
-            if (c_rule) {
-              if (cmr) {
-                dct = cmr[j] * dcs;
-                dckr[j] += dcs * ctr[j];
-              } else if (ckr) {
-                dct = ckr[j] ? s_t(0) : dcs;
-                carry = ckr[j] ? dcs : s_t(0);
-              } else {
-                dct = (1 - rate_cs) * dcs;
-                carry = rate_cs * dcs;
-              }
-            }
-            s_t dcv = dct + dm * o * (1 - tcv * tcv);
+            s_t dcv = dcr[j] + dm * o * (1 - tcv * tcv);
             if (po) dcv += dao * po[j];
             if (crr && (crr[j] < -cc || crr[j] > cc)) dcv = 0;
             const s_t cold = cpr[j];
             const s_t dai = dcv * g * i * (1 - i);
             const s_t daf = dcv * cold * f * (1 - f);
             const s_t dag = dcv * i * (1 - g * g);
-            s_t dcold = dcv * f + carry;
+            s_t dcold = dcv * f;
             if (pi) dcold += dai * pi[j] + daf * pf[j];
             d[j] = dai;
             d[H + j] = daf;
             d[2 * H + j] = dag;
             d[3 * H + j] = dao;
             dcr[j] = dcold;
+          }
+          if (car) {
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) dcr[j] += car[j];
           }
         }
       });
