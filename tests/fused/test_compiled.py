@@ -272,7 +272,8 @@ def test_no_compile_env_falls_back() -> None:
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", ["lstm-everything", "gru", "gru-reset-before", "lnlstm"])
+@pytest.mark.parametrize("name", ["lstm-everything", "gru", "gru-reset-before", "lnlstm", "dropout-variational-state-c",
+                                  "zoneout-everything", "zoneout-eval"])
 def test_threaded_pointwise_matches(path: Any, name: str) -> None:
     """A batch large enough that the pointwise pass is split over two threads."""
     torch.manual_seed(0)
