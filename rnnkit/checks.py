@@ -57,6 +57,18 @@ def check_probability(owner: str, name: str, value: Any, *, allow_one: bool = Fa
     return float(value)
 
 
+def check_clip(owner: str, name: str, value: Any) -> Optional[float]:
+    """A clipping bound: None, inf, or a positive number that float32 can hold."""
+    if value is None:
+        return None
+    f32_max = torch.finfo(torch.float32).max
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or (
+        value != float("inf") and value > f32_max
+    ):
+        fail(owner, name, f"None, inf or a positive number <= {f32_max:.4g} (float32's largest)", repr(value))
+    return float(value)
+
+
 def check_choice(owner: str, name: str, value: Any, choices: tuple) -> Any:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.activations import Activation, resolve_activation
 from rnnkit.cells.base import ProjectedCell, linear, uniform_init_
-from rnnkit.checks import check_positive_int, fail
+from rnnkit.checks import check_clip, check_positive_int, fail
 from rnnkit.state import LSTMState
 
 
@@ -71,9 +71,8 @@ class LSTMCell(ProjectedCell):
         self.proj_size = check_positive_int(owner, "proj_size", proj_size, allow_zero=True)
         if proj_size >= hidden_size and proj_size > 0:
             fail(owner, "proj_size", f"smaller than hidden_size ({hidden_size})", proj_size)
-        for name, clip in (("cell_clip", cell_clip), ("proj_clip", proj_clip)):
-            if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip <= 0):
-                fail(owner, name, "None or a positive number", repr(clip))
+        cell_clip = check_clip(owner, "cell_clip", cell_clip)
+        proj_clip = check_clip(owner, "proj_clip", proj_clip)
         if proj_clip is not None and proj_size == 0:
             fail(owner, "proj_clip", "None unless proj_size > 0", proj_clip)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):

@@ -82,7 +82,7 @@ CASES: list[tuple[str, Callable[[], Any], type, str]] = [
     ("num_proj", lambda: v1.LSTMCell(4, num_proj=4), ValueError,
      "LSTMCell: num_proj must be smaller than num_units (4) in rnnkit, got 4"),
     ("cell_clip", lambda: v1.LSTMCell(4, cell_clip=-1.0), ValueError,
-     "LSTMCell: cell_clip must be None or a positive number, got float -1.0"),
+     "LSTMCell: cell_clip must be None, inf or a positive number <= 3.403e+38 (float32's largest), got -1.0"),
     ("forget_bias", lambda: v1.BasicLSTMCell(4, forget_bias="1"), TypeError,
      "BasicLSTMCell: forget_bias must be a float, got str '1'"),
     ("shards", lambda: v1.LSTMCell(4, num_unit_shards=2), ValueError,

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells import ElmanCell, GRUCell as RnnkitGRUCell, LSTMCell as RnnkitLSTMCell
 from rnnkit.cells.base import linear
-from rnnkit.checks import check_positive_int, describe, fail
+from rnnkit.checks import check_clip, check_positive_int, describe, fail
 from rnnkit.compat.v1.base import LSTMStateTuple
 from rnnkit.compat.v1.leaf import LeafCell
 from rnnkit.compat.v1.tf_init import (
@@ -206,9 +206,8 @@ class _LSTMBase(LeafCell):
             check_positive_int(owner, "num_proj", num_proj)
             if num_proj >= num_units:
                 fail(owner, "num_proj", f"smaller than num_units ({num_units}) in rnnkit", num_proj)
-        for arg, value in (("cell_clip", cell_clip), ("proj_clip", proj_clip)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                fail(owner, arg, "None or a positive number", describe(value))
+        check_clip(owner, "cell_clip", cell_clip)
+        check_clip(owner, "proj_clip", proj_clip)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
             fail(owner, "forget_bias", "a float", describe(forget_bias), kind=TypeError)
         if not isinstance(state_is_tuple, bool):
