@@ -299,7 +299,7 @@ def test_fuzz_stream(data: Any) -> None:
     the cell over each chunk; a refused call leaves the state unchanged."""
     torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))  # weights and tensors
     cell = data.draw(st.sampled_from([lambda: LSTMCell(I, H), lambda: GRUCell(I, H),
-                                      lambda: LayerNormLSTMCell(I, H)]))()
+                                      lambda: LayerNormLSTMCell(I, H)]))().double()  # float64: batch vs one row
     batch_first = data.draw(st.booleans())
     layer = Recurrent(cell, batch_first=batch_first)
     B = data.draw(st.integers(1, 3))
@@ -312,14 +312,15 @@ def test_fuzz_stream(data: Any) -> None:
                 if op == "feed":
                     T = data.draw(st.integers(0, 3))
                     b = data.draw(st.sampled_from([B, B, B, B + 1]))
-                    chunk = torch.randn(T, b, data.draw(st.sampled_from([I, I, I, I + 1])))
+                    chunk = torch.randn(T, b, data.draw(st.sampled_from([I, I, I, I + 1])), dtype=torch.float64)
                     lengths = data.draw(lengths_for(b, T)) if data.draw(st.booleans()) else None
                     out = stream.feed(chunk.transpose(0, 1) if batch_first else chunk, lengths=lengths)
                     out = out.transpose(0, 1) if batch_first else out
                     lens = None if lengths is None else [int(v) for v in lengths]
                     ref_out, ref_state = manual_loop(cell, chunk, ref_state, lens)
                 elif op == "step":
-                    x = data.draw(st.one_of(st.builds(lambda b: torch.randn(b, I), st.sampled_from([B, B, B + 1])),
+                    x = data.draw(st.one_of(st.builds(lambda b: torch.randn(b, I, dtype=torch.float64),
+                                                      st.sampled_from([B, B, B + 1])),
                                             tensors(max_rank=3)))
                     out = stream.step(x)
                     ref_out, ref_state = manual_loop(cell, x[None], ref_state)
