@@ -155,6 +155,13 @@ def run_lstm_chunked(cell: Any, x: Tensor, state: LSTMState, lengths: Tensor, re
     return run_sorted(kernel, x, state, lengths, reverse)
 
 
+GRU_NATIVE_MIN_BATCH = 128
+"""On CPU, torch's GRU kernel beats the compiled core from this batch size on (S1: B = 128)."""
+
+PREFER_COMPILED_ON_CPU = True
+"""Leave CPU GRU/Elman calls to the compiled core where it is faster (tests of the kernels turn this off)."""
+
+
 class NativePath:
     """Fast path on ``torch._VF`` kernels (see the module docstring)."""
 
@@ -174,7 +181,24 @@ class NativePath:
             return reason
         if kind == "lstm" and lengths is not None and lengths.numel() > 0 and int(lengths.min()) < x.shape[0]:
             return self._lstm_lengths_reason(cell, x, lengths)
+        if kind != "lstm" and x.device.type == "cpu" and PREFER_COMPILED_ON_CPU:
+            return self._cpu_gru_elman_reason(kind, cell, x, lengths)
         return None
+
+    def _cpu_gru_elman_reason(self, kind: str, cell: Any, x: Tensor, lengths: Optional[Tensor]) -> Optional[str]:
+        """On CPU torch's GRU/Elman kernels lose to the compiled core except for GRU at large batch.
+
+        Measured with ``benchmarks/speed.py --path-order compiled,native`` (1 thread, training, ratio to
+        torch.nn.LSTM): GRU native 1.03/1.30/0.92/2.60/13.8 vs compiled 1.30/1.04/0.85/0.96/1.02 on S1-S5;
+        Elman native 0.30/0.38/0.27/0.83/3.7 vs compiled 0.24/0.28/0.21/0.26/0.20.
+        """
+        if kind == "gru" and x.shape[1] >= GRU_NATIVE_MIN_BATCH:
+            return None
+        faster = [p.name for p in registered() if p.name == "compiled" and p.supports(cell, x, lengths) is None]
+        if not faster:
+            return None
+        return (f"on CPU the compiled core trains {type(cell).__name__} faster than torch's kernel"
+                + (f" at batch < {GRU_NATIVE_MIN_BATCH}" if kind == "gru" else ""))
 
     def _lstm_lengths_reason(self, cell: Any, x: Tensor, lengths: Tensor) -> Optional[str]:
         """LSTM with lengths runs one kernel call per distinct length; decline where that loses."""

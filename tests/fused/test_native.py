@@ -16,6 +16,26 @@ from rnnkit.fused.native import NATIVE
 from rnnkit.state import map_state, state_leaves
 from rnnkit.unroll import unroll_unchecked
 
+
+@pytest.fixture(autouse=True)
+def native_for_every_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check torch's kernels themselves, so keep the CPU GRU/Elman preference for the compiled core off."""
+    monkeypatch.setattr(rnnkit.fused.native, "PREFER_COMPILED_ON_CPU", False)
+
+
+def test_cpu_gru_and_elman_go_to_the_compiled_core_where_it_is_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rnnkit.fused.native, "PREFER_COMPILED_ON_CPU", True)
+    from rnnkit.fused import compiled
+
+    small = torch.randn(5, 4, 3)
+    if compiled.PATH.supports(GRUCell(3, 4), small, None) is not None:
+        pytest.skip("the compiled core is not available here")
+    assert "compiled core trains GRUCell faster" in NATIVE.supports(GRUCell(3, 4), small, None)
+    assert "compiled core trains ElmanCell faster" in NATIVE.supports(ElmanCell(3, 4), small, None)
+    assert NATIVE.supports(GRUCell(3, 4), torch.randn(5, 128, 3), None) is None
+    assert NATIVE.supports(LSTMCell(3, 4), small, None) is None
+    assert rnnkit.fused.choose("t", GRUCell(3, 4), small, None, "auto").name == "compiled"
+
 CELLS: dict[str, Callable[[], Any]] = {
     "lstm": lambda: LSTMCell(3, 5),
     "lstm_proj": lambda: LSTMCell(3, 5, proj_size=2),
