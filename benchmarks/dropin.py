@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
-    print(f"| kind | shape | implementation | median ms | min–max | ratio to padded torch.nn | ratio to packed torch.nn |")
+    print("| kind | shape | implementation | median ms | min–max | ratio to padded torch.nn | ratio to packed torch.nn |")
     print("|---|---|---|---|---|---|---|")
     for kind in args.kinds.split(","):
         for name in args.shapes.split(","):

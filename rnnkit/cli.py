@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from pathlib import Path
@@ -216,8 +217,8 @@ def cmd_generate(argv: Sequence[str]) -> int:
     p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0 = all)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     args = p.parse_args(argv)
-    if args.length < 0 or args.temperature <= 0 or args.top_k < 0:
-        raise ValueError("rnnkit generate: --length and --top-k must be >= 0 and --temperature > 0, got "
+    if args.length < 0 or not (args.temperature > 0 and math.isfinite(args.temperature)) or args.top_k < 0:
+        raise ValueError("rnnkit generate: --length and --top-k must be >= 0 and --temperature a finite number > 0, got "
                          f"{args.length}, {args.top_k}, {args.temperature}")
     recipe = _open(args)
     model, _ = rundir.load_weights(recipe, args.run_dir, args.checkpoint)

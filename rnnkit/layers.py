@@ -10,13 +10,14 @@ already-validated arguments; validation happens once, at the outermost call.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.checks import (
+    check_bool,
     check_choice,
     check_lengths,
     check_matches_parameters,
@@ -24,6 +25,7 @@ from rnnkit.checks import (
     check_probability,
     check_sequence_input,
     check_state,
+    describe,
     fail,
 )
 from rnnkit.fused import FusedMode, check_fused_mode, choose
@@ -78,7 +80,8 @@ def as_layer(obj: Any, *, reverse: bool = False) -> "Layer":
         return obj
     if callable(obj) and callable(getattr(obj, "initial_state", None)):
         return Recurrent(obj, reverse=reverse)
-    raise TypeError(f"expected a cell or an rnnkit layer, got {type(obj).__name__}")
+    fail("rnnkit layers", "each cell or layer", "a cell (with initial_state) or an rnnkit layer", describe(obj),
+         kind=TypeError)
 
 
 class Recurrent(Layer):
@@ -120,8 +123,8 @@ class Recurrent(Layer):
         self.checkpoint = checkpoint
         self.segment_length = segment_length
         self.cell = cell
-        self.reverse = bool(reverse)
-        self.batch_first = bool(batch_first)
+        self.reverse = check_bool("Recurrent", "reverse", reverse)
+        self.batch_first = check_bool("Recurrent", "batch_first", batch_first)
         self.input_size = cell.input_size
         self.output_size = getattr(cell, "output_size", cell.hidden_size)
 
@@ -172,7 +175,7 @@ class Bidirectional(Layer):
         if merge == "sum" and self.fw.output_size != self.bw.output_size:
             fail("Bidirectional", "bw.output_size", f"equal to fw.output_size ({self.fw.output_size}) with merge='sum'",
                  self.bw.output_size)
-        self.batch_first = bool(batch_first)
+        self.batch_first = check_bool("Bidirectional", "batch_first", batch_first)
         self.input_size = self.fw.input_size
         self.output_size = self.fw.output_size + (self.bw.output_size if merge == "concat" else 0)
 
@@ -226,8 +229,8 @@ class Stacked(Layer):
                 fail("Stacked", f"layers[{k}].output_size", f"equal to its input size ({cur}) with residual=True",
                      self.layers[k].output_size)
         self.dropout = check_probability("Stacked", "dropout", dropout)
-        self.residual = bool(residual)
-        self.batch_first = bool(batch_first)
+        self.residual = check_bool("Stacked", "residual", residual)
+        self.batch_first = check_bool("Stacked", "batch_first", batch_first)
         self.input_size = self.layers[0].input_size
         self.output_size = self.layers[-1].output_size
 

@@ -118,6 +118,10 @@ def test_layer_errors() -> None:
         layer(torch.randn(5, 2, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"Stacked: state\[1\] must be of shape \(2, 4\), got \(2, 3\)"):
         layer(torch.randn(5, 2, 3), (torch.zeros(2, 4), torch.zeros(2, 3)))
+    with pytest.raises(TypeError, match="Recurrent: reverse must be a bool, got str 'no'"):
+        Recurrent(GRUCell(3, 4), reverse="no")
+    with pytest.raises(TypeError, match="rnnkit layers: each cell or layer must be a cell .*, got int 3"):
+        Stacked([GRUCell(3, 4), 3])
     with pytest.raises(ValueError, match=r"Recurrent: inputs must be of shape \(B, T, 3\), got \(2, 5, 4\)"):
         Recurrent(GRUCell(3, 4), batch_first=True)(torch.randn(2, 5, 4))
 

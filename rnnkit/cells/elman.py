@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import ProjectedCell, linear, uniform_init_
-from rnnkit.checks import check_choice, check_positive_int
+from rnnkit.checks import check_bool, check_choice, check_positive_int
 
 
 class ElmanCell(ProjectedCell):
@@ -34,6 +34,7 @@ class ElmanCell(ProjectedCell):
         self.input_size = check_positive_int("ElmanCell", "input_size", input_size)
         self.hidden_size = check_positive_int("ElmanCell", "hidden_size", hidden_size)
         self.nonlinearity = check_choice("ElmanCell", "nonlinearity", nonlinearity, ("tanh", "relu"))
+        check_bool("ElmanCell", "bias", bias)
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
         self.bias_ih: Optional[nn.Parameter] = nn.Parameter(torch.empty(hidden_size)) if bias else None

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import ProjectedCell, linear, uniform_init_
-from rnnkit.checks import check_positive_int
+from rnnkit.checks import check_bool, check_positive_int
 
 
 class GRUCell(ProjectedCell):
@@ -40,7 +40,8 @@ class GRUCell(ProjectedCell):
         super().__init__()
         self.input_size = check_positive_int("GRUCell", "input_size", input_size)
         self.hidden_size = check_positive_int("GRUCell", "hidden_size", hidden_size)
-        self.reset_after = bool(reset_after)
+        check_bool("GRUCell", "bias", bias)
+        self.reset_after = check_bool("GRUCell", "reset_after", reset_after)
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
         self.bias_ih: Optional[nn.Parameter] = nn.Parameter(torch.empty(3 * hidden_size)) if bias else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.activations import Activation, resolve_activation
 from rnnkit.cells.base import ProjectedCell, linear, uniform_init_
-from rnnkit.checks import check_clip, check_positive_int, fail
+from rnnkit.checks import check_bool, check_clip, check_positive_int, fail
 from rnnkit.state import LSTMState
 
 
@@ -75,8 +76,12 @@ class LSTMCell(ProjectedCell):
         proj_clip = check_clip(owner, "proj_clip", proj_clip)
         if proj_clip is not None and proj_size == 0:
             fail(owner, "proj_clip", "None unless proj_size > 0", proj_clip)
+        check_bool(owner, "bias", bias)
+        check_bool(owner, "use_peepholes", use_peepholes)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
             fail(owner, "forget_bias", "a float", repr(forget_bias), kind=TypeError)
+        if not math.isfinite(forget_bias):
+            fail(owner, "forget_bias", "a finite float", repr(forget_bias))
         self.forget_bias = float(forget_bias)
         self.cell_clip = None if cell_clip is None else float(cell_clip)
         self.proj_clip = None if proj_clip is None else float(proj_clip)

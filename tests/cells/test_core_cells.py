@@ -149,6 +149,10 @@ def test_lstm_activation_choice() -> None:
         (lambda: LSTMCell(4, 3, activation="swishy"), "activation must be one of"),
         (lambda: ElmanCell(4, 3, nonlinearity="gelu"), "nonlinearity must be one of 'tanh', 'relu', got 'gelu'"),
         (lambda: GRUCell(-1, 3), "GRUCell: input_size must be > 0, got -1"),
+        (lambda: GRUCell(4, 3, bias="no"), "GRUCell: bias must be a bool, got str 'no'"),
+        (lambda: ElmanCell(4, 3, bias=1), "ElmanCell: bias must be a bool, got int 1"),
+        (lambda: LSTMCell(4, 3, forget_bias=float("nan")), "LSTMCell: forget_bias must be a finite float, got nan"),
+        (lambda: LSTMCell(4, 3, use_peepholes="yes"), "LSTMCell: use_peepholes must be a bool, got str 'yes'"),
     ],
 )
 def test_constructor_errors(make, message: str) -> None:

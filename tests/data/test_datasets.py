@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bz2
 import glob
-import gzip
 import os
 import socket
 import subprocess

@@ -14,7 +14,7 @@ import itertools
 import json
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import pytest

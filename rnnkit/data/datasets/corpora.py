@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bz2
 import csv
-import io
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
