@@ -29,8 +29,10 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     "rnn": ("rnnkit.cells.elman:ElmanCell", {"nonlinearity": "tanh"}),
     "rnn_relu": ("rnnkit.cells.elman:ElmanCell", {"nonlinearity": "relu"}),
     "layernorm_lstm": ("rnnkit.cells.layernorm:LayerNormLSTMCell", {}),
+    "layernorm_gru": ("rnnkit.cells.layernorm:LayerNormGRUCell", {}),
     "indrnn": ("rnnkit.cells.indrnn:IndRNNCell", {}),
-    "mgu": ("rnnkit.cells.minimal:MinGRUCell", {}),
+    "mingru": ("rnnkit.cells.minimal:MinGRUCell", {}),
+    "minlstm": ("rnnkit.cells.minimal:MinLSTMCell", {}),
 }
 """``--cell`` name -> ``"module:Class"`` and constructor keywords."""
 
