@@ -20,6 +20,7 @@ from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.checks import (
+    check_bool,
     check_lengths,
     check_positive_int,
     check_probability,
@@ -42,12 +43,6 @@ from rnnkit.layers import Bidirectional, Layer, Recurrent, Stacked
 from rnnkit.state import state_leaves
 
 States = tuple[Tensor, ...]
-
-
-def _check_bool(owner: str, name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        fail(owner, name, "a bool", describe(value), kind=TypeError)
-    return value
 
 
 def fused_unsupported(owner: str, reason: str) -> None:
@@ -85,10 +80,10 @@ class DropInRNN(nn.Module):
         self.input_size = check_positive_int(owner, "input_size", input_size)
         self.hidden_size = check_positive_int(owner, "hidden_size", hidden_size)
         self.num_layers = check_positive_int(owner, "num_layers", num_layers)
-        self.bias = _check_bool(owner, "bias", bias)
-        self.batch_first = _check_bool(owner, "batch_first", batch_first)
+        self.bias = check_bool(owner, "bias", bias)
+        self.batch_first = check_bool(owner, "batch_first", batch_first)
         self.dropout = check_probability(owner, "dropout", dropout, allow_one=True)
-        self.bidirectional = _check_bool(owner, "bidirectional", bidirectional)
+        self.bidirectional = check_bool(owner, "bidirectional", bidirectional)
         self.proj_size = check_positive_int(owner, "proj_size", proj_size, allow_zero=True)
         if proj_size >= hidden_size and proj_size > 0:
             fail(owner, "proj_size", f"smaller than hidden_size ({hidden_size})", proj_size)
