@@ -29,7 +29,7 @@ from typing import Optional
 import torch
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = ("module.cpp", "lstm.cpp", "gru.cpp", "elman.cpp", "lnlstm.cpp")
+SOURCES = ("module.cpp", "lstm.cpp", "gru.cpp", "elman.cpp", "lnlstm.cpp", "masks.cpp")
 HEADERS = ("fastmath.h",)
 ENV_DISABLE = "RNNKIT_NO_COMPILE"
 

@@ -330,15 +330,19 @@ def test_dropout_state_is_applied(path: Any) -> None:
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("one_draw", [True, False])
-def test_zoneout_masks_match_reference_draws(path: Any, reverse: bool, one_draw: bool,
+@pytest.mark.parametrize("draw", ["compiled", "one_draw", "step_by_step"])
+def test_zoneout_masks_match_reference_draws(path: Any, reverse: bool, draw: str,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Training zoneout: the compiled run draws exactly the reference's per-step masks (same seed, lengths
-    unsorted with 0 and 1), in one draw or step by step, and the masks do act (the result differs from the
-    bare LSTM's)."""
+    unsorted with 0 and 1), with the compiled keep_masks, in one torch.rand or step by step, and the masks
+    do act (the result differs from the bare LSTM's)."""
     from rnnkit.fused import compiled_zoneout
 
-    if not one_draw:
+    if draw == "compiled":
+        assert compiled_zoneout.fast_draw_matches()  # else this test would not test the compiled draw
+    else:
+        monkeypatch.setattr(compiled_zoneout, "fast_draw_matches", lambda: False)
+    if draw == "step_by_step":
         monkeypatch.setattr(compiled_zoneout, "one_draw_matches", lambda: False)
     torch.manual_seed(0)
     cell = Zoneout(LSTMCell(3, 8), h=0.5, c=0.5)
@@ -370,6 +374,37 @@ def test_zoneout_recurrent_auto_uses_compiled(path: Any) -> None:
     torch.manual_seed(1)
     out_ref, _ = rnnkit.Recurrent(cell, fused=False)(x, lengths=[5, 2])
     torch.testing.assert_close(out_auto, out_ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_keep_masks_equal_torch_rand(path: Any, seed: int) -> None:
+    """The compiled keep_masks gives torch.rand(n) < rate bit for bit, step after step and leaf after
+    leaf, across the engine's 624-word state boundaries, at any starting position, for rates that float32
+    rounds; and it leaves the generator where those draws leave it."""
+    ext = build.load()
+    cases = [(28, [16 * 16, 16 * 8], [0.1, 0.05]), (3, [7], [0.5]), (50, [1000, 3], [0.3, 0.9]),
+             (2, [623, 1, 624, 625], [0.1, 1e-9, 0.7 + 1e-12, 0.999])]
+    for steps, sizes, rates in cases:
+        torch.manual_seed(seed)
+        torch.rand(seed * 97 + 1)
+        start = torch.get_rng_state()
+        fast = ext.keep_masks(steps, sizes, rates)
+        after = torch.rand(7)
+        torch.set_rng_state(start)
+        ref = [[torch.rand(n) < r for n, r in zip(sizes, rates)] for _ in range(steps)]
+        assert torch.equal(torch.rand(7), after)
+        for k, mask in enumerate(fast):
+            assert mask.dtype == torch.bool and mask.shape == (steps, sizes[k])
+            assert torch.equal(mask, torch.stack([step[k] for step in ref]))
+
+
+def test_fast_draw_check_keeps_rng_state(path: Any) -> None:
+    from rnnkit.fused.compiled_zoneout import fast_draw_matches
+
+    fast_draw_matches.cache_clear()
+    before = torch.get_rng_state()
+    assert fast_draw_matches()
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 def test_one_draw_check_keeps_rng_state() -> None:

@@ -65,6 +65,12 @@ inline void for_rows(int64_t rows, int64_t row_work, const F& body) {
   at::parallel_for(0, rows, grain, body);
 }
 
+// Per-thread accumulators for sums over rows inside for_rows: thread k of a pass owns row k of a
+// (slots, n) buffer, which stays in L1/L2 (one row per batch row would not). In a call made inside
+// another parallel region the pass runs inline on one thread, so clamping the index stays race-free.
+inline int64_t accumulator_slots() { return std::max<int64_t>(1, at::get_num_threads()); }
+inline int64_t accumulator_slot(int64_t slots) { return std::min<int64_t>(at::get_thread_num(), slots - 1); }
+
 // batch_sizes[t]: how many (length-sorted) sequences are still active at step t.
 inline std::vector<int64_t> to_vec(const at::Tensor& batch_sizes) {
   auto bs = batch_sizes.to(at::kLong).contiguous();
@@ -144,6 +150,20 @@ inline void addmm_ptr(T* out, const T* bias, int64_t bias_ld, const T* a, int64_
     at::addmm_out(o, biasv, av, bv);
   } else {
     at::mm_out(o, av, bv);
+  }
+}
+
+// Hint that the n elements at p will be read (write = false) or written soon: one prefetch per
+// 64-byte line. The row loops touch ten or more arrays at once, more streams than the hardware
+// prefetchers follow, so each row asks for the next row's lines while it computes.
+template <typename T>
+inline void prefetch_row(const T* p, int64_t n, bool write = false) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const int64_t bytes = n * static_cast<int64_t>(sizeof(T));
+  if (write) {
+    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1, 3);
+  } else {
+    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
   }
 }
 

@@ -62,14 +62,19 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
           const s_t* xr = xpp + r * 4 * H;
           s_t* a = gp + r * 4 * H;
           s_t* rn = rnp + r * 4 * H;
-          double sum = 0, sq = 0;
+          if (r + 1 < r1) {
+            prefetch_row(xr + 4 * H, 4 * H);
+            prefetch_row(cprev + (r + 1) * H, H);
+            prefetch_row(rn + 4 * H, 4 * H, true);
+          }
+          // accumulators in the data's type: the simd reduction keeps one partial sum per lane
+          s_t sum = 0, sq = 0;
           _Pragma("omp simd reduction(+ : sum)")
           for (int64_t j = 0; j < 4 * H; ++j) sum += rr[j];
-          const double mu = sum / (4 * H);
+          const s_t mus = sum / static_cast<s_t>(4 * H);
           _Pragma("omp simd reduction(+ : sq)")
-          for (int64_t j = 0; j < 4 * H; ++j) sq += (rr[j] - mu) * (rr[j] - mu);
-          const s_t rstd = static_cast<s_t>(1.0 / std::sqrt(sq / (4 * H) + eps));
-          const s_t mus = static_cast<s_t>(mu);
+          for (int64_t j = 0; j < 4 * H; ++j) sq += (rr[j] - mus) * (rr[j] - mus);
+          const s_t rstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(sq) / (4 * H) + eps));
           _Pragma("omp simd")
           for (int64_t j = 0; j < 4 * H; ++j) {
             const s_t v = (rr[j] - mus) * rstd;
@@ -88,14 +93,13 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
             a[3 * H + j] = o;
             c[j] = f * cpr[j] + i * g;
           }
-          double csum = 0, csq = 0;
+          s_t csum = 0, csq = 0;
           _Pragma("omp simd reduction(+ : csum)")
           for (int64_t j = 0; j < H; ++j) csum += c[j];
-          const double cmu = csum / H;
+          const s_t cmus = csum / static_cast<s_t>(H);
           _Pragma("omp simd reduction(+ : csq)")
-          for (int64_t j = 0; j < H; ++j) csq += (c[j] - cmu) * (c[j] - cmu);
-          const s_t crstd = static_cast<s_t>(1.0 / std::sqrt(csq / H + eps));
-          const s_t cmus = static_cast<s_t>(cmu);
+          for (int64_t j = 0; j < H; ++j) csq += (c[j] - cmus) * (c[j] - cmus);
+          const s_t crstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(csq) / H + eps));
           s_t* ch = chp + r * H;
           s_t* tcn = tcnp + r * H;
           s_t* y = yp + r * H;
@@ -133,7 +137,10 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   auto buf = [&](std::initializer_list<int64_t> shape) { return ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
   Tensor dXP = buf({T, B, 4 * H});
   Tensor DR = buf({T, B, 4 * H});
-  Tensor DCN = buf({T, B, H});
+  // gradients of g_hh (4H), g_c (H) and b_c (H) summed inside the step loop, per thread (see
+  // accumulator_slot), then over the threads: no (T, B, .) buffers and no passes over them
+  const int64_t slots = accumulator_slots();
+  Tensor PG = at::zeros({slots, 6 * H}, opts);
   Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
   Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous();
   Tensor w_c = w_hh.contiguous();
@@ -144,6 +151,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
     const s_t* gcp = gc.data_ptr<s_t>();
     s_t* dhp = dh.data_ptr<s_t>();
     s_t* dcp = dc.data_ptr<s_t>();
+    s_t* pgb = PG.data_ptr<s_t>();
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
@@ -156,8 +164,8 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
       const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, t - 1);
       s_t* dxp = step_ptr<s_t>(dXP, t);
       s_t* drp = step_ptr<s_t>(DR, t);
-      s_t* dcnp = step_ptr<s_t>(DCN, t);
       for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
+        const int64_t slot = accumulator_slot(slots);
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* a = gp + r * 4 * H;
           const s_t* ch = chp + r * H;
@@ -169,37 +177,53 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
           s_t* dcr = dcp + r * H;
           s_t* d = dxp + r * 4 * H;
           s_t* dr = drp + r * 4 * H;
-          s_t* dcnr = dcnp + r * H;
-          double m1 = 0, m2 = 0;
+          if (r + 1 < r1) {  // the next row's saved activations and outputs
+            prefetch_row(a + 4 * H, 4 * H);
+            prefetch_row(rn + 4 * H, 4 * H);
+            prefetch_row(ch + H, H);
+            prefetch_row(tcn + H, H);
+            prefetch_row(dy + H, H);
+            prefetch_row(cpr + H, H);
+            prefetch_row(d + 4 * H, 4 * H, true);
+            prefetch_row(dr + 4 * H, 4 * H, true);
+          }
+          s_t* pg_hh = pgb + slot * 6 * H;  // this thread's sums: g_hh (4H), g_c (H), b_c (H)
+          s_t* pg_c = pg_hh + 4 * H;
+          s_t* pb_c = pg_c + H;
+          s_t m1 = 0, m2 = 0;
           _Pragma("omp simd reduction(+ : m1, m2)")
           for (int64_t j = 0; j < H; ++j) {
             const s_t dhv = dy[j] + dhr[j];
             const s_t o = a[3 * H + j], tv = tcn[j];
             const s_t dcnv = dhv * o * (1 - tv * tv);
             d[3 * H + j] = dhv * tv * o * (1 - o);
-            dcnr[j] = dcnv;
+            pg_c[j] += dcnv * ch[j];
+            pb_c[j] += dcnv;
             const s_t dhat = dcnv * gcp[j];
             m1 += dhat;
             m2 += dhat * ch[j];
           }
-          const s_t mm1 = static_cast<s_t>(m1 / H), mm2 = static_cast<s_t>(m2 / H), crstd = rsp[2 * r + 1];
+          const s_t mm1 = m1 / static_cast<s_t>(H), mm2 = m2 / static_cast<s_t>(H), crstd = rsp[2 * r + 1];
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
             const s_t i = a[j], f = a[H + j], g = a[2 * H + j];
-            const s_t dcv = dcr[j] + crstd * (dcnr[j] * gcp[j] - mm1 - ch[j] * mm2);
+            const s_t o = a[3 * H + j], tv = tcn[j];
+            const s_t dcnv = (dy[j] + dhr[j]) * o * (1 - tv * tv);  // recomputed: cheaper than a stored row
+            const s_t dcv = dcr[j] + crstd * (dcnv * gcp[j] - mm1 - ch[j] * mm2);
             d[j] = dcv * g * i * (1 - i);
             d[H + j] = dcv * cpr[j] * f * (1 - f);
             d[2 * H + j] = dcv * i * (1 - g * g);
             dcr[j] = dcv * f;
           }
-          double n1 = 0, n2 = 0;
+          s_t n1 = 0, n2 = 0;
           _Pragma("omp simd reduction(+ : n1, n2)")
           for (int64_t j = 0; j < 4 * H; ++j) {
             const s_t drn = d[j] * gh[j];
+            pg_hh[j] += d[j] * rn[j];
             n1 += drn;
             n2 += drn * rn[j];
           }
-          const s_t nn1 = static_cast<s_t>(n1 / (4 * H)), nn2 = static_cast<s_t>(n2 / (4 * H)), rstd = rsp[2 * r];
+          const s_t nn1 = n1 / static_cast<s_t>(4 * H), nn2 = n2 / static_cast<s_t>(4 * H), rstd = rsp[2 * r];
           _Pragma("omp simd")
           for (int64_t j = 0; j < 4 * H; ++j) dr[j] = rstd * (d[j] * gh[j] - nn1 - rn[j] * nn2);
         }
@@ -209,9 +233,8 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   });
   Tensor dW = DR[0].t().mm(h0);
   if (T > 1) dW.addmm_(DR.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(), Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
-  Tensor dg_hh = (dXP * RN).sum({0, 1});
-  Tensor dg_c = (DCN * CHAT).sum({0, 1});
-  Tensor db_c = DCN.sum({0, 1});
+  Tensor sums = PG.sum(0);
+  Tensor dg_hh = sums.narrow(0, 0, 4 * H), dg_c = sums.narrow(0, 4 * H, H), db_c = sums.narrow(0, 5 * H, H);
   return {dXP, dh, dc, dW, dg_hh, dg_c, db_c};
 }
 

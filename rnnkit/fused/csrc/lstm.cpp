@@ -96,14 +96,20 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   Tensor w_hh_t = w_hh.t().contiguous();  // (K, N) layout: ~2x faster GEMMs at small batch than a transposed view
   Tensor w_hr_t = proj ? w_hr->t().contiguous() : Tensor();
   Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
+  Tensor ZR = at::zeros({4 * std::max(H, P)}, opts), SINK = at::zeros({4 * std::max(H, P)}, opts);
 
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lstm_forward", [&] {
     using s_t = scalar_t;
     const s_t fb = static_cast<s_t>(forget_bias), cc = static_cast<s_t>(cell_clip);
     const s_t pc = static_cast<s_t>(proj_clip);
-    const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : nullptr;
-    const s_t* pf = has_peep ? pi + H : nullptr;
-    const s_t* po = has_peep ? pi + 2 * H : nullptr;
+    // Optional operands the vectorised loops read or write under a flag point at a valid zero row
+    // when absent, never at null: a masked load or store whose masked-off lanes address an unmapped
+    // page takes a microcode assist (hundreds of cycles) on every iteration.
+    const s_t* zrow = ZR.data_ptr<s_t>();
+    s_t* sink = SINK.data_ptr<s_t>();
+    const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : zrow;
+    const s_t* pf = has_peep ? pi + H : zrow;
+    const s_t* po = has_peep ? pi + 2 * H : zrow;
     const s_t* xpb = xp.data_ptr<s_t>();
     const s_t* h0p = h0.data_ptr<s_t>();
     const s_t* c0p = c0.data_ptr<s_t>();
@@ -134,7 +140,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
       const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
       s_t* gp = Gb + tg * B * 4 * H;
       const s_t* h_prev = t == 0 ? h0p : h_state(t - 1);
-      addmm_ptr<s_t>(gp, xpb + t * B * 4 * H, 4 * H, h_prev, P, whh, bs, P, 4 * H, opts);
+      // the recurrent GEMM alone (no copy of xp into the output first): the pointwise pass adds xp
+      addmm_ptr<s_t>(gp, nullptr, 0, h_prev, P, whh, bs, P, 4 * H, opts);
+      const s_t* xpt = xpb + t * B * 4 * H;
       const s_t* cprev = t == 0 ? c0p : Cb + tcp * B * H;
       s_t* cp = Cb + tc_ * B * H;
       s_t* tcp_ = save ? TCb + t * B * H : nullptr;
@@ -146,34 +154,40 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           s_t* a = gp + r * 4 * H;
+          const s_t* xr = xpt + r * 4 * H;
           const s_t* cpr = cprev + r * H;
           s_t* cr = cp + r * H;
           s_t* m = mp + r * H;
-          s_t* tcr = tcp_ ? tcp_ + r * H : nullptr;
-          s_t* crr = crp ? crp + r * H : nullptr;
+          s_t* tcr = tcp_ ? tcp_ + r * H : sink;
+          s_t* crr = crp ? crp + r * H : sink;
           s_t* ctr = ctp ? ctp + r * H : nullptr;
           const s_t* cmr = cmask ? cmask + r * H : nullptr;
           const bool* ckr = ckt ? ckt + r * H : nullptr;
+          if (r + 1 < r1) {  // the next row's inputs (see prefetch_row)
+            prefetch_row(xr + 4 * H, 4 * H);
+            prefetch_row(cpr + H, H);
+          }
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
-            s_t ai = a[j], af = a[H + j] + fb, ag = a[2 * H + j], ao = a[3 * H + j];
+            s_t ai = a[j] + xr[j], af = a[H + j] + xr[H + j] + fb, ag = a[2 * H + j] + xr[2 * H + j];
+            s_t ao = a[3 * H + j] + xr[3 * H + j];
             const s_t c_old = cpr[j];
-            if (pi) {
+            if (has_peep) {
               ai += pi[j] * c_old;
               af += pf[j] * c_old;
             }
             const s_t i = sigm<s_t>(ai), f = sigm<s_t>(af), g = tanh_<s_t>(ag);
             s_t c = f * c_old + i * g;
-            if (crr) crr[j] = c;
+            if (crp) crr[j] = c;
             if (cc > 0) c = c < -cc ? -cc : (c > cc ? cc : c);
-            if (po) ao += po[j] * c;
+            if (has_peep) ao += po[j] * c;
             const s_t o = sigm<s_t>(ao), tcv = tanh_<s_t>(c);
             a[j] = i;
             a[H + j] = f;
             a[2 * H + j] = g;
             a[3 * H + j] = o;
             cr[j] = c;
-            if (tcr) tcr[j] = tcv;
+            if (tcp_) tcr[j] = tcv;
             m[j] = o * tcv;
           }
           if (!c_rule) continue;  // the c rule: c~_t (kept in CT) becomes the c state
@@ -259,13 +273,19 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
   Tensor DCC = c_carry ? at::empty({B, H}, opts) : Tensor();
   Tensor dhk = rh.drop ? at::zeros({B, P}, opts) : Tensor();
   Tensor dck = rc.drop ? at::zeros({B, H}, opts) : Tensor();
+  Tensor ZR = at::zeros({4 * std::max(H, P)}, opts);
+  // peephole gradients summed inside the step loop per thread (see accumulator_slot), over threads at the end
+  const int64_t slots = accumulator_slots();
+  Tensor DP = has_peep ? at::zeros({slots, 3 * H}, opts) : ZR.narrow(0, 0, 3 * H).unsqueeze(0);
 
   AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lstm_backward", [&] {
     using s_t = scalar_t;
     const s_t cc = static_cast<s_t>(cell_clip), pc = static_cast<s_t>(proj_clip);
-    const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : nullptr;
-    const s_t* pf = has_peep ? pi + H : nullptr;
-    const s_t* po = has_peep ? pi + 2 * H : nullptr;
+    const s_t* zrow = ZR.data_ptr<s_t>();  // valid zeros for absent operands (see lstm_forward)
+    s_t* DPb = DP.data_ptr<s_t>();
+    const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : zrow;
+    const s_t* pf = has_peep ? pi + H : zrow;
+    const s_t* po = has_peep ? pi + 2 * H : zrow;
     s_t* dhp = dh.data_ptr<s_t>();
     s_t* dcp = dc.data_ptr<s_t>();
     const s_t* dYb = dY.data_ptr<s_t>();
@@ -348,6 +368,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
       const s_t* cprev = t == 0 ? c0p : Cb + (t - 1) * B * H;
       s_t* dgp = dGb + t * B * 4 * H;
       const s_t* ctp = CTb ? CTb + t * B * H : nullptr;
+      const s_t* cnow = ctp ? ctp : Cb + t * B * H;  // c~_t, which the o peephole read
       const bool* ckt = ckeep ? ckeep + t * B * H : nullptr;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
@@ -355,8 +376,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           s_t* d = dgp + r * 4 * H;
           const s_t* tc = tcp + r * H;
           const s_t* cpr = cprev + r * H;
-          const s_t* crr = crp ? crp + r * H : nullptr;
-          const s_t* dmr = dm_src ? dm_src + r * H : nullptr;
+          const s_t* crr = crp ? crp + r * H : zrow;
+          const s_t* dmr = dm_src ? dm_src + r * H : zrow;
           const s_t* dyr = dyp + r * H;
           const s_t* dhr = add_dh ? dhp + r * H : ZEROb + r * H;
           s_t* dcr = dcp + r * H;
@@ -365,6 +386,15 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           s_t* dckr = dckb ? dckb + r * H : nullptr;
           const bool* ckr = ckt ? ckt + r * H : nullptr;
           s_t* car = c_carry ? DCCb + r * H : nullptr;
+          s_t* dpr = has_peep ? DPb + accumulator_slot(slots) * 3 * H : DPb;
+          const s_t* cnr = cnow + r * H;
+          if (r + 1 < r1) {  // the next row's saved activations (see prefetch_row)
+            prefetch_row(a + 4 * H, 4 * H);
+            prefetch_row(tc + H, H);
+            prefetch_row(cpr + H, H);
+            prefetch_row(dyr + H, H);
+            prefetch_row(d + 4 * H, 4 * H, true);
+          }
           if (c_rule) {  // dc: w.r.t. the c state -> w.r.t. c~_t (+ car: straight to c_{t-1})
             if (cmr) {
               _Pragma("omp simd")
@@ -389,18 +419,23 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
             const s_t i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-            const s_t dm = dmr ? dmr[j] : dyr[j] + dhr[j];
+            const s_t dm = dm_src ? dmr[j] : dyr[j] + dhr[j];
             const s_t tcv = tc[j];
             const s_t dao = dm * tcv * o * (1 - o);
             s_t dcv = dcr[j] + dm * o * (1 - tcv * tcv);
-            if (po) dcv += dao * po[j];
-            if (crr && (crr[j] < -cc || crr[j] > cc)) dcv = 0;
+            if (has_peep) dcv += dao * po[j];
+            if (crp && (crr[j] < -cc || crr[j] > cc)) dcv = 0;
             const s_t cold = cpr[j];
             const s_t dai = dcv * g * i * (1 - i);
             const s_t daf = dcv * cold * f * (1 - f);
             const s_t dag = dcv * i * (1 - g * g);
             s_t dcold = dcv * f;
-            if (pi) dcold += dai * pi[j] + daf * pf[j];
+            if (has_peep) {
+              dcold += dai * pi[j] + daf * pf[j];
+              dpr[j] += dai * cold;
+              dpr[H + j] += daf * cold;
+              dpr[2 * H + j] += dao * cnr[j];
+            }
             d[j] = dai;
             d[H + j] = daf;
             d[2 * H + j] = dag;
@@ -426,12 +461,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
   if (T > 1) dW_hh.addmm_(dG.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(),
                           HSt.narrow(0, 0, T - 1).reshape({(T - 1) * B, P}));
   Tensor dW_hr = proj ? DHR.view({T * B, P}).t().mm(M->view({T * B, H})) : Tensor();
-  Tensor dpeep;
-  if (has_peep) {
-    Tensor c_prev = T > 1 ? at::cat({c0.unsqueeze(0), C.narrow(0, 0, T - 1)}, 0) : c0.unsqueeze(0);
-    dpeep = at::stack({(dG.narrow(2, 0, H) * c_prev).sum({0, 1}), (dG.narrow(2, H, H) * c_prev).sum({0, 1}),
-                       (dG.narrow(2, 3 * H, H) * (rc.on ? ct_t : C)).sum({0, 1})});
-  }
+  Tensor dpeep = has_peep ? DP.sum(0).view({3, H}) : Tensor();
   return {dG, dh, dc, dW_hh, dW_hr, dpeep, dhk, dck};
 }
 

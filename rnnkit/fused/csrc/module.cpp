@@ -37,6 +37,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
                                     const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& g_c,
                                     const Tensor& batch_sizes, const Tensor& Y, const Tensor& G, const Tensor& RN,
                                     const Tensor& C, const Tensor& CHAT, const Tensor& TCN, const Tensor& RS);
+std::vector<Tensor> keep_masks(int64_t steps, const std::vector<int64_t>& sizes, const std::vector<double>& rates);
 }  // namespace rnnkit
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -49,4 +50,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lnlstm_forward", &rnnkit::lnlstm_forward, "layer-norm LSTM forward over all steps");
   m.def("lnlstm_backward", &rnnkit::lnlstm_backward, "layer-norm LSTM backward over all steps");
   m.def("elman_backward", &rnnkit::elman_backward, "Elman RNN backward over all steps");
+  m.def("keep_masks", &rnnkit::keep_masks, "zoneout keep masks, drawn as torch.rand(...) < rate would draw them");
 }
