@@ -15,9 +15,13 @@ them, so entries can be run one at a time::
 
 Timings depend on the machine and on what else runs on it: the table states
 the thread count, the CPU count and the load average seen at the start of each
-run. ``OMP_WAIT_POLICY=PASSIVE`` is set unless given: on a CPU shared with
-other jobs, OpenMP's spinning worker threads otherwise make ``--threads 2``
-many times slower than one thread.
+run. ``--omp-wait-policy auto`` (the default) sets ``OMP_WAIT_POLICY=PASSIVE``
+only when the 1-minute load average at the start of a run shows other work on
+the machine (at least 0.5): on a CPU shared with other jobs, OpenMP's spinning
+worker threads make ``--threads 2`` many times slower than one thread, while on
+an idle machine PASSIVE costs time (charlm: ~65 s an epoch against ~41 s) and
+is not what a user's ``rnnkit train`` runs with. An ``OMP_WAIT_POLICY`` in the
+environment always wins; the table notes the policy each run used.
 """
 
 from __future__ import annotations
@@ -87,22 +91,34 @@ def _child_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_entry(entry: Entry, threads: int, runs_dir: Path) -> dict[str, Any]:
+def wait_policy(choice: str, load: float, environ: dict[str, str]) -> Optional[str]:
+    """The ``OMP_WAIT_POLICY`` a run gets: the environment's if set, else PASSIVE for ``passive``,
+    none for ``active``, and for ``auto`` PASSIVE only when ``load`` (1-minute average) is at least 0.5."""
+    if environ.get("OMP_WAIT_POLICY"):
+        return environ["OMP_WAIT_POLICY"]
+    if choice == "passive" or (choice == "auto" and not load < 0.5):  # NaN (no load average): PASSIVE
+        return "PASSIVE"
+    return None
+
+
+def run_entry(entry: Entry, threads: int, runs_dir: Path, policy: str = "auto") -> dict[str, Any]:
     """Train one entry through ``python -m rnnkit`` and return its result record."""
     run_dir = runs_dir / f"{entry.key}-{time.strftime('%Y%m%d-%H%M%S')}"
     argv = [sys.executable, "-m", "rnnkit", *command(entry, threads), "--no-progress", "--run-dir", str(run_dir)]
     env = dict(os.environ)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"== {entry.key}: {' '.join(argv[1:])}", flush=True)
+    omp = wait_policy(policy, load, env)
+    if omp is not None:
+        env["OMP_WAIT_POLICY"] = omp
+    print(f"== {entry.key}: {' '.join(argv[1:])} (load {load:.2f}, OMP_WAIT_POLICY={omp or 'unset'})", flush=True)
     t0, cpu0 = time.perf_counter(), _child_cpu_s()
     proc = subprocess.run(argv, env=env, cwd=ROOT)
     wall, cpu = time.perf_counter() - t0, _child_cpu_s() - cpu0
     record: dict[str, Any] = {"key": entry.key, "command": "rnnkit " + " ".join(command(entry, threads)),
                               "threads": threads, "cpus": os.cpu_count(), "load_at_start": round(load, 2),
                               "wall_time_s": round(wall, 1), "cpu_time_s": round(cpu, 1), "run_dir": str(run_dir),
-                              "returncode": proc.returncode,
+                              "returncode": proc.returncode, "omp_wait_policy": omp or "default",
                               "date": time.strftime("%Y-%m-%d %H:%M")}
     report_path = run_dir / "report.json"
     if proc.returncode == 0 and report_path.is_file():
@@ -137,20 +153,21 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
              "(`rnnkit train <recipe>`). Wall time is the whole command, start-up and data loading included; "
              "'load' is the machine's 1-minute load average when the run started (a shared machine inflates wall "
              "times). CPU time (user + system, all threads) does not grow with other people's load; divided by the "
-             "thread count it bounds the wall time on an idle machine from below.",
+             "thread count it bounds the wall time on an idle machine from below. 'OMP' is the OpenMP wait policy "
+             "of the run (PASSIVE on a loaded machine, see the script's docstring).",
              "", f"Python {platform.python_version()}, {platform.machine()}.", "",
              "| recipe | data | metric | target | result | reached | wall time | CPU time | threads / CPUs (load) "
-             "| command |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| OMP | command |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in ENTRIES:
         r = results.get(e.key)
         if r is None:
-            lines.append(f"| {e.recipe} | {e.data} | {e.metric} | {e.target} | not run yet | | | | | "
+            lines.append(f"| {e.recipe} | {e.data} | {e.metric} | {e.target} | not run yet | | | | | | "
                          f"`rnnkit {' '.join(command(e, 2))}` |")
             continue
         reached = "yes" if r.get("reached") else "**no**" + (f" ({r['note']})" if r.get("note") else "")
         lines.append(f"| {e.recipe} | {e.data} | {e.metric} | {e.target} | {_value_text(e, r)} | {reached} | "
                      f"{r['wall_time_s'] / 60:.1f} min | {_cpu_text(r)} | {r['threads']} / {r['cpus']} "
-                     f"({r['load_at_start']}) | "
+                     f"({r['load_at_start']}) | {r.get('omp_wait_policy', 'PASSIVE')} | "
                      f"`{r['command']}` |")
     dates = sorted(r["date"] for r in results.values())
     if dates:
@@ -167,6 +184,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="the markdown table")
     p.add_argument("--table-only", action="store_true", help="only rebuild the table from --results")
     p.add_argument("--list", action="store_true", help="list the entries and exit")
+    p.add_argument("--omp-wait-policy", choices=("auto", "passive", "active"), default="auto",
+                   help="OMP_WAIT_POLICY of the runs: auto = PASSIVE only on a loaded machine (default)")
     args = p.parse_args(argv)
     if args.list:
         for e in ENTRIES:
@@ -179,7 +198,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.table_only:
         chosen = [e for e in ENTRIES if not args.entries or e.key in args.entries or e.recipe in args.entries]
         for e in chosen:  # one at a time: timings are only meaningful without a second training beside them
-            results[e.key] = run_entry(e, args.threads, args.runs_dir)
+            results[e.key] = run_entry(e, args.threads, args.runs_dir, args.omp_wait_policy)
             args.results.write_text(json.dumps(results, indent=1) + "\n")
             print(f"== {e.key}: {_value_text(e, results[e.key])}, reached: {results[e.key].get('reached')}, "
                   f"{results[e.key]['wall_time_s']:.0f} s", flush=True)

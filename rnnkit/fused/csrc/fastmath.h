@@ -94,7 +94,11 @@ inline void small_addmm(T* out, const T* bias, int64_t bias_ld, const T* a, int6
     int64_t n0 = 0;
     for (; n0 + kBlock <= N; n0 += kBlock) {
       T acc[kBlock];
-      for (int64_t j = 0; j < kBlock; ++j) acc[j] = br ? br[n0 + j] : T(0);
+      if (br) {  // the branch outside the loop: a masked load through a null pointer is a slow assist
+        for (int64_t j = 0; j < kBlock; ++j) acc[j] = br[n0 + j];
+      } else {
+        for (int64_t j = 0; j < kBlock; ++j) acc[j] = T(0);
+      }
       for (int64_t k = 0; k < K; ++k) {
         const T av = ar[k];
         const T* bk = b + k * N + n0;
@@ -104,7 +108,11 @@ inline void small_addmm(T* out, const T* bias, int64_t bias_ld, const T* a, int6
       for (int64_t j = 0; j < kBlock; ++j) o[n0 + j] = acc[j];
     }
     if (n0 < N) {
-      for (int64_t n = n0; n < N; ++n) o[n] = br ? br[n] : T(0);
+      if (br) {
+        for (int64_t n = n0; n < N; ++n) o[n] = br[n];
+      } else {
+        for (int64_t n = n0; n < N; ++n) o[n] = T(0);
+      }
       for (int64_t k = 0; k < K; ++k) {
         const T av = ar[k];
         const T* bk = b + k * N;
