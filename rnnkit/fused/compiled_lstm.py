@@ -1,8 +1,10 @@
 r"""The compiled LSTM: :class:`rnnkit.cells.LSTMCell` (every option but a non-tanh
 activation) with the whole time loop in C++ (``csrc/lstm.cpp``).
 
-Forward: ``cell.input_projection`` for all steps in one GEMM, then per step a
-recurrent GEMM on the active rows and one fused pointwise pass
+Forward: ``cell.input_projection`` for all steps in one GEMM over the active
+rows only (packed step after step, :func:`pack_rows`: no work on padding
+anywhere, also not in the weight-gradient GEMMs), then per step a recurrent
+GEMM on the active rows and one fused pointwise pass
 
 .. math::
     a_t = x_t W_{ih}^\top + b + h_{t-1} W_{hh}^\top, \quad
@@ -72,11 +74,11 @@ class LSTMFunction(torch.autograd.Function):
                 total_steps: int, forget_bias: float, cell_clip: float, proj_clip: float, save: bool,
                 mode: int, rate_h: float, rate_c: float) -> tuple[Tensor, Tensor, Tensor]:
         ext = load()
-        Y, hn, cn, G, C, TC, CR, M, HR, HS, CT = ext.lstm_forward(
+        Y, hn, cn, G, C, TC, CR, M, HR, HP, CT = ext.lstm_forward(
             xp, h0, c0, w_hh, w_hr, peep, batch_sizes, total_steps, forget_bias, cell_clip, proj_clip, save,
             mode, hk, ck, rate_h, rate_c)
         if save:
-            ctx.save_for_backward(h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR, HS, CT, hk, ck)
+            ctx.save_for_backward(h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR, HP, CT, hk, ck)
             ctx.batch_sizes = batch_sizes
             ctx.args = (cell_clip, proj_clip, mode)
             ctx.rates = (rate_h, rate_c)
@@ -85,8 +87,8 @@ class LSTMFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, dY: Tensor, dhn: Tensor, dcn: Tensor) -> tuple:
-        h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR, HS, CT, hk, ck = ctx.saved_tensors
-        steps = G.shape[0]
+        h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR, HP, CT, hk, ck = ctx.saved_tensors
+        steps = ctx.batch_sizes.shape[0]
 
         def opt(t: Optional[Tensor]) -> Optional[Tensor]:
             return t if t is not None and t.numel() > 0 else None
@@ -94,10 +96,23 @@ class LSTMFunction(torch.autograd.Function):
         dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck = load().lstm_backward(
             dY[:steps].contiguous(), dhn.contiguous(), dcn.contiguous(), h0, c0, w_hh, w_hr, peep,
             ctx.batch_sizes, Y[:steps], G, C, TC, opt(CR), opt(M), opt(HR), *ctx.args, hk, ck, *ctx.rates,
-            opt(HS), opt(CT))
+            HP, opt(CT))
         if ctx.args[2] != DROPOUT:  # zoneout's keep masks are not differentiable
             dhk = dck = None
         return (dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck) + (None,) * 9
+
+
+def pack_rows(x: Tensor, batch_sizes: Tensor) -> Tensor:
+    """The active rows of a length-sorted ``(T, B, I)`` batch, step after step: ``(N, I)``,
+    ``N = batch_sizes.sum()`` (a PackedSequence's data). The kernel's input projection, its saved
+    buffers and every weight-gradient GEMM then cover only the valid rows. An autograd op (its
+    backward scatters into zeros); a view when no row ends early."""
+    T, B = x.shape[0], x.shape[1]
+    flat = x.reshape(T * B, *x.shape[2:])
+    if int(batch_sizes[-1]) == B:
+        return flat
+    active = torch.arange(B).unsqueeze(0) < batch_sizes.unsqueeze(1)  # (T, B), row-major = packed order
+    return flat.index_select(0, active.flatten().nonzero().squeeze(1).to(x.device))
 
 
 def lstm_unsupported(cell: LSTMCell) -> Optional[str]:
@@ -116,7 +131,7 @@ def lstm_kernel(cell: LSTMCell):
         h0, c0 = state
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.output_size)), LSTMState(h0, c0)
-        xp = cell.input_projection(x).contiguous()
+        xp = cell.input_projection(pack_rows(x, batch_sizes)).contiguous()
         hk = None if rule.h is None else rule.h.contiguous()
         ck = None if rule.c is None else rule.c.contiguous()
         Y, hn, cn = LSTMFunction.apply(

@@ -77,6 +77,14 @@ inline std::vector<int64_t> to_vec(const at::Tensor& batch_sizes) {
   return std::vector<int64_t>(bs.data_ptr<int64_t>(), bs.data_ptr<int64_t>() + bs.numel());
 }
 
+// off[t] = batch_sizes[0] + ... + batch_sizes[t-1]: where step t's rows start in a packed (N, .)
+// buffer (a PackedSequence's data layout); off[T] = N.
+inline std::vector<int64_t> step_offsets(const std::vector<int64_t>& bsv) {
+  std::vector<int64_t> off(bsv.size() + 1, 0);
+  for (size_t t = 0; t < bsv.size(); ++t) off[t + 1] = off[t] + bsv[t];
+  return off;
+}
+
 // out = bias + a @ b for a step's few active rows. For M <= kSmallRows a plain
 // vectorised loop (no BLAS call, no dispatch: ~1 us at M = 1, H = 128) beats
 // at::addmm's fixed overhead; larger M goes to BLAS. bias: undefined, (M, N)

@@ -1,15 +1,22 @@
 // Whole-sequence LSTM (rnnkit.cells.LSTMCell, every option) forward and backward.
 //
-// Inputs are time-major and sorted by length (descending): at step t only the
-// first batch_sizes[t] rows are active, so no work is done past a sequence's
-// end. xp = x W_ih^T + b_ih + b_hh comes precomputed for all steps.
+// Inputs are sorted by length (descending): at step t only the first
+// batch_sizes[t] rows are active, so no work is done past a sequence's end.
+// xp = x W_ih^T + b_ih + b_hh comes precomputed for the active rows only,
+// packed step after step as a PackedSequence's data: (N, 4H), N = sum of
+// batch_sizes, step t's rows at off_t = batch_sizes[0] + ... + batch_sizes[t-1].
+// Every saved buffer uses the same packed rows, so the weight-gradient GEMMs
+// (here dW_hh, dW_hr; dW_ih and dx in autograd on the packed input projection)
+// run over the N valid rows, never over padding. Only the output Y is padded
+// (total_steps, B, P), zero past each length.
 //
 // Forward, per step t, rows r < bs_t:
 //   a = xp_t + h_{t-1} W_hh^T;  a_f += forget_bias;  a_i += p_i c_{t-1};  a_f += p_f c_{t-1}
 //   i, f, o = sigmoid;  g = tanh(a_g);  c_t = clip(f c_{t-1} + i g);  a_o += p_o c_t
 //   m_t = o tanh(c_t);  h_t = clip(m_t W_hr^T) with a projection, else m_t.
-// Saved for backward (save=true): G = [i, f, g, o], C = c_t, TC = tanh(c_t),
-// CR = c before clipping (cell_clip), M = m_t (projection), HR = h before clipping (proj_clip).
+// Saved for backward (save=true), packed: G = [i, f, g, o], C = c_t, TC = tanh(c_t),
+// CR = c before clipping (cell_clip), M = m_t (projection), HR = h before clipping (proj_clip),
+// HP = the h state the step read (h_{t-1}, or h0), for dW_hh.
 //
 // State rules (mode) applied to the step's new state (h~, c~) after the cell:
 //   0: none, s_t = s~_t;
@@ -17,7 +24,8 @@
 //      ((B, P) for h, (B, H) for c, either may be absent); the output stays y_t = h~_t;
 //   2: zoneout (rnnkit.wrappers.Zoneout): s_t = d_t ? s_{t-1} : s~_t with keep masks d (T, B, .) (bool),
 //      or, without masks, the expectation lerp(s~_t, s_{t-1}, rate); the output is the new state, y_t = h_t.
-// Extra buffers: HS = the dropped h state (mode 1 with an h mask), CT = c~_t (when c has a rule).
+// Extra buffers: HS = the dropped h state (mode 1 with an h mask; two rolling steps), CT = c~_t
+// (packed, when c has a rule).
 #include "fastmath.h"
 
 namespace rnnkit {
@@ -74,24 +82,27 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   const Rule rh = make_rule(mode, hk, rate_h), rc = make_rule(mode, ck, rate_c);
   Tensor hk_c = hk.has_value() && hk->defined() ? hk->contiguous() : Tensor();
   Tensor ck_c = ck.has_value() && ck->defined() ? ck->contiguous() : Tensor();
-  const int64_t T = xp.size(0), B = xp.size(1), H = c0.size(1), P = h0.size(1);
+  const int64_t T = batch_sizes.size(0), B = h0.size(0), H = c0.size(1), P = h0.size(1);
+  const auto off = step_offsets(bsv);
+  const int64_t N = off[T];
+  TORCH_CHECK(xp.dim() == 2 && xp.size(0) == N && xp.size(1) == 4 * H, "lstm_forward: xp must be (N, 4H) packed rows");
   const bool proj = w_hr.has_value() && w_hr->defined();
   const bool has_peep = peep.has_value() && peep->defined();
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
   Tensor Y = ragged ? at::zeros({total_steps, B, P}, opts) : at::empty({total_steps, B, P}, opts);
-  const int64_t TS = save ? T : 1;  // rolling buffers when nothing is saved
-  Tensor G = at::empty({TS, B, 4 * H}, opts);
-  // saved buffers are zero-filled when ragged: rows past a length meet zero gradients in the weight GEMMs
-  auto buf = [&](std::initializer_list<int64_t> shape) { return save && ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
-  Tensor C = buf({save ? T : 2, B, H});
-  Tensor TC = save ? at::empty({T, B, H}, opts) : Tensor();
-  Tensor CR = (save && cell_clip > 0) ? at::empty({T, B, H}, opts) : Tensor();
-  Tensor M = proj ? buf({TS, B, H}) : Tensor();
-  Tensor HR = (save && proj && proj_clip > 0) ? at::empty({T, B, P}, opts) : Tensor();
+  // saved buffers hold the N packed rows; without saving, one step (G, M) or two rolling steps (C)
+  const int64_t NS = save ? N : B;
+  Tensor G = at::empty({NS, 4 * H}, opts);
+  Tensor C = at::empty({save ? N : 2 * B, H}, opts);
+  Tensor TC = save ? at::empty({N, H}, opts) : Tensor();
+  Tensor CR = (save && cell_clip > 0) ? at::empty({N, H}, opts) : Tensor();
+  Tensor M = proj ? at::empty({NS, H}, opts) : Tensor();
+  Tensor HR = (save && proj && proj_clip > 0) ? at::empty({N, P}, opts) : Tensor();
   const bool sep_h = rh.drop;  // the h state differs from the output: its own buffer
-  Tensor HS = sep_h ? buf({save ? T : 2, B, P}) : Tensor();
-  Tensor CT = (rc.on && save) ? buf({T, B, H}) : Tensor();
+  Tensor HS = sep_h ? at::empty({2 * B, P}, opts) : Tensor();
+  Tensor HP = save ? at::empty({N, P}, opts) : Tensor();
+  Tensor CT = (rc.on && save) ? at::empty({N, H}, opts) : Tensor();
   Tensor hn = h0.clone(), cn = c0.clone();
   Tensor w_hh_t = w_hh.t().contiguous();  // (K, N) layout: ~2x faster GEMMs at small batch than a transposed view
   Tensor w_hr_t = proj ? w_hr->t().contiguous() : Tensor();
@@ -125,6 +136,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     s_t* hnp = hn.data_ptr<s_t>();
     s_t* cnp = cn.data_ptr<s_t>();
     s_t* HSb = sep_h ? HS.data_ptr<s_t>() : nullptr;
+    s_t* HPb = save ? HP.data_ptr<s_t>() : nullptr;
     s_t* CTb = CT.defined() ? CT.data_ptr<s_t>() : nullptr;
     const s_t* hmask = rh.drop ? hk_c.data_ptr<s_t>() : nullptr;
     const s_t* cmask = rc.drop ? ck_c.data_ptr<s_t>() : nullptr;
@@ -133,23 +145,26 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
     const bool c_rule = rc.on;
     // the h state of step t (the output unless dropped separately)
-    auto h_state = [&](int64_t t) -> s_t* { return sep_h ? HSb + (save ? t : t % 2) * B * P : Yb + t * B * P; };
+    auto h_state = [&](int64_t t) -> s_t* { return sep_h ? HSb + (t % 2) * B * P : Yb + t * B * P; };
     for (int64_t t = 0; t < T; ++t) {
       const int64_t bs = bsv[t];
       if (bs == 0) break;
-      const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
-      s_t* gp = Gb + tg * B * 4 * H;
+      // first row of step t in the saved (packed) buffers, and in the rolling ones
+      const int64_t row = save ? off[t] : 0, crow = save ? off[t] : (t % 2) * B;
+      const int64_t cprow = save ? (t > 0 ? off[t - 1] : 0) : ((t + 1) % 2) * B;
+      s_t* gp = Gb + row * 4 * H;
       const s_t* h_prev = t == 0 ? h0p : h_state(t - 1);
+      if (HPb) std::memcpy(HPb + off[t] * P, h_prev, bs * P * sizeof(s_t));
       // the recurrent GEMM alone (no copy of xp into the output first): the pointwise pass adds xp
       addmm_ptr<s_t>(gp, nullptr, 0, h_prev, P, whh, bs, P, 4 * H, opts);
-      const s_t* xpt = xpb + t * B * 4 * H;
-      const s_t* cprev = t == 0 ? c0p : Cb + tcp * B * H;
-      s_t* cp = Cb + tc_ * B * H;
-      s_t* tcp_ = save ? TCb + t * B * H : nullptr;
-      s_t* crp = CRb ? CRb + t * B * H : nullptr;
+      const s_t* xpt = xpb + off[t] * 4 * H;
+      const s_t* cprev = t == 0 ? c0p : Cb + cprow * H;
+      s_t* cp = Cb + crow * H;
+      s_t* tcp_ = save ? TCb + off[t] * H : nullptr;
+      s_t* crp = CRb ? CRb + off[t] * H : nullptr;
       s_t* yt = Yb + t * B * P;
-      s_t* mp = proj ? Mb + tg * B * H : yt;
-      s_t* ctp = CTb ? CTb + t * B * H : nullptr;
+      s_t* mp = proj ? Mb + row * H : yt;
+      s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
       const bool* ckt = ckeep ? ckeep + t * B * H : nullptr;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
@@ -208,7 +223,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
         addmm_ptr<s_t>(yt, nullptr, 0, mp, H, whr, bs, H, P, opts);
         if (pc > 0) {
           const int64_t n = bs * P;
-          if (HRb) std::memcpy(HRb + t * B * P, yt, n * sizeof(s_t));
+          if (HRb) std::memcpy(HRb + off[t] * P, yt, n * sizeof(s_t));
           for (int64_t k = 0; k < n; ++k) yt[k] = yt[k] < -pc ? -pc : (yt[k] > pc ? pc : yt[k]);
         }
       }
@@ -235,11 +250,11 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
       }
     }
   });
-  return {Y, hn, cn, G, C, TC, CR, M, HR, HS, CT};
+  return {Y, hn, cn, G, C, TC, CR, M, HR, HP, CT};
 }
 
-// Gradients of lstm_forward. dY: (T, B, P) for the T steps run. Returns
-// dxp (T, B, 4H), dh0, dc0, dW_hh, dW_hr, dpeep, dhk, dck (undefined where absent;
+// Gradients of lstm_forward. dY: (T, B, P) (padded) for the T steps run; the saved buffers packed.
+// Returns dxp (N, 4H) packed as xp, dh0, dc0, dW_hh, dW_hr, dpeep, dhk, dck (undefined where absent;
 // dhk/dck are the gradients of mode 1's masks).
 std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
                                   const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
@@ -248,25 +263,26 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
                                   const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
                                   double cell_clip, double proj_clip, int64_t mode, const c10::optional<Tensor>& hk,
                                   const c10::optional<Tensor>& ck, double rate_h, double rate_c,
-                                  const c10::optional<Tensor>& HS, const c10::optional<Tensor>& CT) {
+                                  const Tensor& HP, const c10::optional<Tensor>& CT) {
   const auto bsv = to_vec(batch_sizes);
   const Rule rh = make_rule(mode, hk, rate_h), rc = make_rule(mode, ck, rate_c);
   Tensor hk_c = hk.has_value() && hk->defined() ? hk->contiguous() : Tensor();
   Tensor ck_c = ck.has_value() && ck->defined() ? ck->contiguous() : Tensor();
-  const int64_t T = G.size(0), B = G.size(1), H = C.size(2), P = h0.size(1);
+  const int64_t T = batch_sizes.size(0), B = h0.size(0), H = C.size(1), P = h0.size(1);
+  const auto off = step_offsets(bsv);
+  const int64_t N = off[T];
   const bool proj = w_hr.has_value() && w_hr->defined();
   const bool has_peep = peep.has_value() && peep->defined();
-  const bool ragged = T > 0 && bsv[T - 1] < B;
   auto opts = G.options();
-  Tensor dG = ragged ? at::zeros({T, B, 4 * H}, opts) : at::empty({T, B, 4 * H}, opts);
-  Tensor DHR = proj ? (ragged ? at::zeros({T, B, P}, opts) : at::empty({T, B, P}, opts)) : Tensor();
+  Tensor dG = at::empty({N, 4 * H}, opts);  // packed rows, as xp: every row is written
+  Tensor DHR = proj ? at::empty({N, P}, opts) : Tensor();
   Tensor DM = proj ? at::empty({B, H}, opts) : Tensor();
   Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
   Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
   Tensor w_hh_c = w_hh.contiguous(), w_hr_c = proj ? w_hr->contiguous() : Tensor();
   Tensor cr_t = CR.has_value() ? *CR : Tensor();
   Tensor hr_t = HR.has_value() ? *HR : Tensor();
-  Tensor hs_t = HS.has_value() ? *HS : Tensor(), ct_t = CT.has_value() ? *CT : Tensor();
+  Tensor ct_t = CT.has_value() ? *CT : Tensor();
   Tensor DHT = rh.on ? at::empty({B, P}, opts) : Tensor();  // gradient w.r.t. h~_t under an h rule
   Tensor ZERO = rh.on ? at::zeros({B, P}, opts) : Tensor();  // stands in for dh once the h rule used it
   const bool c_carry = rc.on && !rc.drop;  // zoneout: dc_{t-1} also gets the kept part straight
@@ -351,8 +367,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
       const s_t* dyp = dsrc;
       const s_t* dm_src = nullptr;  // gradient w.r.t. m_t, rows (bs, H), with a projection
       if (proj) {
-        s_t* dr = DHRb + t * B * P;
-        const s_t* hr = HRb ? HRb + t * B * P : nullptr;
+        s_t* dr = DHRb + off[t] * P;
+        const s_t* hr = HRb ? HRb + off[t] * P : nullptr;
         const int64_t n = bs * P;
         for (int64_t k = 0; k < n; ++k) {
           s_t v = add_dh ? dyp[k] + dhp[k] : dyp[k];
@@ -362,13 +378,13 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
         addmm_ptr<s_t>(DMp, nullptr, 0, dr, P, whr, bs, P, H, opts);
         dm_src = DMp;
       }
-      const s_t* gp = Gb + t * B * 4 * H;
-      const s_t* tcp = TCb + t * B * H;
-      const s_t* crp = CRb ? CRb + t * B * H : nullptr;
-      const s_t* cprev = t == 0 ? c0p : Cb + (t - 1) * B * H;
-      s_t* dgp = dGb + t * B * 4 * H;
-      const s_t* ctp = CTb ? CTb + t * B * H : nullptr;
-      const s_t* cnow = ctp ? ctp : Cb + t * B * H;  // c~_t, which the o peephole read
+      const s_t* gp = Gb + off[t] * 4 * H;  // saved buffers: packed rows (see the header)
+      const s_t* tcp = TCb + off[t] * H;
+      const s_t* crp = CRb ? CRb + off[t] * H : nullptr;
+      const s_t* cprev = t == 0 ? c0p : Cb + off[t - 1] * H;
+      s_t* dgp = dGb + off[t] * 4 * H;
+      const s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
+      const s_t* cnow = ctp ? ctp : Cb + off[t] * H;  // c~_t, which the o peephole read
       const bool* ckt = ckeep ? ckeep + t * B * H : nullptr;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
@@ -456,11 +472,9 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     }
   });
   // weight gradients: one large GEMM each over all steps
-  const Tensor& HSt = rh.drop ? hs_t : Y;  // the h states
-  Tensor dW_hh = dG[0].t().mm(h0);
-  if (T > 1) dW_hh.addmm_(dG.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(),
-                          HSt.narrow(0, 0, T - 1).reshape({(T - 1) * B, P}));
-  Tensor dW_hr = proj ? DHR.view({T * B, P}).t().mm(M->view({T * B, H})) : Tensor();
+  // over the N valid rows: HP holds the h state each row's step read
+  Tensor dW_hh = dG.t().mm(HP);
+  Tensor dW_hr = proj ? DHR.t().mm(*M) : Tensor();
   Tensor dpeep = has_peep ? DP.sum(0).view({3, H}) : Tensor();
   return {dG, dh, dc, dW_hh, dW_hr, dpeep, dhk, dck};
 }
