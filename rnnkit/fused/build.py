@@ -29,8 +29,8 @@ from typing import Optional
 import torch
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = ("module.cpp", "lstm.cpp", "gru.cpp", "elman.cpp", "lnlstm.cpp", "masks.cpp")
-HEADERS = ("fastmath.h",)
+SOURCES = ("module.cpp", "lstm_forward.cpp", "lstm_backward.cpp", "gru.cpp", "elman.cpp", "lnlstm.cpp", "masks.cpp")
+HEADERS = ("fastmath.h", "lstm_rules.h")
 ENV_DISABLE = "RNNKIT_NO_COMPILE"
 
 _lock = threading.Lock()

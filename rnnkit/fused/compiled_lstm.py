@@ -1,5 +1,5 @@
 r"""The compiled LSTM: :class:`rnnkit.cells.LSTMCell` (every option but a non-tanh
-activation) with the whole time loop in C++ (``csrc/lstm.cpp``).
+activation) with the whole time loop in C++ (``csrc/lstm_forward.cpp``, ``csrc/lstm_backward.cpp``).
 
 Forward: ``cell.input_projection`` for all steps in one GEMM over the active
 rows only (packed step after step, :func:`pack_rows`: no work on padding

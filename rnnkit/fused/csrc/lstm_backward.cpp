@@ -1,0 +1,237 @@
+// Backward of the whole-sequence LSTM (lstm_forward.cpp: layout, saved buffers, state rules).
+
+#include "lstm_rules.h"
+
+namespace rnnkit {
+
+using at::Tensor;
+using namespace lstm_detail;
+
+// Gradients of lstm_forward. dY: (T, B, P) (padded) for the T steps run; the saved buffers packed.
+// Returns dxp (N, 4H) packed as xp, dh0, dc0, dW_hh, dW_hr, dpeep, dhk, dck (undefined where absent;
+// dhk/dck are the gradients of mode 1's masks).
+std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
+                                  const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
+                                  const c10::optional<Tensor>& peep, const Tensor& batch_sizes, const Tensor& Y,
+                                  const Tensor& G, const Tensor& C, const Tensor& TC, const c10::optional<Tensor>& CR,
+                                  const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
+                                  double cell_clip, double proj_clip, int64_t mode, const c10::optional<Tensor>& hk,
+                                  const c10::optional<Tensor>& ck, double rate_h, double rate_c,
+                                  const Tensor& HP, const c10::optional<Tensor>& CT) {
+  const auto bsv = to_vec(batch_sizes);
+  const Rule rh = make_rule(mode, hk, rate_h), rc = make_rule(mode, ck, rate_c);
+  Tensor hk_c = hk.has_value() && hk->defined() ? hk->contiguous() : Tensor();
+  Tensor ck_c = ck.has_value() && ck->defined() ? ck->contiguous() : Tensor();
+  const int64_t T = batch_sizes.size(0), B = h0.size(0), H = C.size(1), P = h0.size(1);
+  const auto off = step_offsets(bsv);
+  const int64_t N = off[T];
+  const bool proj = w_hr.has_value() && w_hr->defined();
+  const bool has_peep = peep.has_value() && peep->defined();
+  auto opts = G.options();
+  Tensor dG = at::empty({N, 4 * H}, opts);  // packed rows, as xp: every row is written
+  Tensor DHR = proj ? at::empty({N, P}, opts) : Tensor();
+  Tensor DM = proj ? at::empty({B, H}, opts) : Tensor();
+  Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
+  Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
+  Tensor w_hh_c = w_hh.contiguous(), w_hr_c = proj ? w_hr->contiguous() : Tensor();
+  Tensor cr_t = CR.has_value() ? *CR : Tensor();
+  Tensor hr_t = HR.has_value() ? *HR : Tensor();
+  Tensor ct_t = CT.has_value() ? *CT : Tensor();
+  Tensor DHT = rh.on ? at::empty({B, P}, opts) : Tensor();  // gradient w.r.t. h~_t under an h rule
+  Tensor ZERO = rh.on ? at::zeros({B, P}, opts) : Tensor();  // stands in for dh once the h rule used it
+  const bool c_carry = rc.on && !rc.drop;  // zoneout: dc_{t-1} also gets the kept part straight
+  Tensor DCC = c_carry ? at::empty({B, H}, opts) : Tensor();
+  Tensor dhk = rh.drop ? at::zeros({B, P}, opts) : Tensor();
+  Tensor dck = rc.drop ? at::zeros({B, H}, opts) : Tensor();
+  Tensor ZR = at::zeros({4 * std::max(H, P)}, opts);
+  // peephole gradients summed inside the step loop per thread (see accumulator_slot), over threads at the end
+  const int64_t slots = accumulator_slots();
+  Tensor DP = has_peep ? at::zeros({slots, 3 * H}, opts) : ZR.narrow(0, 0, 3 * H).unsqueeze(0);
+
+  AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lstm_backward", [&] {
+    using s_t = scalar_t;
+    const s_t cc = static_cast<s_t>(cell_clip), pc = static_cast<s_t>(proj_clip);
+    const s_t* zrow = ZR.data_ptr<s_t>();  // valid zeros for absent operands (see lstm_forward)
+    s_t* DPb = DP.data_ptr<s_t>();
+    const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : zrow;
+    const s_t* pf = has_peep ? pi + H : zrow;
+    const s_t* po = has_peep ? pi + 2 * H : zrow;
+    s_t* dhp = dh.data_ptr<s_t>();
+    s_t* dcp = dc.data_ptr<s_t>();
+    const s_t* dYb = dY.data_ptr<s_t>();
+    const s_t* Gb = G.data_ptr<s_t>();
+    const s_t* Cb = C.data_ptr<s_t>();
+    const s_t* TCb = TC.data_ptr<s_t>();
+    const s_t* CRb = cr_t.defined() ? cr_t.data_ptr<s_t>() : nullptr;
+    const s_t* HRb = hr_t.defined() ? hr_t.data_ptr<s_t>() : nullptr;
+    const s_t* c0p = c0.data_ptr<s_t>();
+    const s_t* whh = w_hh_c.data_ptr<s_t>();
+    const s_t* whr = proj ? w_hr_c.data_ptr<s_t>() : nullptr;
+    s_t* dGb = dG.data_ptr<s_t>();
+    s_t* DHRb = proj ? DHR.data_ptr<s_t>() : nullptr;
+    s_t* DMp = proj ? DM.data_ptr<s_t>() : nullptr;
+    const s_t* Yb = Y.data_ptr<s_t>();
+    const s_t* CTb = ct_t.defined() ? ct_t.data_ptr<s_t>() : nullptr;
+    s_t* DHTb = rh.on ? DHT.data_ptr<s_t>() : nullptr;
+    const s_t* ZEROb = ZERO.defined() ? ZERO.data_ptr<s_t>() : nullptr;
+    s_t* DCCb = c_carry ? DCC.data_ptr<s_t>() : nullptr;
+    s_t* dhkb = rh.drop ? dhk.data_ptr<s_t>() : nullptr;
+    s_t* dckb = rc.drop ? dck.data_ptr<s_t>() : nullptr;
+    const s_t* hmask = rh.drop ? hk_c.data_ptr<s_t>() : nullptr;
+    const s_t* cmask = rc.drop ? ck_c.data_ptr<s_t>() : nullptr;
+    const bool* hkeep = rh.keep ? hk_c.data_ptr<bool>() : nullptr;
+    const bool* ckeep = rc.keep ? ck_c.data_ptr<bool>() : nullptr;
+    const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
+    const bool c_rule = rc.on, h_carry = rh.on && !rh.drop;  // zoneout: h_{t-1} also reaches h_t directly
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t bs = bsv[t];
+      if (bs == 0) continue;
+      // dh holds the gradient w.r.t. the h state of step t; dsrc (+ dh unless a rule consumed it) is
+      // the gradient w.r.t. h~_t
+      const s_t* dsrc = dYb + t * B * P;
+      const bool add_dh = !rh.on;
+      if (rh.on) {
+        const s_t* dyp = dsrc;
+        const int64_t n = bs * P;
+        if (hmask) {
+          const s_t* yv = Yb + t * B * P;
+          for (int64_t k = 0; k < n; ++k) {
+            const s_t g = dhp[k];
+            DHTb[k] = dyp[k] + hmask[k] * g;
+            dhkb[k] += g * yv[k];
+          }
+        } else if (hkeep) {
+          const bool* z = hkeep + t * B * P;
+          _Pragma("omp simd")
+          for (int64_t k = 0; k < n; ++k) {
+            const s_t g = dhp[k] + dyp[k];
+            DHTb[k] = z[k] ? s_t(0) : g;
+            dhp[k] = z[k] ? g : s_t(0);
+          }
+        } else {
+          _Pragma("omp simd")
+          for (int64_t k = 0; k < n; ++k) {
+            const s_t g = dhp[k] + dyp[k];
+            DHTb[k] = (1 - rate_hs) * g;
+            dhp[k] = rate_hs * g;
+          }
+        }
+        dsrc = DHTb;
+      }
+      const s_t* dyp = dsrc;
+      const s_t* dm_src = nullptr;  // gradient w.r.t. m_t, rows (bs, H), with a projection
+      if (proj) {
+        s_t* dr = DHRb + off[t] * P;
+        const s_t* hr = HRb ? HRb + off[t] * P : nullptr;
+        const int64_t n = bs * P;
+        for (int64_t k = 0; k < n; ++k) {
+          s_t v = add_dh ? dyp[k] + dhp[k] : dyp[k];
+          if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
+          dr[k] = v;
+        }
+        addmm_ptr<s_t>(DMp, nullptr, 0, dr, P, whr, bs, P, H, opts);
+        dm_src = DMp;
+      }
+      const s_t* gp = Gb + off[t] * 4 * H;  // saved buffers: packed rows (see the header)
+      const s_t* tcp = TCb + off[t] * H;
+      const s_t* crp = CRb ? CRb + off[t] * H : nullptr;
+      const s_t* cprev = t == 0 ? c0p : Cb + off[t - 1] * H;
+      s_t* dgp = dGb + off[t] * 4 * H;
+      const s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
+      const s_t* cnow = ctp ? ctp : Cb + off[t] * H;  // c~_t, which the o peephole read
+      const bool* ckt = ckeep ? ckeep + t * B * H : nullptr;
+      for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const s_t* a = gp + r * 4 * H;
+          s_t* d = dgp + r * 4 * H;
+          const s_t* tc = tcp + r * H;
+          const s_t* cpr = cprev + r * H;
+          const s_t* crr = crp ? crp + r * H : zrow;
+          const s_t* dmr = dm_src ? dm_src + r * H : zrow;
+          const s_t* dyr = dyp + r * H;
+          const s_t* dhr = add_dh ? dhp + r * H : ZEROb + r * H;
+          s_t* dcr = dcp + r * H;
+          const s_t* ctr = ctp ? ctp + r * H : nullptr;
+          const s_t* cmr = cmask ? cmask + r * H : nullptr;
+          s_t* dckr = dckb ? dckb + r * H : nullptr;
+          const bool* ckr = ckt ? ckt + r * H : nullptr;
+          s_t* car = c_carry ? DCCb + r * H : nullptr;
+          s_t* dpr = has_peep ? DPb + accumulator_slot(slots) * 3 * H : DPb;
+          const s_t* cnr = cnow + r * H;
+          if (r + 1 < r1) {  // the next row's saved activations (see prefetch_row)
+            prefetch_row(a + 4 * H, 4 * H);
+            prefetch_row(tc + H, H);
+            prefetch_row(cpr + H, H);
+            prefetch_row(dyr + H, H);
+            prefetch_row(d + 4 * H, 4 * H, true);
+          }
+          if (c_rule) {  // dc: w.r.t. the c state -> w.r.t. c~_t (+ car: straight to c_{t-1})
+            if (cmr) {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                dckr[j] += dcr[j] * ctr[j];
+                dcr[j] *= cmr[j];
+              }
+            } else if (ckr) {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                car[j] = ckr[j] ? dcr[j] : s_t(0);
+                dcr[j] = ckr[j] ? s_t(0) : dcr[j];
+              }
+            } else {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                car[j] = rate_cs * dcr[j];
+                dcr[j] *= 1 - rate_cs;
+              }
+            }
+          }
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < H; ++j) {
+            const s_t i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+            const s_t dm = dm_src ? dmr[j] : dyr[j] + dhr[j];
+            const s_t tcv = tc[j];
+            const s_t dao = dm * tcv * o * (1 - o);
+            s_t dcv = dcr[j] + dm * o * (1 - tcv * tcv);
+            if (has_peep) dcv += dao * po[j];
+            if (crp && (crr[j] < -cc || crr[j] > cc)) dcv = 0;
+            const s_t cold = cpr[j];
+            const s_t dai = dcv * g * i * (1 - i);
+            const s_t daf = dcv * cold * f * (1 - f);
+            const s_t dag = dcv * i * (1 - g * g);
+            s_t dcold = dcv * f;
+            if (has_peep) {
+              dcold += dai * pi[j] + daf * pf[j];
+              dpr[j] += dai * cold;
+              dpr[H + j] += daf * cold;
+              dpr[2 * H + j] += dao * cnr[j];
+            }
+            d[j] = dai;
+            d[H + j] = daf;
+            d[2 * H + j] = dag;
+            d[3 * H + j] = dao;
+            dcr[j] = dcold;
+          }
+          if (car) {
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) dcr[j] += car[j];
+          }
+        }
+      });
+      if (h_carry) {
+        addmm_acc<s_t>(dhp, dgp, 4 * H, whh, bs, 4 * H, P, opts);
+      } else {
+        addmm_ptr<s_t>(dhp, nullptr, 0, dgp, 4 * H, whh, bs, 4 * H, P, opts);
+      }
+    }
+  });
+  // weight gradients: one large GEMM each over all steps
+  // over the N valid rows: HP holds the h state each row's step read
+  Tensor dW_hh = dG.t().mm(HP);
+  Tensor dW_hr = proj ? DHR.t().mm(*M) : Tensor();
+  Tensor dpeep = has_peep ? DP.sum(0).view({3, H}) : Tensor();
+  return {dG, dh, dc, dW_hh, dW_hr, dpeep, dhk, dck};
+}
+
+
+}  // namespace rnnkit
