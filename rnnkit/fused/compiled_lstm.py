@@ -96,7 +96,7 @@ class LSTMFunction(torch.autograd.Function):
         dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck = load().lstm_backward(
             dY[:steps].contiguous(), dhn.contiguous(), dcn.contiguous(), h0, c0, w_hh, w_hr, peep,
             ctx.batch_sizes, Y[:steps], G, C, TC, opt(CR), opt(M), opt(HR), *ctx.args, hk, ck, *ctx.rates,
-            HP, opt(CT))
+            opt(HP), opt(CT))
         if ctx.args[2] != DROPOUT:  # zoneout's keep masks are not differentiable
             dhk = dck = None
         return (dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck) + (None,) * 9

@@ -17,7 +17,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
                                   const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
                                   double cell_clip, double proj_clip, int64_t mode, const c10::optional<Tensor>& hk,
                                   const c10::optional<Tensor>& ck, double rate_h, double rate_c,
-                                  const Tensor& HP, const c10::optional<Tensor>& CT) {
+                                  const c10::optional<Tensor>& HP, const c10::optional<Tensor>& CT) {
   const auto bsv = to_vec(batch_sizes);
   const Rule rh = make_rule(mode, hk, rate_h), rc = make_rule(mode, ck, rate_c);
   Tensor hk_c = hk.has_value() && hk->defined() ? hk->contiguous() : Tensor();
@@ -226,8 +226,15 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     }
   });
   // weight gradients: one large GEMM each over all steps
-  // over the N valid rows: HP holds the h state each row's step read
-  Tensor dW_hh = dG.t().mm(HP);
+  // over the N valid rows: HP holds the h state each row's step read; without it every step has all
+  // B rows and reads h0, then the outputs Y
+  Tensor dW_hh;
+  if (HP.has_value() && HP->defined()) {
+    dW_hh = dG.t().mm(*HP);
+  } else {
+    dW_hh = dG.narrow(0, 0, B).t().mm(h0);
+    if (T > 1) dW_hh.addmm_(dG.narrow(0, B, (T - 1) * B).t(), Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, P}));
+  }
   Tensor dW_hr = proj ? DHR.t().mm(*M) : Tensor();
   Tensor dpeep = has_peep ? DP.sum(0).view({3, H}) : Tensor();
   return {dG, dh, dc, dW_hh, dW_hr, dpeep, dhk, dck};

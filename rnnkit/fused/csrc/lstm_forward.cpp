@@ -16,7 +16,8 @@
 //   m_t = o tanh(c_t);  h_t = clip(m_t W_hr^T) with a projection, else m_t.
 // Saved for backward (save=true), packed: G = [i, f, g, o], C = c_t, TC = tanh(c_t),
 // CR = c before clipping (cell_clip), M = m_t (projection), HR = h before clipping (proj_clip),
-// HP = the h state the step read (h_{t-1}, or h0), for dW_hh.
+// HP = the h state the step read (h_{t-1}, or h0), for dW_hh: only when rows end early or the h state
+// is dropped (else the states are h0 and the outputs Y, which dW_hh reads directly).
 //
 // State rules (mode) applied to the step's new state (h~, c~) after the cell:
 //   0: none, s_t = s~_t;
@@ -63,7 +64,8 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   Tensor HR = (save && proj && proj_clip > 0) ? at::empty({N, P}, opts) : Tensor();
   const bool sep_h = rh.drop;  // the h state differs from the output: its own buffer
   Tensor HS = sep_h ? at::empty({2 * B, P}, opts) : Tensor();
-  Tensor HP = save ? at::empty({N, P}, opts) : Tensor();
+  const bool need_hp = save && (sep_h || (T > 0 && bsv[T - 1] < B));
+  Tensor HP = need_hp ? at::empty({N, P}, opts) : Tensor();
   Tensor CT = (rc.on && save) ? at::empty({N, H}, opts) : Tensor();
   Tensor hn = h0.clone(), cn = c0.clone();
   Tensor w_hh_t = w_hh.t().contiguous();  // (K, N) layout: ~2x faster GEMMs at small batch than a transposed view
@@ -98,7 +100,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     s_t* hnp = hn.data_ptr<s_t>();
     s_t* cnp = cn.data_ptr<s_t>();
     s_t* HSb = sep_h ? HS.data_ptr<s_t>() : nullptr;
-    s_t* HPb = save ? HP.data_ptr<s_t>() : nullptr;
+    s_t* HPb = need_hp ? HP.data_ptr<s_t>() : nullptr;
     s_t* CTb = CT.defined() ? CT.data_ptr<s_t>() : nullptr;
     const s_t* hmask = rh.drop ? hk_c.data_ptr<s_t>() : nullptr;
     const s_t* cmask = rc.drop ? ck_c.data_ptr<s_t>() : nullptr;

@@ -18,7 +18,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
                                   const c10::optional<Tensor>& M, const c10::optional<Tensor>& HR,
                                   double cell_clip, double proj_clip, int64_t mode, const c10::optional<Tensor>& hk,
                                   const c10::optional<Tensor>& ck, double rate_h, double rate_c,
-                                  const Tensor& HP, const c10::optional<Tensor>& CT);
+                                  const c10::optional<Tensor>& HP, const c10::optional<Tensor>& CT);
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
                                 int64_t total_steps, bool reset_after, bool save);
