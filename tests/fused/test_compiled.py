@@ -414,3 +414,21 @@ def test_one_draw_check_keeps_rng_state() -> None:
     before = torch.get_rng_state()
     assert isinstance(one_draw_matches(), bool)  # True with torch 2.x (else the step-by-step draws run)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("lengths", [[5, 5, 5], [5, 3, 3, 1], [4, 4, 2, 1, 1]])
+def test_pack_rows_is_packed_sequence_order(lengths: list[int]) -> None:
+    """pack_rows gives torch's PackedSequence data (step after step, the active rows of each), so the
+    kernel's packed buffers line up with batch_sizes; gradients scatter back to the valid rows only."""
+    from rnnkit.fused.compiled_lstm import pack_rows
+    from rnnkit.fused.sorting import batch_sizes_for
+
+    T, B = max(lengths), len(lengths)
+    x = torch.randn(T, B, 3, requires_grad=True)
+    ls = torch.tensor(lengths)
+    packed = pack_rows(x, batch_sizes_for(ls, T))
+    ref = torch.nn.utils.rnn.pack_padded_sequence(x, ls, enforce_sorted=True)
+    assert torch.equal(packed, ref.data)
+    packed.sum().backward()
+    valid = (torch.arange(T).unsqueeze(1) < ls.unsqueeze(0)).unsqueeze(2).expand(T, B, 3).float()
+    assert torch.equal(x.grad, valid)
