@@ -132,7 +132,10 @@ def test_matches_reference_float32(path: Any, name: str, reverse: bool) -> None:
     for lengths in (None, torch.tensor([3, 0, T, 1, 4])):
         compiled, reference = _run_both(path, cell, x, state, lengths, reverse)
         for a, b in zip(compiled, reference, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            # gradients are sums over T*B terms: float32 rounding grows with their scale (up to ~15 here);
+            # both runners then differ from a float64 run by ~1e-6 of that scale
+            scale = max(float(b.abs().max()), 1.0) if b is not None else 1.0
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
         if lengths is not None:
             for b, length in enumerate(lengths.tolist()):
                 assert torch.count_nonzero(compiled[0][length:, b]) == 0

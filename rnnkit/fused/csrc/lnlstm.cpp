@@ -1,18 +1,23 @@
 // Whole-sequence layer-norm LSTM (rnnkit.cells.layernorm.LayerNormLSTMCell) forward and backward.
 //
 // Time-major inputs sorted by length (descending); at step t only the first
-// batch_sizes[t] rows run. xp = LN(x W_ih^T; g_ih, b_ih + b_hh) comes precomputed.
+// batch_sizes[t] rows run. U = x W_ih^T comes precomputed for all steps (one GEMM);
+// its layer norm runs here, row by row, fused with the step (torch's layer_norm backward
+// on the whole (T, B, 4H) projection cost more than the rest of the LN-LSTM's pointwise work):
+//   xp = g_ih * (U - mean(U)) * rstd_U + shift  (over 4H; shift = b_ih + b_hh, or none)
 //   R = h_{t-1} W_hh^T;  rn = (R - mean(R)) * rstd_R  (over 4H);  a = xp + g_hh * rn
 //   i, f, o = sigmoid(a_i, a_f + forget_bias, a_o);  g = tanh(a_g);  c_t = f c_{t-1} + i g
 //   chat = (c_t - mean(c_t)) * rstd_c (over H);  h_t = o tanh(g_c * chat + b_c)
-// Saved: G = [i, f, g, o], RN, C, CHAT, TCN = tanh(g_c chat + b_c), rstd_R and rstd_c (T, B).
+// Saved: G = [i, f, g, o], RN, C, CHAT, TCN = tanh(g_c chat + b_c), and per row RS = rstd_R, rstd_c,
+// mean_U, rstd_U (the backward recomputes U's normalised rows from U itself).
 #include "fastmath.h"
 
 namespace rnnkit {
 
 using at::Tensor;
 
-std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c10::optional<Tensor>& shift,
+                                   const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                    const Tensor& g_hh, const Tensor& g_c, const Tensor& b_c,
                                    const Tensor& batch_sizes, int64_t total_steps, double forget_bias, double eps,
                                    bool save) {
@@ -28,15 +33,18 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
   Tensor C = buf({save ? T : 2, B, H});
   Tensor CHAT = buf({TS, B, H});
   Tensor TCN = at::empty({TS, B, H}, opts);
-  Tensor RS = at::empty({TS, B, 2}, opts);  // rstd of R and of c
+  Tensor RS = at::empty({TS, B, 4}, opts);  // rstd of R, rstd of c, mean and rstd of U
   Tensor R = at::empty({B, 4 * H}, opts);
   Tensor hn = h0.clone(), cn = c0.clone();
   Tensor w_t = w_hh.t().contiguous();
-  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), bc = b_c.contiguous();
+  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), bc = b_c.contiguous(), gih = g_ih.contiguous();
+  Tensor sh = shift.has_value() && shift->defined() ? shift->contiguous() : at::zeros({4 * H}, opts);
 
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lnlstm_forward", [&] {
     using s_t = scalar_t;
     const s_t fb = static_cast<s_t>(forget_bias);
+    const s_t* gi = gih.data_ptr<s_t>();
+    const s_t* shp = sh.data_ptr<s_t>();
     const s_t* gh = ghh.data_ptr<s_t>();
     const s_t* gcp = gc.data_ptr<s_t>();
     const s_t* bcp = bc.data_ptr<s_t>();
@@ -68,6 +76,13 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
             prefetch_row(rn + 4 * H, 4 * H, true);
           }
           // accumulators in the data's type: the simd reduction keeps one partial sum per lane
+          s_t usum = 0, usq = 0;
+          _Pragma("omp simd reduction(+ : usum)")
+          for (int64_t j = 0; j < 4 * H; ++j) usum += xr[j];
+          const s_t umu = usum / static_cast<s_t>(4 * H);
+          _Pragma("omp simd reduction(+ : usq)")
+          for (int64_t j = 0; j < 4 * H; ++j) usq += (xr[j] - umu) * (xr[j] - umu);
+          const s_t urstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(usq) / (4 * H) + eps));
           s_t sum = 0, sq = 0;
           _Pragma("omp simd reduction(+ : sum)")
           for (int64_t j = 0; j < 4 * H; ++j) sum += rr[j];
@@ -79,7 +94,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
           for (int64_t j = 0; j < 4 * H; ++j) {
             const s_t v = (rr[j] - mus) * rstd;
             rn[j] = v;
-            a[j] = xr[j] + gh[j] * v;
+            a[j] = gi[j] * ((xr[j] - umu) * urstd) + shp[j] + gh[j] * v;
           }
           const s_t* cpr = cprev + r * H;
           s_t* c = cp + r * H;
@@ -111,8 +126,10 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
             tcn[j] = tv;
             y[j] = a[3 * H + j] * tv;
           }
-          rsp[2 * r] = rstd;
-          rsp[2 * r + 1] = crstd;
+          rsp[4 * r] = rstd;
+          rsp[4 * r + 1] = crstd;
+          rsp[4 * r + 2] = umu;
+          rsp[4 * r + 3] = urstd;
         }
       });
       const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
@@ -125,8 +142,9 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Ten
   return {Y, hn, cn, G, RN, C, CHAT, TCN, RS};
 }
 
-// Gradients: dxp (T, B, 4H), dh0, dc0, dW_hh, dg_hh, dg_c, db_c.
-std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
+// Gradients: dU (T, B, 4H), dh0, dc0, dW_hh, dg_hh, dg_c, db_c, dg_ih, dshift.
+std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& U,
+                                    const Tensor& g_ih, const Tensor& h0,
                                     const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& g_c,
                                     const Tensor& batch_sizes, const Tensor& Y, const Tensor& G, const Tensor& RN,
                                     const Tensor& C, const Tensor& CHAT, const Tensor& TCN, const Tensor& RS) {
@@ -137,18 +155,19 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   auto buf = [&](std::initializer_list<int64_t> shape) { return ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
   Tensor dXP = buf({T, B, 4 * H});
   Tensor DR = buf({T, B, 4 * H});
-  // gradients of g_hh (4H), g_c (H) and b_c (H) summed inside the step loop, per thread (see
-  // accumulator_slot), then over the threads: no (T, B, .) buffers and no passes over them
+  // gradients of g_hh (4H), g_c (H), b_c (H), g_ih (4H) and the shift (4H) summed inside the step loop,
+  // per thread (see accumulator_slot), then over the threads: no (T, B, .) buffers, no passes over them
   const int64_t slots = accumulator_slots();
-  Tensor PG = at::zeros({slots, 6 * H}, opts);
+  Tensor PG = at::zeros({slots, 14 * H}, opts);
   Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
-  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous();
+  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), gih = g_ih.contiguous();
   Tensor w_c = w_hh.contiguous();
 
   AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lnlstm_backward", [&] {
     using s_t = scalar_t;
     const s_t* gh = ghh.data_ptr<s_t>();
     const s_t* gcp = gc.data_ptr<s_t>();
+    const s_t* gi = gih.data_ptr<s_t>();
     s_t* dhp = dh.data_ptr<s_t>();
     s_t* dcp = dc.data_ptr<s_t>();
     s_t* pgb = PG.data_ptr<s_t>();
@@ -164,6 +183,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
       const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, t - 1);
       s_t* dxp = step_ptr<s_t>(dXP, t);
       s_t* drp = step_ptr<s_t>(DR, t);
+      const s_t* upp = step_ptr<s_t>(U, t);
       for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
         const int64_t slot = accumulator_slot(slots);
         for (int64_t r = r0; r < r1; ++r) {
@@ -186,8 +206,9 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
             prefetch_row(cpr + H, H);
             prefetch_row(d + 4 * H, 4 * H, true);
             prefetch_row(dr + 4 * H, 4 * H, true);
+            prefetch_row(upp + (r + 1) * 4 * H, 4 * H);
           }
-          s_t* pg_hh = pgb + slot * 6 * H;  // this thread's sums: g_hh (4H), g_c (H), b_c (H)
+          s_t* pg_hh = pgb + slot * 14 * H;  // this thread's sums: g_hh (4H), g_c (H), b_c (H), g_ih, shift
           s_t* pg_c = pg_hh + 4 * H;
           s_t* pb_c = pg_c + H;
           s_t m1 = 0, m2 = 0;
@@ -203,7 +224,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
             m1 += dhat;
             m2 += dhat * ch[j];
           }
-          const s_t mm1 = m1 / static_cast<s_t>(H), mm2 = m2 / static_cast<s_t>(H), crstd = rsp[2 * r + 1];
+          const s_t mm1 = m1 / static_cast<s_t>(H), mm2 = m2 / static_cast<s_t>(H), crstd = rsp[4 * r + 1];
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
             const s_t i = a[j], f = a[H + j], g = a[2 * H + j];
@@ -223,9 +244,26 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
             n1 += drn;
             n2 += drn * rn[j];
           }
-          const s_t nn1 = n1 / static_cast<s_t>(4 * H), nn2 = n2 / static_cast<s_t>(4 * H), rstd = rsp[2 * r];
+          const s_t nn1 = n1 / static_cast<s_t>(4 * H), nn2 = n2 / static_cast<s_t>(4 * H), rstd = rsp[4 * r];
           _Pragma("omp simd")
           for (int64_t j = 0; j < 4 * H; ++j) dr[j] = rstd * (d[j] * gh[j] - nn1 - rn[j] * nn2);
+          // the input layer norm: d (w.r.t. xp) -> w.r.t. U, in place; U's normalised row recomputed
+          const s_t* ur = upp + r * 4 * H;
+          const s_t umu = rsp[4 * r + 2], urstd = rsp[4 * r + 3];
+          s_t* pg_ih = pg_hh + 6 * H;
+          s_t* psh = pg_ih + 4 * H;
+          s_t k1 = 0, k2 = 0;
+          _Pragma("omp simd reduction(+ : k1, k2)")
+          for (int64_t j = 0; j < 4 * H; ++j) {
+            const s_t uh = (ur[j] - umu) * urstd, du = d[j] * gi[j];
+            pg_ih[j] += d[j] * uh;
+            psh[j] += d[j];
+            k1 += du;
+            k2 += du * uh;
+          }
+          const s_t kk1 = k1 / static_cast<s_t>(4 * H), kk2 = k2 / static_cast<s_t>(4 * H);
+          _Pragma("omp simd")
+          for (int64_t j = 0; j < 4 * H; ++j) d[j] = urstd * (d[j] * gi[j] - kk1 - (ur[j] - umu) * urstd * kk2);
         }
       });
       addmm_ptr<s_t>(dhp, nullptr, 0, drp, 4 * H, w_c.data_ptr<s_t>(), bs, 4 * H, H, opts);
@@ -235,7 +273,8 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   if (T > 1) dW.addmm_(DR.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(), Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
   Tensor sums = PG.sum(0);
   Tensor dg_hh = sums.narrow(0, 0, 4 * H), dg_c = sums.narrow(0, 4 * H, H), db_c = sums.narrow(0, 5 * H, H);
-  return {dXP, dh, dc, dW, dg_hh, dg_c, db_c};
+  Tensor dg_ih = sums.narrow(0, 6 * H, 4 * H), dshift = sums.narrow(0, 10 * H, 4 * H);
+  return {dXP, dh, dc, dW, dg_hh, dg_c, db_c, dg_ih, dshift};
 }
 
 }  // namespace rnnkit

@@ -83,6 +83,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     const bool* ckeep = rc.keep ? ck_c.data_ptr<bool>() : nullptr;
     const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
     const bool c_rule = rc.on, h_carry = rh.on && !rh.drop;  // zoneout: h_{t-1} also reaches h_t directly
+    const BackwardRow<s_t> row_fn = backward_row_for<s_t>(has_peep, CRb != nullptr, proj);
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
@@ -186,32 +187,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
               }
             }
           }
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < H; ++j) {
-            const s_t i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-            const s_t dm = dm_src ? dmr[j] : dyr[j] + dhr[j];
-            const s_t tcv = tc[j];
-            const s_t dao = dm * tcv * o * (1 - o);
-            s_t dcv = dcr[j] + dm * o * (1 - tcv * tcv);
-            if (has_peep) dcv += dao * po[j];
-            if (crp && (crr[j] < -cc || crr[j] > cc)) dcv = 0;
-            const s_t cold = cpr[j];
-            const s_t dai = dcv * g * i * (1 - i);
-            const s_t daf = dcv * cold * f * (1 - f);
-            const s_t dag = dcv * i * (1 - g * g);
-            s_t dcold = dcv * f;
-            if (has_peep) {
-              dcold += dai * pi[j] + daf * pf[j];
-              dpr[j] += dai * cold;
-              dpr[H + j] += daf * cold;
-              dpr[2 * H + j] += dao * cnr[j];
-            }
-            d[j] = dai;
-            d[H + j] = daf;
-            d[2 * H + j] = dag;
-            d[3 * H + j] = dao;
-            dcr[j] = dcold;
-          }
+          row_fn(a, dmr, dyr, dhr, tc, dcr, crr, cpr, cnr, pi, pf, po, dpr, d, cc, H);
           if (car) {
             _Pragma("omp simd")
             for (int64_t j = 0; j < H; ++j) dcr[j] += car[j];

@@ -108,6 +108,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const bool* ckeep = rc.keep ? ck_c.data_ptr<bool>() : nullptr;
     const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
     const bool c_rule = rc.on;
+    const ForwardRow<s_t> row_fn = forward_row_for<s_t>(has_peep, cc > 0, save);
     // the h state of step t (the output unless dropped separately)
     auto h_state = [&](int64_t t) -> s_t* { return sep_h ? HSb + (t % 2) * B * P : Yb + t * B * P; };
     for (int64_t t = 0; t < T; ++t) {
@@ -146,29 +147,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
             prefetch_row(xr + 4 * H, 4 * H);
             prefetch_row(cpr + H, H);
           }
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < H; ++j) {
-            s_t ai = a[j] + xr[j], af = a[H + j] + xr[H + j] + fb, ag = a[2 * H + j] + xr[2 * H + j];
-            s_t ao = a[3 * H + j] + xr[3 * H + j];
-            const s_t c_old = cpr[j];
-            if (has_peep) {
-              ai += pi[j] * c_old;
-              af += pf[j] * c_old;
-            }
-            const s_t i = sigm<s_t>(ai), f = sigm<s_t>(af), g = tanh_<s_t>(ag);
-            s_t c = f * c_old + i * g;
-            if (crp) crr[j] = c;
-            if (cc > 0) c = c < -cc ? -cc : (c > cc ? cc : c);
-            if (has_peep) ao += po[j] * c;
-            const s_t o = sigm<s_t>(ao), tcv = tanh_<s_t>(c);
-            a[j] = i;
-            a[H + j] = f;
-            a[2 * H + j] = g;
-            a[3 * H + j] = o;
-            cr[j] = c;
-            if (tcp_) tcr[j] = tcv;
-            m[j] = o * tcv;
-          }
+          row_fn(a, xr, cpr, cr, m, tcr, crr, pi, pf, po, fb, cc, H);
           if (!c_rule) continue;  // the c rule: c~_t (kept in CT) becomes the c state
           if (ctr) std::memcpy(ctr, cr, H * sizeof(s_t));
           if (cmr) {

@@ -29,11 +29,13 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
                                   int64_t total_steps, bool relu);
 std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Tensor& h0, const Tensor& w_hh,
                                    const Tensor& batch_sizes, const Tensor& Y, bool relu);
-std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c10::optional<Tensor>& shift,
+                                   const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                    const Tensor& g_hh, const Tensor& g_c, const Tensor& b_c,
                                    const Tensor& batch_sizes, int64_t total_steps, double forget_bias, double eps,
                                    bool save);
-std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
+std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& U,
+                                    const Tensor& g_ih, const Tensor& h0,
                                     const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& g_c,
                                     const Tensor& batch_sizes, const Tensor& Y, const Tensor& G, const Tensor& RN,
                                     const Tensor& C, const Tensor& CHAT, const Tensor& TCN, const Tensor& RS);
