@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace rnnkit {
@@ -57,6 +58,18 @@ template <> inline double sigm<double>(double x) { return 1.0 / (1.0 + std::exp(
 template <typename T> inline T tanh_(T x);
 template <> inline float tanh_<float>(float x) { return tanh_f(x); }
 template <> inline double tanh_<double>(double x) { return std::tanh(x); }
+
+// body(std::true_type{}) or body(std::false_type{}): a run-time option as a compile-time constant, so
+// that each variant of a pointwise loop is branch-free (GCC's own unswitching of a loop with a run-time
+// flag inside can leave a variant scalar, depending on the code around it).
+template <typename F>
+inline void with_flag(bool flag, const F& body) {
+  if (flag) {
+    body(std::true_type{});
+  } else {
+    body(std::false_type{});
+  }
+}
 
 // Rows [0, rows) of a pointwise pass, split over threads only when big enough to pay.
 template <typename F>

@@ -62,22 +62,26 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
           s_t* g = gp + r * 3 * H;
           s_t* x = xx + r * H;
           s_t* y = yp + r * H;
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < H; ++j) {
-            const s_t rg = sigm<s_t>(a[j] + hr[j]);
-            const s_t z = sigm<s_t>(a[H + j] + hr[H + j]);
-            g[j] = rg;
-            g[H + j] = z;
-            if (reset_after) {
-              const s_t hnv = hr[2 * H + j];
-              const s_t n = tanh_<s_t>(a[2 * H + j] + rg * hnv);
-              x[j] = hnv;
-              g[2 * H + j] = n;
-              y[j] = n + z * (hpr[j] - n);
-            } else {
-              x[j] = rg * hpr[j];
+          // reset_after as a compile-time flag: each variant is a branch-free loop that vectorises
+          with_flag(reset_after, [&](auto flag) {
+            constexpr bool kResetAfter = decltype(flag)::value;
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) {
+              const s_t rg = sigm<s_t>(a[j] + hr[j]);
+              const s_t z = sigm<s_t>(a[H + j] + hr[H + j]);
+              g[j] = rg;
+              g[H + j] = z;
+              if constexpr (kResetAfter) {
+                const s_t hnv = hr[2 * H + j];
+                const s_t n = tanh_<s_t>(a[2 * H + j] + rg * hnv);
+                x[j] = hnv;
+                g[2 * H + j] = n;
+                y[j] = n + z * (hpr[j] - n);
+              } else {
+                x[j] = rg * hpr[j];
+              }
             }
-          }
+          });
         }
       });
       if (!reset_after) {
@@ -147,23 +151,26 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
           s_t* d = dxp + r * 3 * H;
           s_t* dr = dhpp + r * 3 * H;
           s_t* ddr = dd + r * H;
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < H; ++j) {
-            const s_t rg = g[j], z = g[H + j], n = g[2 * H + j];
-            const s_t dhv = dy[j] + dc[j];
-            const s_t dan = dhv * (1 - z) * (1 - n * n);
-            const s_t daz = dhv * (hpr[j] - n) * z * (1 - z);
-            ddr[j] = dhv * z;
-            d[H + j] = daz;
-            d[2 * H + j] = dan;
-            if (reset_after) {
-              const s_t dar = dan * x[j] * rg * (1 - rg);
-              d[j] = dar;
-              dr[j] = dar;
-              dr[H + j] = daz;
-              dr[2 * H + j] = dan * rg;
+          with_flag(reset_after, [&](auto flag) {
+            constexpr bool kResetAfter = decltype(flag)::value;
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) {
+              const s_t rg = g[j], z = g[H + j], n = g[2 * H + j];
+              const s_t dhv = dy[j] + dc[j];
+              const s_t dan = dhv * (1 - z) * (1 - n * n);
+              const s_t daz = dhv * (hpr[j] - n) * z * (1 - z);
+              ddr[j] = dhv * z;
+              d[H + j] = daz;
+              d[2 * H + j] = dan;
+              if constexpr (kResetAfter) {
+                const s_t dar = dan * x[j] * rg * (1 - rg);
+                d[j] = dar;
+                dr[j] = dar;
+                dr[H + j] = daz;
+                dr[2 * H + j] = dan * rg;
+              }
             }
-          }
+          });
         }
       });
       if (!reset_after) {
