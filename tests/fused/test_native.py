@@ -32,7 +32,11 @@ def test_cpu_gru_and_elman_go_to_the_compiled_core_where_it_is_faster(monkeypatc
         pytest.skip("the compiled core is not available here")
     assert "compiled core trains GRUCell faster" in NATIVE.supports(GRUCell(3, 4), small, None)
     assert "compiled core trains ElmanCell faster" in NATIVE.supports(ElmanCell(3, 4), small, None)
-    assert NATIVE.supports(GRUCell(3, 4), torch.randn(5, 128, 3), None) is None
+    big = torch.randn(5, 128, 3)
+    assert "compiled core trains GRUCell faster" in NATIVE.supports(GRUCell(3, 4), big, None)  # any batch
+    monkeypatch.setattr(rnnkit.fused.native, "GRU_NATIVE_MIN_BATCH", 128)  # a user's own threshold
+    assert NATIVE.supports(GRUCell(3, 4), big, None) is None
+    assert "at batch < 128" in NATIVE.supports(GRUCell(3, 4), small, None)
     assert NATIVE.supports(LSTMCell(3, 4), small, None) is None
     assert rnnkit.fused.choose("t", GRUCell(3, 4), small, None, "auto").name == "compiled"
 
