@@ -16,6 +16,24 @@ namespace rnnkit {
 
 using at::Tensor;
 
+namespace {
+
+// Mean and 1 / sqrt(variance + eps) of a row of n values (two passes over a row that sits in L1);
+// the accumulators are in the data's type: the simd reduction keeps one partial sum per lane.
+template <typename s_t>
+inline void row_moments(const s_t* v, int64_t n, double eps, s_t& mean, s_t& rstd) {
+  s_t sum = 0, sq = 0;
+  _Pragma("omp simd reduction(+ : sum)")
+  for (int64_t j = 0; j < n; ++j) sum += v[j];
+  mean = sum / static_cast<s_t>(n);
+  const s_t mu = mean;
+  _Pragma("omp simd reduction(+ : sq)")
+  for (int64_t j = 0; j < n; ++j) sq += (v[j] - mu) * (v[j] - mu);
+  rstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(sq) / n + eps));
+}
+
+}  // namespace
+
 std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c10::optional<Tensor>& shift,
                                    const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                    const Tensor& g_hh, const Tensor& g_c, const Tensor& b_c,
@@ -75,21 +93,9 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
             prefetch_row(cprev + (r + 1) * H, H);
             prefetch_row(rn + 4 * H, 4 * H, true);
           }
-          // accumulators in the data's type: the simd reduction keeps one partial sum per lane
-          s_t usum = 0, usq = 0;
-          _Pragma("omp simd reduction(+ : usum)")
-          for (int64_t j = 0; j < 4 * H; ++j) usum += xr[j];
-          const s_t umu = usum / static_cast<s_t>(4 * H);
-          _Pragma("omp simd reduction(+ : usq)")
-          for (int64_t j = 0; j < 4 * H; ++j) usq += (xr[j] - umu) * (xr[j] - umu);
-          const s_t urstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(usq) / (4 * H) + eps));
-          s_t sum = 0, sq = 0;
-          _Pragma("omp simd reduction(+ : sum)")
-          for (int64_t j = 0; j < 4 * H; ++j) sum += rr[j];
-          const s_t mus = sum / static_cast<s_t>(4 * H);
-          _Pragma("omp simd reduction(+ : sq)")
-          for (int64_t j = 0; j < 4 * H; ++j) sq += (rr[j] - mus) * (rr[j] - mus);
-          const s_t rstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(sq) / (4 * H) + eps));
+          s_t umu, urstd, mus, rstd;
+          row_moments(xr, 4 * H, eps, umu, urstd);
+          row_moments(rr, 4 * H, eps, mus, rstd);
           _Pragma("omp simd")
           for (int64_t j = 0; j < 4 * H; ++j) {
             const s_t v = (rr[j] - mus) * rstd;
@@ -108,13 +114,8 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
             a[3 * H + j] = o;
             c[j] = f * cpr[j] + i * g;
           }
-          s_t csum = 0, csq = 0;
-          _Pragma("omp simd reduction(+ : csum)")
-          for (int64_t j = 0; j < H; ++j) csum += c[j];
-          const s_t cmus = csum / static_cast<s_t>(H);
-          _Pragma("omp simd reduction(+ : csq)")
-          for (int64_t j = 0; j < H; ++j) csq += (c[j] - cmus) * (c[j] - cmus);
-          const s_t crstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(csq) / H + eps));
+          s_t cmus, crstd;
+          row_moments(c, H, eps, cmus, crstd);
           s_t* ch = chp + r * H;
           s_t* tcn = tcnp + r * H;
           s_t* y = yp + r * H;
