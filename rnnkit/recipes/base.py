@@ -129,6 +129,10 @@ class RunConfig:
     tiny: bool = opt(False, "tiny data and model, for smoke tests (each recipe says what it shrinks)")
     max_steps: int = opt(0, "stop after this many training steps in total (0 = no limit)")
 
+    dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Per-dataset defaults, ``{dataset: {field: value}}``: :meth:`from_dict` uses them for the
+    fields it is not given when the config's ``dataset`` is that dataset (say so in its help)."""
+
     def validate(self, owner: str) -> None:
         """Check every field's type, range and choices; raise ValueError/TypeError naming the flag."""
         for f in dataclasses.fields(self):
@@ -159,7 +163,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str) -> "RunConfig":
-        """A config from defaults overridden by ``values`` (keys may use ``-`` or ``_``).
+        """A config from defaults (those of :attr:`dataset_defaults` for its dataset first)
+        overridden by ``values`` (keys may use ``-`` or ``_``).
 
         Raises:
             ValueError: a key that is not a field (the message names ``source``, e.g. the TOML file).
@@ -171,7 +176,8 @@ class RunConfig:
             if name not in names:
                 raise ValueError(f"{source}: unknown option {key!r}; known options: {', '.join(sorted(names))}")
             clean[name] = tuple(value) if isinstance(value, list) else value
-        return cls(**clean)
+        preset = cls.dataset_defaults.get(clean.get("dataset", getattr(cls, "dataset", None)), {})
+        return cls(**{**preset, **clean})
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-able dict (``config.json``)."""

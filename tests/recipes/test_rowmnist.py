@@ -10,8 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rnnkit.cli import main
+from rnnkit.cli import build_config, main
 from rnnkit.data.datasets import dataset_status
+from rnnkit.layers import Bidirectional
+from rnnkit.recipes import get_recipe
 from rnnkit.recipes.models import RNNModel
 from rnnkit.recipes.rowmnist import Config, RowMNIST, random_shift, read_images
 from rnnkit.train.checkpoint import CheckpointDir
@@ -99,6 +101,37 @@ def test_mnist5k_default_dataset_tiny(tmp_path, monkeypatch):
     assert main(["train", "rowmnist", "--tiny", "--epochs", "1", "--hidden-size", "8", "--proj-size", "8",
                  "--threads", "1", "--no-progress", "--run-dir", "m"]) == 0
     assert json.loads((tmp_path / "m" / "assets.json").read_text())["rows"] == 28
+
+
+def test_digits_has_its_own_defaults_that_flags_override(tmp_path):
+    recipe = get_recipe("rowmnist")
+    mnist, _ = build_config(recipe, [])
+    assert (mnist.bidirectional, mnist.dropout, mnist.epochs) == (False, 0.0, 40)
+    digits, given = build_config(recipe, ["--dataset", "digits"])
+    assert (digits.bidirectional, digits.dropout, digits.epochs) == (True, 0.2, 80)
+    assert "bidirectional" not in given  # (so --resume does not see them as changed options)
+    model = RNNModel(digits, 10, input_size=8, proj_size=digits.proj_size)
+    assert isinstance(model.rnn.layers[0], Bidirectional) and model.head.in_features == 2 * digits.hidden_size
+    own, _ = build_config(recipe, ["--dataset", "digits", "--no-bidirectional", "--dropout", "0.1", "--epochs", "5"])
+    assert (own.bidirectional, own.dropout, own.epochs) == (False, 0.1, 5)
+    (tmp_path / "run.toml").write_text('dataset = "digits"\nepochs = 7\n')
+    toml, _ = build_config(recipe, ["--config", str(tmp_path / "run.toml")])
+    assert (toml.bidirectional, toml.epochs) == (True, 7)
+
+
+@needs_digits
+def test_split_seed_keeps_the_test_set_and_varies_validation():
+    def splits(**kw):
+        recipe = RowMNIST(Config(dataset="digits", **kw))
+        recipe.load_data()
+        return {k: v[0].flatten(1) for k, v in recipe.splits.items()}
+
+    base, same_test, other = splits(seed=0), splits(seed=1, split_seed=0), splits(seed=1)
+    assert torch.equal(base["test"], same_test["test"])
+    assert not torch.equal(base["val"], same_test["val"])
+    assert not torch.equal(base["test"], other["test"])  # -1: the split follows --seed, as before
+    with pytest.raises(ValueError, match="--split-seed must be >= -1"):
+        RowMNIST(Config(dataset="digits", split_seed=-2)).load_data()
 
 
 def test_random_shift_matches_a_manual_translation():
