@@ -133,6 +133,11 @@ class RunConfig:
     """Per-dataset defaults, ``{dataset: {field: value}}``: :meth:`from_dict` uses them for the
     fields it is not given when the config's ``dataset`` is that dataset (say so in its help)."""
 
+    saved_defaults: ClassVar[dict[str, Any]] = {}
+    """Values that a run's saved ``config.json`` means when it predates a field: the setting the
+    recipe had before the field existed, where the field's default changed the model since
+    (:func:`rnnkit.train.rundir.open_recipe` fills them in, so older runs still evaluate and resume)."""
+
     def validate(self, owner: str) -> None:
         """Check every field's type, range and choices; raise ValueError/TypeError naming the flag."""
         for f in dataclasses.fields(self):
@@ -232,6 +237,14 @@ class Recipe:
     def build_model(self) -> nn.Module:
         """The model, from ``self.cfg`` and ``self.assets`` only (see :mod:`rnnkit.recipes.models`)."""
         raise NotImplementedError
+
+    def param_groups(self, model: nn.Module) -> list[dict[str, Any]]:
+        """The optimiser's parameter groups: by default every trainable parameter at ``--lr``.
+
+        A recipe may give parts of its model their own ``lr`` (a multiple of ``cfg.lr``, so that the
+        learning-rate schedule scales every group alike).
+        """
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
 
     def train_batches(self, epoch: int) -> Sequence[Batch]:
         """The training batches of ``epoch`` (0-based): a pure function of ``(cfg.seed, epoch)``."""

@@ -112,7 +112,7 @@ class Trainer:
             self.recipe.assets = json.loads(assets.read_text("utf-8"))
         self.recipe.load_data()
         self.model = self.recipe.build_model().to(self.device)
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = self.recipe.param_groups(self.model)
         if cfg.weight_decay > 0:
             self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:

@@ -79,7 +79,7 @@ def open_recipe(run_dir: Path, overrides: Optional[dict[str, Any]] = None) -> Re
     run_dir = Path(run_dir)
     saved = read_run_config(run_dir, "it should hold config.json")
     cls = get_recipe(saved.get("recipe", ""))
-    values = dict(saved["config"])
+    values = {**cls.Config.saved_defaults, **saved["config"]}  # a config.json from before a field existed
     values.update(overrides or {})
     cfg = cls.Config.from_dict(values, str(run_dir / "config.json"))
     cfg.validate(cls.name)
