@@ -12,13 +12,16 @@ Usage::
     python benchmarks/speed.py                       # everything, 1 thread
     python benchmarks/speed.py --quick               # S1,S4, 3 repeats, fewer rows
     python benchmarks/speed.py --shapes S3 --impl torch,rnnkit-lstm,rnnkit-lstm-len --json out.json
+    python benchmarks/speed.py --packed-rows         # + each rnnkit row with RNNKIT_PACKED_GEMM=1
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
+import os
 import platform
 import statistics
 import sys
@@ -56,6 +59,7 @@ class Impl:
     rnnkit_cell: bool = False
     note: str = ""
     results: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)  # environment variables set around each of this row's runs
 
 
 class PythonLoopLSTM(nn.Module):
@@ -199,6 +203,32 @@ def gemm_rate(M: int, K: int, N: int) -> float:
     return 2 * M * K * N / best / 1e9
 
 
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Any:
+    """Set ``values`` in ``os.environ`` for the block (the compiled core reads RNNKIT_PACKED_GEMM per call)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def packed_twins(impls: list[Impl]) -> list[Impl]:
+    """After each rnnkit row, the same row with MKL's packed step GEMM turned on (``-packed``)."""
+    out: list[Impl] = []
+    for impl in impls:
+        out.append(impl)
+        if impl.rnnkit_cell and impl.build is not None:
+            out.append(Impl(impl.name + "-packed", impl.family, impl.build, impl.lengths, True,
+                            impl.note + ", RNNKIT_PACKED_GEMM=1", env={"RNNKIT_PACKED_GEMM": "1"}))
+    return out
+
+
 def run_shape(shape: str, impls: list[Impl], repeats: int, modes: list[str]) -> dict:
     T, B, I, H = SHAPES[shape]
     g = torch.Generator().manual_seed(0)
@@ -218,12 +248,17 @@ def run_shape(shape: str, impls: list[Impl], repeats: int, modes: list[str]) -> 
         if impl.rnnkit_cell:
             path = choose("bench", module.cell, x, ls, "auto")
             info["path"] = path.name if path is not None else "reference"
-            info["check"] = check_correct(impl, module, x, ls)
+            with environment(impl.env):
+                info["check"] = check_correct(impl, module, x, ls)
         gy = torch.randn(T, B, module.cell.output_size if impl.rnnkit_cell else H, generator=g)
         live.append((impl, module, fn, ls, gy, info))
     times: dict[str, dict[str, list[float]]] = {i.name: {m: [] for m in modes} for i, *_ in live}
 
-    def once(mode: str, module: nn.Module, fn: Callable, ls: Optional[Tensor], gy: Tensor) -> float:
+    def once(impl: Impl, mode: str, module: nn.Module, fn: Callable, ls: Optional[Tensor], gy: Tensor) -> float:
+        with environment(impl.env):
+            return timed(mode, module, fn, ls, gy)
+
+    def timed(mode: str, module: nn.Module, fn: Callable, ls: Optional[Tensor], gy: Tensor) -> float:
         if mode == "train":
             module.train()
             xr = x.clone().requires_grad_(True)
@@ -241,10 +276,10 @@ def run_shape(shape: str, impls: list[Impl], repeats: int, modes: list[str]) -> 
 
     for mode in modes:
         for impl, module, fn, ls, gy, _ in live:  # warm-up
-            once(mode, module, fn, ls, gy)
+            once(impl, mode, module, fn, ls, gy)
         for _ in range(repeats):
             for impl, module, fn, ls, gy, _ in live:
-                times[impl.name][mode].append(once(mode, module, fn, ls, gy) * 1e3)
+                times[impl.name][mode].append(once(impl, mode, module, fn, ls, gy) * 1e3)
     out = {"T": T, "B": B, "I": I, "H": H, "gemm_gflops": rate, "rows": {}}
     base = {m: statistics.median(times["torch"][m]) for m in modes} if "torch" in times else {}
     for impl, module, fn, ls, gy, info in live:
@@ -297,6 +332,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     p.add_argument("--quick", action="store_true", help="S1,S4, 3 repeats, core rows only")
     p.add_argument("--path-order", default="", help="try these fast paths first, e.g. compiled,native "
                    "(to compare the compiled core with torch's kernels on the cells both run)")
+    p.add_argument("--packed-rows", action="store_true",
+                   help="add each rnnkit row again with RNNKIT_PACKED_GEMM=1 (MKL's packed step GEMMs)")
     p.add_argument("--json", default="", help="write the results here")
     p.add_argument("--markdown", default="", help="also write the markdown table to this file")
     args = p.parse_args(argv)
@@ -320,6 +357,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
         if unknown:
             p.error(f"unknown --impl {unknown}; choose from {[i.name for i in impls]}")
         impls = [i for i in impls if i.name in wanted or i.name == "torch"]
+    if args.packed_rows:
+        impls = packed_twins(impls)
     for s in shapes:
         if s not in SHAPES:
             p.error(f"unknown shape {s!r}; choose from {list(SHAPES)}")

@@ -30,7 +30,7 @@ import torch
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("module.cpp", "lstm_forward.cpp", "lstm_backward.cpp", "gru.cpp", "elman.cpp", "lnlstm.cpp", "masks.cpp")
-HEADERS = ("fastmath.h", "lstm_rules.h")
+HEADERS = ("fastmath.h", "lstm_rules.h", "stepgemm.h")
 ENV_DISABLE = "RNNKIT_NO_COMPILE"
 
 _lock = threading.Lock()

@@ -275,6 +275,37 @@ def test_no_compile_env_falls_back() -> None:
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-2000:]
 
 
+@pytest.mark.parametrize("packed", ["1", "0"])
+@pytest.mark.parametrize("name", ["lstm-plain", "lstm-everything", "lstm-projection", "dropout-variational-state-c",
+                                  "zoneout-everything", "zoneout-h-c", "gru", "gru-reset-before", "elman-tanh",
+                                  "lnlstm"])
+def test_step_gemm_paths_match(path: Any, name: str, packed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps of more than kSmallRows = 8 rows go to BLAS: ATen's mm (the default, RNNKIT_PACKED_GEMM=0)
+    or MKL's packed GEMM where torch has MKL (RNNKIT_PACKED_GEMM=1); the active rows shrink from 21 to 1
+    over the steps, so one packed weight serves every batch size."""
+    monkeypatch.setenv("RNNKIT_PACKED_GEMM", packed)
+    module = build.load()
+    if packed == "0":
+        assert not module.packed_gemm_enabled()
+    elif not module.packed_gemm_available():
+        pytest.skip("this libtorch exports no MKL packed GEMM (cblas_sgemm_compute): only ATen's mm path runs")
+    else:
+        assert module.packed_gemm_enabled()
+    torch.manual_seed(0)
+    cell = CONFIGS[name]()
+    _covered(path, cell)
+    g = torch.Generator().manual_seed(5)
+    T, B = 9, 21
+    x = torch.randn(T, B, 3, generator=g)
+    state = _random_state(cell, B, torch.float32, g)
+    lengths = torch.tensor([9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 8, 8, 7, 6, 5, 4, 3, 2, 1, 1, 0])[torch.randperm(B, generator=g)]
+    for lens in (None, lengths):
+        compiled, reference = _run_both(path, cell, x, state, lens, False)
+        for a, b in zip(compiled, reference, strict=True):
+            scale = max(float(b.abs().max()), 1.0) if b is not None else 1.0
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
+
+
 @pytest.mark.parametrize("name", ["lstm-everything", "gru", "gru-reset-before", "lnlstm", "dropout-variational-state-c",
                                   "zoneout-everything", "zoneout-eval"])
 def test_threaded_pointwise_matches(path: Any, name: str) -> None:

@@ -5,6 +5,7 @@
 //   h_t = phi(xp_t + h_{t-1} W_hh^T),  phi = tanh or relu.
 // Nothing but the outputs needs saving: phi'(a) is a function of h_t.
 #include "fastmath.h"
+#include "stepgemm.h"
 
 namespace rnnkit {
 
@@ -21,12 +22,12 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
   Tensor hn = h0.clone();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_elman_forward", [&] {
     using s_t = scalar_t;
+    const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, H, bsv.empty() ? 0 : bsv[0], opts);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t bs = bsv[t];
       if (bs == 0) break;
       s_t* yp = step_ptr<s_t>(Y, t);
-      addmm_ptr<s_t>(yp, step_ptr<s_t>(xp, t), H, t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H,
-                     w_t.data_ptr<s_t>(), bs, H, H, opts);
+      rec_gemm(yp, t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H, bs, false, step_ptr<s_t>(xp, t), H);
       const int64_t n = bs * H;
       if (relu) {
         _Pragma("omp simd")
@@ -59,6 +60,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
   AT_DISPATCH_FLOATING_TYPES(dY.scalar_type(), "rnnkit_elman_backward", [&] {
     using s_t = scalar_t;
     const s_t* dcp = dh.data_ptr<s_t>();
+    const StepGemm<s_t> rec_gemm(w_c.data_ptr<s_t>(), H, H, bsv.empty() ? 0 : bsv[0], opts);
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
@@ -71,7 +73,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
         const s_t g = dyp[k] + dcp[k];
         dap[k] = relu ? (yp[k] > 0 ? g : 0) : g * (1 - yp[k] * yp[k]);
       }
-      addmm_ptr<s_t>(dh.data_ptr<s_t>(), nullptr, 0, dap, H, w_c.data_ptr<s_t>(), bs, H, H, opts);
+      rec_gemm(dh.data_ptr<s_t>(), dap, H, bs);
     }
   });
   Tensor dW = dA[0].t().mm(h0);

@@ -9,6 +9,7 @@
 // h_t = n + z (h_{t-1} - n).
 // Saved: G = [r, z, n] (T, B, 3H) and X = hp_n (reset_after) or r h (reset_before).
 #include "fastmath.h"
+#include "stepgemm.h"
 
 namespace rnnkit {
 
@@ -41,14 +42,15 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
 
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_gru_forward", [&] {
     using s_t = scalar_t;
+    const int64_t hw = reset_after ? 3 * H : 2 * H, max_rows = bsv.empty() ? 0 : bsv[0];
+    const StepGemm<s_t> first_gemm(w_t.data_ptr<s_t>(), H, hw, max_rows, opts);
+    const StepGemm<s_t> n_gemm(reset_after ? nullptr : wn_t.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t bs = bsv[t];
       if (bs == 0) break;
       const int64_t tg = save ? t : 0;
-      const int64_t hw = reset_after ? 3 * H : 2 * H;
       const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
-      addmm_ptr<s_t>(HP.data_ptr<s_t>(), b_first.defined() ? b_first.data_ptr<s_t>() : nullptr, 0, hprev, H,
-                     w_t.data_ptr<s_t>(), bs, H, hw, opts);
+      first_gemm(HP.data_ptr<s_t>(), hprev, H, bs, false, b_first.defined() ? b_first.data_ptr<s_t>() : nullptr);
       const s_t* xpp = step_ptr<s_t>(xp, t);
       const s_t* hpp = HP.data_ptr<s_t>();
       s_t* gp = step_ptr<s_t>(G, tg);
@@ -85,8 +87,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
         }
       });
       if (!reset_after) {
-        addmm_ptr<s_t>(AN.data_ptr<s_t>(), b_n.defined() ? b_n.data_ptr<s_t>() : nullptr, 0, xx, H,
-                       wn_t.data_ptr<s_t>(), bs, H, H, opts);  // (r h) W_n^T + b_n
+        n_gemm(AN.data_ptr<s_t>(), xx, H, bs, false, b_n.defined() ? b_n.data_ptr<s_t>() : nullptr);  // (r h) W_n^T + b_n
         const s_t* anp = AN.data_ptr<s_t>();
         for_rows(bs, H, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) {
@@ -132,6 +133,9 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
     using s_t = scalar_t;
     s_t* dhp = dh.data_ptr<s_t>();
     s_t* dd = direct.data_ptr<s_t>();
+    const int64_t max_rows = bsv.empty() ? 0 : bsv[0];
+    const StepGemm<s_t> dh_gemm(w_rz.data_ptr<s_t>(), reset_after ? 3 * H : 2 * H, H, max_rows, opts);
+    const StepGemm<s_t> dn_gemm(reset_after ? nullptr : w_n.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
@@ -174,7 +178,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
         }
       });
       if (!reset_after) {
-        addmm_ptr<s_t>(DRH.data_ptr<s_t>(), nullptr, 0, dxp + 2 * H, 3 * H, w_n.data_ptr<s_t>(), bs, H, H, opts);
+        dn_gemm(DRH.data_ptr<s_t>(), dxp + 2 * H, 3 * H, bs);
         const s_t* drhp = DRH.data_ptr<s_t>();
         for_rows(bs, H, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) {
@@ -192,8 +196,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
           }
         });
       }
-      addmm_ptr<s_t>(dhp, dd, H, reset_after ? dhpp : dxp, 3 * H, w_rz.data_ptr<s_t>(), bs, 3 * H - (reset_after ? 0 : H),
-                     H, opts);
+      dh_gemm(dhp, reset_after ? dhpp : dxp, 3 * H, bs, false, dd, H);
     }
   });
   Tensor dW;

@@ -11,6 +11,7 @@
 // Saved: G = [i, f, g, o], RN, C, CHAT, TCN = tanh(g_c chat + b_c), and per row RS = rstd_R, rstd_c,
 // mean_U, rstd_U (the backward recomputes U's normalised rows from U itself).
 #include "fastmath.h"
+#include "stepgemm.h"
 
 namespace rnnkit {
 
@@ -66,12 +67,12 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
     const s_t* gh = ghh.data_ptr<s_t>();
     const s_t* gcp = gc.data_ptr<s_t>();
     const s_t* bcp = bc.data_ptr<s_t>();
+    const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t bs = bsv[t];
       if (bs == 0) break;
       const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
-      addmm_ptr<s_t>(R.data_ptr<s_t>(), nullptr, 0, t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H,
-                     w_t.data_ptr<s_t>(), bs, H, 4 * H, opts);
+      rec_gemm(R.data_ptr<s_t>(), t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H, bs);
       const s_t* rp = R.data_ptr<s_t>();
       const s_t* xpp = step_ptr<s_t>(xp, t);
       const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, tcp);
@@ -172,6 +173,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
     s_t* dhp = dh.data_ptr<s_t>();
     s_t* dcp = dc.data_ptr<s_t>();
     s_t* pgb = PG.data_ptr<s_t>();
+    const StepGemm<s_t> rec_gemm(w_c.data_ptr<s_t>(), 4 * H, H, bsv.empty() ? 0 : bsv[0], opts);
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
       if (bs == 0) continue;
@@ -267,7 +269,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
           for (int64_t j = 0; j < 4 * H; ++j) d[j] = urstd * (d[j] * gi[j] - kk1 - (ur[j] - umu) * urstd * kk2);
         }
       });
-      addmm_ptr<s_t>(dhp, nullptr, 0, drp, 4 * H, w_c.data_ptr<s_t>(), bs, 4 * H, H, opts);
+      rec_gemm(dhp, drp, 4 * H, bs);
     }
   });
   Tensor dW = DR[0].t().mm(h0);

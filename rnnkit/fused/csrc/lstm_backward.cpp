@@ -65,8 +65,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     const s_t* CRb = cr_t.defined() ? cr_t.data_ptr<s_t>() : nullptr;
     const s_t* HRb = hr_t.defined() ? hr_t.data_ptr<s_t>() : nullptr;
     const s_t* c0p = c0.data_ptr<s_t>();
-    const s_t* whh = w_hh_c.data_ptr<s_t>();
-    const s_t* whr = proj ? w_hr_c.data_ptr<s_t>() : nullptr;
+    const StepGemm<s_t> rec_gemm(w_hh_c.data_ptr<s_t>(), 4 * H, P, bsv.empty() ? 0 : bsv[0], opts);
+    const StepGemm<s_t> proj_gemm(proj ? w_hr_c.data_ptr<s_t>() : nullptr, P, H, proj && !bsv.empty() ? bsv[0] : 0, opts);
     s_t* dGb = dG.data_ptr<s_t>();
     s_t* DHRb = proj ? DHR.data_ptr<s_t>() : nullptr;
     s_t* DMp = proj ? DM.data_ptr<s_t>() : nullptr;
@@ -130,7 +130,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
           dr[k] = v;
         }
-        addmm_ptr<s_t>(DMp, nullptr, 0, dr, P, whr, bs, P, H, opts);
+        proj_gemm(DMp, dr, P, bs);
         dm_src = DMp;
       }
       const s_t* gp = Gb + off[t] * 4 * H;  // saved buffers: packed rows (see the header)
@@ -194,11 +194,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           }
         }
       });
-      if (h_carry) {
-        addmm_acc<s_t>(dhp, dgp, 4 * H, whh, bs, 4 * H, P, opts);
-      } else {
-        addmm_ptr<s_t>(dhp, nullptr, 0, dgp, 4 * H, whh, bs, 4 * H, P, opts);
-      }
+      rec_gemm(dhp, dgp, 4 * H, bs, /*accumulate=*/h_carry);
     }
   });
   // weight gradients: one large GEMM each over all steps

@@ -88,8 +88,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const s_t* xpb = xp.data_ptr<s_t>();
     const s_t* h0p = h0.data_ptr<s_t>();
     const s_t* c0p = c0.data_ptr<s_t>();
-    const s_t* whh = w_hh_t.data_ptr<s_t>();
+    const StepGemm<s_t> rec_gemm(w_hh_t.data_ptr<s_t>(), P, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
     const s_t* whr = proj ? w_hr_t.data_ptr<s_t>() : nullptr;
+    const StepGemm<s_t> proj_gemm(whr, H, P, proj && !bsv.empty() ? bsv[0] : 0, opts);
     s_t* Yb = Y.data_ptr<s_t>();
     s_t* Gb = G.data_ptr<s_t>();
     s_t* Cb = C.data_ptr<s_t>();
@@ -121,7 +122,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
       const s_t* h_prev = t == 0 ? h0p : h_state(t - 1);
       if (HPb) std::memcpy(HPb + off[t] * P, h_prev, bs * P * sizeof(s_t));
       // the recurrent GEMM alone (no copy of xp into the output first): the pointwise pass adds xp
-      addmm_ptr<s_t>(gp, nullptr, 0, h_prev, P, whh, bs, P, 4 * H, opts);
+      rec_gemm(gp, h_prev, P, bs);
       const s_t* xpt = xpb + off[t] * 4 * H;
       const s_t* cprev = t == 0 ? c0p : Cb + cprow * H;
       s_t* cp = Cb + crow * H;
@@ -163,7 +164,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
         }
       });
       if (proj) {
-        addmm_ptr<s_t>(yt, nullptr, 0, mp, H, whr, bs, H, P, opts);
+        proj_gemm(yt, mp, H, bs);
         if (pc > 0) {
           const int64_t n = bs * P;
           if (HRb) std::memcpy(HRb + off[t] * P, yt, n * sizeof(s_t));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "fastmath.h"
+#include "stepgemm.h"
 
 namespace rnnkit {
 namespace lstm_detail {
@@ -9,21 +10,9 @@ namespace lstm_detail {
 using at::Tensor;
 
 
-// out (M, N) += a (M, K; row stride lda) @ b (K, N contiguous).
-template <typename T>
-void addmm_acc(T* out, const T* a, int64_t lda, const T* b, int64_t M, int64_t K, int64_t N,
-               const at::TensorOptions& opts) {
-  if (M <= kSmallRows) {
-    small_addmm<T>(out, out, N, a, lda, b, M, K, N);  // each output block reads its bias before writing it
-    return;
-  }
-  at::from_blob(out, {M, N}, opts).addmm_(at::from_blob(const_cast<T*>(a), {M, K}, {lda, 1}, opts),
-                                          at::from_blob(const_cast<T*>(b), {K, N}, opts));
-}
-
 // torch.lerp(a, b, w): a + w (b - a), computed as torch does.
 template <typename T>
-inline T lerp_(T a, T b, T w) { return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w); }
+RNNKIT_ALWAYS_INLINE T lerp_(T a, T b, T w) { return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w); }
 
 // The state rule of one leaf (see the header): which tensor and how it is read.
 struct Rule {

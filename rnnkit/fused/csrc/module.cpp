@@ -3,6 +3,8 @@
 
 #include <vector>
 
+#include "stepgemm.h"
+
 namespace rnnkit {
 using at::Tensor;
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
@@ -52,5 +54,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lnlstm_forward", &rnnkit::lnlstm_forward, "layer-norm LSTM forward over all steps");
   m.def("lnlstm_backward", &rnnkit::lnlstm_backward, "layer-norm LSTM backward over all steps");
   m.def("elman_backward", &rnnkit::elman_backward, "Elman RNN backward over all steps");
+  m.def("packed_gemm_available", &rnnkit::packed_gemm_available, "whether this libtorch exports MKL's packed GEMM");
+  m.def("packed_gemm_enabled", &rnnkit::packed_gemm_enabled,
+        "whether float step GEMMs use MKL's packed GEMM (available and RNNKIT_PACKED_GEMM=1)");
   m.def("keep_masks", &rnnkit::keep_masks, "zoneout keep masks, drawn as torch.rand(...) < rate would draw them");
 }
