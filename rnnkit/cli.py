@@ -111,11 +111,11 @@ def cmd_train(argv: Sequence[str]) -> int:
         if saved.get("recipe") != recipe_cls.name:
             raise ValueError(f"rnnkit train: --run-dir {run_dir} is a {saved.get('recipe')!r} run, "
                              f"not {recipe_cls.name!r}")
+        values = rundir.saved_values(recipe_cls.Config, saved)
         for key, value in given.items():
-            if key not in RESUME_OVERRIDABLE and saved["config"].get(key) != getattr(cfg, key):
+            if key not in RESUME_OVERRIDABLE and values.get(key) != getattr(cfg, key):
                 raise ValueError(f"rnnkit train: --{key.replace('_', '-')} cannot change when resuming "
-                                 f"(the run has {saved['config'].get(key)!r}, got {value!r})")
-        values = dict(saved["config"])
+                                 f"(the run has {values.get(key)!r}, got {value!r})")
         values.update({k: getattr(cfg, k) for k in given if k in RESUME_OVERRIDABLE})
         values.update(resume=True, run_dir=str(run_dir))
         cfg = recipe_cls.Config.from_dict(values, str(run_dir / "config.json"))

@@ -74,12 +74,17 @@ def read_run_config(run_dir: Path, why: str) -> dict[str, Any]:
     return saved
 
 
+def saved_values(config_cls: Any, saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved ``config.json``'s options, with ``config_cls.saved_defaults`` for the fields it predates."""
+    return {**config_cls.saved_defaults, **saved["config"]}
+
+
 def open_recipe(run_dir: Path, overrides: Optional[dict[str, Any]] = None) -> Recipe:
     """The recipe of a run, with its saved config (plus ``overrides``) and assets."""
     run_dir = Path(run_dir)
     saved = read_run_config(run_dir, "it should hold config.json")
     cls = get_recipe(saved.get("recipe", ""))
-    values = {**cls.Config.saved_defaults, **saved["config"]}  # a config.json from before a field existed
+    values = saved_values(cls.Config, saved)
     values.update(overrides or {})
     cfg = cls.Config.from_dict(values, str(run_dir / "config.json"))
     cfg.validate(cls.name)

@@ -281,3 +281,6 @@ def test_a_run_saved_before_the_wide_and_ensemble_fields_still_loads(tmp_path, m
     assert isinstance(model, TextClassifier) and model.wide is None
     capsys.readouterr()
     assert main(["eval", str(run)]) == 0
+    assert main(["train", "sentiment", "--resume", "--run-dir", str(run), "--epochs", "3", "--threads", "1",
+                 "--no-progress"]) == 0  # resumes with the run's own (older) architecture
+    assert json.loads((run / "config.json").read_text())["config"]["ngrams"] == 0
