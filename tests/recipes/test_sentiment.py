@@ -257,7 +257,7 @@ def test_the_wide_part_learns_at_its_own_rate(tmp_path, monkeypatch):
     want = {id(p) for m in trained.members for p in m.wide.parameters()}
     assert len(want) == 4 and {id(p) for p in wide["params"]} == want
     assert len(rest["params"]) + len(want) == len(list(trained.parameters()))
-    assert all(float(m.wide.unigrams.weight.detach().abs().sum()) > 0 for m in trained.members)  # the wide parts learned
+    assert all(float(m.wide.unigrams.weight.detach().abs().sum()) > 0 for m in trained.members)  # they learned
     report = json.loads((run / "report.json").read_text())
     assert report["test"]["acc"] >= 0.75
 
