@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 _MULTIPLIER = 1_000_003
-"""Odd multiplier of the polynomial n-gram hash (ids stay far below 2**40, so int64 never overflows)."""
+"""Odd multiplier of the polynomial n-gram hash: the running hash stays below ``buckets`` (< 2**40) and the
+word ids below 2**40, so ``h * _MULTIPLIER + id`` never overflows int64."""
 
 
 def ngram_hashes(ids: Tensor, n: int, buckets: int) -> Tensor:
@@ -51,8 +52,8 @@ class NgramBag(nn.Module):
         super().__init__()
         if order < 1:
             raise ValueError(f"NgramBag: order must be >= 1, got {order}")
-        if buckets < 1:
-            raise ValueError(f"NgramBag: buckets must be >= 1, got {buckets}")
+        if not 1 <= buckets < 2**40:
+            raise ValueError(f"NgramBag: buckets must be in [1, 2**40), got {buckets}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"NgramBag: dropout must be in [0, 1), got {dropout}")
         self.order, self.buckets, self.dropout = order, buckets, dropout
