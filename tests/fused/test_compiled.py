@@ -119,6 +119,15 @@ def _run_both(path: Any, cell: Any, x: torch.Tensor, state: Any, lengths: Any, r
     return results
 
 
+def _assert_float32_match(compiled: list[torch.Tensor], reference: list[torch.Tensor]) -> None:
+    """Every output and gradient of the two runners agrees to 1e-5, relative to each tensor's scale."""
+    for a, b in zip(compiled, reference, strict=True):
+        # gradients are sums over T*B terms: float32 rounding grows with their scale (up to ~15 here);
+        # both runners then differ from a float64 run by ~1e-6 of that scale
+        scale = max(float(b.abs().max()), 1.0) if b is not None else 1.0
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("reverse", [False, True])
 def test_matches_reference_float32(path: Any, name: str, reverse: bool) -> None:
@@ -131,11 +140,7 @@ def test_matches_reference_float32(path: Any, name: str, reverse: bool) -> None:
     state = _random_state(cell, B, torch.float32, g)
     for lengths in (None, torch.tensor([3, 0, T, 1, 4])):
         compiled, reference = _run_both(path, cell, x, state, lengths, reverse)
-        for a, b in zip(compiled, reference, strict=True):
-            # gradients are sums over T*B terms: float32 rounding grows with their scale (up to ~15 here);
-            # both runners then differ from a float64 run by ~1e-6 of that scale
-            scale = max(float(b.abs().max()), 1.0) if b is not None else 1.0
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
+        _assert_float32_match(compiled, reference)
         if lengths is not None:
             for b, length in enumerate(lengths.tolist()):
                 assert torch.count_nonzero(compiled[0][length:, b]) == 0
@@ -300,10 +305,7 @@ def test_step_gemm_paths_match(path: Any, name: str, packed: str, monkeypatch: p
     state = _random_state(cell, B, torch.float32, g)
     lengths = torch.tensor([9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 8, 8, 7, 6, 5, 4, 3, 2, 1, 1, 0])[torch.randperm(B, generator=g)]
     for lens in (None, lengths):
-        compiled, reference = _run_both(path, cell, x, state, lens, False)
-        for a, b in zip(compiled, reference, strict=True):
-            scale = max(float(b.abs().max()), 1.0) if b is not None else 1.0
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
+        _assert_float32_match(*_run_both(path, cell, x, state, lens, False))
 
 
 @pytest.mark.parametrize("name", ["lstm-everything", "gru", "gru-reset-before", "lnlstm", "dropout-variational-state-c",
@@ -324,9 +326,7 @@ def test_threaded_pointwise_matches(path: Any, name: str) -> None:
         compiled, reference = _run_both(path, cell, x, state, lengths, False)
     finally:
         torch.set_num_threads(threads)
-    for a, b in zip(compiled, reference, strict=True):
-        scale = max(float(b.abs().max()), 1.0) if b is not None else 1.0
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * scale)
+    _assert_float32_match(compiled, reference)
 
 
 @pytest.mark.parametrize("reverse", [False, True])
