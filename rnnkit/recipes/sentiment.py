@@ -185,10 +185,10 @@ class Sentiment(Recipe):
                           ("ngrams", 0), ("ngram_buckets", 1)):
             if getattr(cfg, name) < low:
                 raise ValueError(f"sentiment: --{name.replace('_', '-')} must be >= {low}, got {getattr(cfg, name)}")
-        if not (cfg.embed_init > 0 and np.isfinite(cfg.embed_init)):
-            raise ValueError(f"sentiment: --embed-init must be a finite number > 0, got {cfg.embed_init}")
-        if not (cfg.ngram_lr_scale > 0 and np.isfinite(cfg.ngram_lr_scale)):
-            raise ValueError(f"sentiment: --ngram-lr-scale must be a finite number > 0, got {cfg.ngram_lr_scale}")
+        for name in ("embed_init", "ngram_lr_scale"):
+            if not (getattr(cfg, name) > 0 and np.isfinite(getattr(cfg, name))):
+                raise ValueError(f"sentiment: --{name.replace('_', '-')} must be a finite number > 0, "
+                                 f"got {getattr(cfg, name)}")
         for name in ("word_dropout", "ngram_dropout"):
             if not 0.0 <= getattr(cfg, name) < 1.0:
                 raise ValueError(f"sentiment: --{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")

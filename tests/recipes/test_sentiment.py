@@ -224,6 +224,12 @@ def test_errors(tmp_path, monkeypatch, capsys):
     assert "--ngram-dropout must be in [0, 1), got -0.1" in capsys.readouterr().err
     assert main(["train", "sentiment", "--data", str(tmp_path / "one.csv"), "--val-seed", "-2"]) == 1
     assert "--val-seed must be >= -1, got -2" in capsys.readouterr().err
+    for flag, value, message in (("--embed-init", "0", "--embed-init must be a finite number > 0, got 0.0"),
+                                 ("--ngram-lr-scale", "inf", "--ngram-lr-scale must be a finite number > 0, got inf"),
+                                 ("--ngrams", "-1", "--ngrams must be >= 0, got -1"),
+                                 ("--ngram-buckets", "0", "--ngram-buckets must be >= 1, got 0")):
+        assert main(["train", "sentiment", "--data", str(tmp_path / "one.csv"), flag, value]) == 1
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not dataset_status()["rotten_tomatoes"][0], reason=dataset_status()["rotten_tomatoes"][1])
