@@ -13,6 +13,7 @@ Usage::
     python benchmarks/speed.py --quick               # S1,S4, 3 repeats, fewer rows
     python benchmarks/speed.py --shapes S3 --impl torch,rnnkit-lstm,rnnkit-lstm-len --json out.json
     python benchmarks/speed.py --packed-rows         # + each rnnkit row with RNNKIT_PACKED_GEMM=1
+    python benchmarks/speed.py --no-workspace-rows   # + each rnnkit row with the buffer pool off
 """
 
 from __future__ import annotations
@@ -205,7 +206,8 @@ def gemm_rate(M: int, K: int, N: int) -> float:
 
 @contextlib.contextmanager
 def environment(values: dict[str, str]) -> Any:
-    """Set ``values`` in ``os.environ`` for the block (the compiled core reads RNNKIT_PACKED_GEMM per call)."""
+    """Set ``values`` in ``os.environ`` for the block (the compiled core reads RNNKIT_PACKED_GEMM and
+    RNNKIT_WORKSPACE_MB per call)."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -218,14 +220,15 @@ def environment(values: dict[str, str]) -> Any:
                 os.environ[k] = v
 
 
-def packed_twins(impls: list[Impl]) -> list[Impl]:
-    """After each rnnkit row, the same row with MKL's packed step GEMM turned on (``-packed``)."""
+def twins(impls: list[Impl], suffix: str, env: dict[str, str]) -> list[Impl]:
+    """After each rnnkit row, the same row run with ``env`` set (named ``<row><suffix>``)."""
     out: list[Impl] = []
+    note = ", ".join(f"{k}={v}" for k, v in env.items())
     for impl in impls:
         out.append(impl)
         if impl.rnnkit_cell and impl.build is not None:
-            out.append(Impl(impl.name + "-packed", impl.family, impl.build, impl.lengths, True,
-                            impl.note + ", RNNKIT_PACKED_GEMM=1", env={"RNNKIT_PACKED_GEMM": "1"}))
+            out.append(Impl(impl.name + suffix, impl.family, impl.build, impl.lengths, True,
+                            impl.note + ", " + note, env={**impl.env, **env}))
     return out
 
 
@@ -334,6 +337,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
                    "(to compare the compiled core with torch's kernels on the cells both run)")
     p.add_argument("--packed-rows", action="store_true",
                    help="add each rnnkit row again with RNNKIT_PACKED_GEMM=1 (MKL's packed step GEMMs)")
+    p.add_argument("--no-workspace-rows", action="store_true",
+                   help="add each rnnkit row again with RNNKIT_WORKSPACE_MB=0 (the compiled kernels' buffer pool off)")
     p.add_argument("--json", default="", help="write the results here")
     p.add_argument("--markdown", default="", help="also write the markdown table to this file")
     args = p.parse_args(argv)
@@ -358,7 +363,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
             p.error(f"unknown --impl {unknown}; choose from {[i.name for i in impls]}")
         impls = [i for i in impls if i.name in wanted or i.name == "torch"]
     if args.packed_rows:
-        impls = packed_twins(impls)
+        impls = twins(impls, "-packed", {"RNNKIT_PACKED_GEMM": "1"})
+    if args.no_workspace_rows:
+        impls = twins(impls, "-nows", {"RNNKIT_WORKSPACE_MB": "0"})
     for s in shapes:
         if s not in SHAPES:
             p.error(f"unknown shape {s!r}; choose from {list(SHAPES)}")

@@ -50,7 +50,11 @@ class GRUCell(ProjectedCell):
 
     def input_projection(self, inputs: Tensor) -> Tensor:
         """``x W_ih^T + b_ih`` for ``(..., I)`` -> ``(..., 3H)``."""
-        return linear(inputs, self.weight_ih, self.bias_ih)
+        return linear(inputs, *self.input_weight_and_bias())
+
+    def input_weight_and_bias(self) -> tuple[Tensor, Optional[Tensor]]:
+        """``(W_ih, b_ih)`` of :meth:`input_projection` (the bias None without biases)."""
+        return self.weight_ih, self.bias_ih
 
     def recur(self, projected: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         h = state

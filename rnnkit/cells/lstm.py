@@ -123,8 +123,11 @@ class LSTMCell(ProjectedCell):
 
     def input_projection(self, inputs: Tensor) -> Tensor:
         """``x W_ih^T + b_ih + b_hh`` for ``(..., I)`` -> ``(..., 4H)``."""
-        bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh
-        return linear(inputs, self.weight_ih, bias)
+        return linear(inputs, *self.input_weight_and_bias())
+
+    def input_weight_and_bias(self) -> tuple[Tensor, Optional[Tensor]]:
+        """``(W_ih, b_ih + b_hh)`` of :meth:`input_projection` (the bias None without biases)."""
+        return self.weight_ih, None if self.bias_ih is None else self.bias_ih + self.bias_hh
 
     def recur(self, projected: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h, c = state

@@ -29,8 +29,9 @@ from typing import Optional
 import torch
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = ("module.cpp", "lstm_forward.cpp", "lstm_backward.cpp", "gru.cpp", "elman.cpp", "lnlstm.cpp", "masks.cpp")
-HEADERS = ("fastmath.h", "lstm_rules.h", "stepgemm.h")
+SOURCES = ("module.cpp", "lstm_forward.cpp", "lstm_backward.cpp", "gru.cpp", "elman.cpp", "lnlstm.cpp", "masks.cpp",
+           "workspace.cpp")
+HEADERS = ("densegemm.h", "fastmath.h", "lstm_rules.h", "stepgemm.h", "workspace.h")
 ENV_DISABLE = "RNNKIT_NO_COMPILE"
 
 _lock = threading.Lock()

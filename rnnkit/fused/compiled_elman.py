@@ -18,6 +18,7 @@ from torch import Tensor
 
 from rnnkit.cells.elman import ElmanCell
 from rnnkit.fused.build import load
+from rnnkit.fused.dense import linear
 
 
 class ElmanFunction(torch.autograd.Function):
@@ -54,7 +55,7 @@ def elman_kernel(cell: ElmanCell):
     def kernel(x: Tensor, h0: Tensor, batch_sizes: Tensor, total_steps: int) -> tuple[Tensor, Tensor]:
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.hidden_size)), h0
-        xp = cell.input_projection(x).contiguous()
+        xp = linear(x, *cell.input_weight_and_bias())
         return ElmanFunction.apply(xp, h0.contiguous(), cell.weight_hh, batch_sizes, total_steps,
                                    cell.nonlinearity == "relu")
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from rnnkit.cells.gru import GRUCell
 from rnnkit.fused.build import load
+from rnnkit.fused.dense import linear
 from rnnkit.fused.sorting import needs_grad
 
 
@@ -61,7 +62,7 @@ def gru_kernel(cell: GRUCell):
     def kernel(x: Tensor, h0: Tensor, batch_sizes: Tensor, total_steps: int) -> tuple[Tensor, Tensor]:
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.hidden_size)), h0
-        xp = cell.input_projection(x).contiguous()
+        xp = linear(x, *cell.input_weight_and_bias())
         return GRUFunction.apply(xp, h0.contiguous(), cell.weight_hh, cell.bias_hh, batch_sizes, total_steps,
                                  cell.reset_after, needs_grad(xp, h0, cell.weight_hh))
 

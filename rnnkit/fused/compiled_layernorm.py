@@ -24,9 +24,9 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from rnnkit.fused.build import load
+from rnnkit.fused.dense import linear
 from rnnkit.fused.sorting import needs_grad
 from rnnkit.state import LSTMState
 
@@ -69,7 +69,7 @@ def layernorm_lstm_kernel(cell: Any):
         h0, c0 = state
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.hidden_size)), LSTMState(h0, c0)
-        u = F.linear(x, cell.weight_ih).contiguous()  # input_projection before its layer norm
+        u = linear(x, cell.weight_ih)  # input_projection before its layer norm
         shift = None if cell.ln_ih_bias is None else (cell.ln_ih_bias + cell.ln_hh_bias).contiguous()
         save = needs_grad(u, cell.ln_ih_weight, shift, h0, c0, cell.weight_hh, cell.ln_hh_weight, cell.ln_c_weight,
                           cell.ln_c_bias)

@@ -17,7 +17,7 @@ GEMM on the active rows and one fused pointwise pass
 gradients :math:`\partial a_t` and :math:`\partial h_{t-1} = \partial a_t W_{hh}`,
 then :math:`\partial W_{hh} = \sum_t \partial a_t^\top h_{t-1}` and
 :math:`\partial W_{hr}` as single GEMMs over all steps; the input projection's
-gradients come from autograd on ``input_projection`` (again one GEMM).
+gradients come from autograd on it (``rnnkit.fused.dense.linear``: its GEMMs on oneDNN).
 
 A :class:`StateRule` changes what the step hands on as its state
 :math:`s_t` (``h`` and ``c``) given the cell's new :math:`\tilde s_t`:
@@ -40,6 +40,7 @@ from torch import Tensor
 
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.fused.build import load
+from rnnkit.fused.dense import linear
 from rnnkit.fused.sorting import needs_grad
 from rnnkit.state import LSTMState
 
@@ -131,7 +132,7 @@ def lstm_kernel(cell: LSTMCell):
         h0, c0 = state
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.output_size)), LSTMState(h0, c0)
-        xp = cell.input_projection(pack_rows(x, batch_sizes)).contiguous()
+        xp = linear(pack_rows(x, batch_sizes), *cell.input_weight_and_bias())
         hk = None if rule.h is None else rule.h.contiguous()
         ck = None if rule.c is None else rule.c.contiguous()
         Y, hn, cn = LSTMFunction.apply(

@@ -4,7 +4,9 @@
 // batch_sizes[t] rows run. xp = x W_ih^T + b_ih + b_hh comes precomputed.
 //   h_t = phi(xp_t + h_{t-1} W_hh^T),  phi = tanh or relu.
 // Nothing but the outputs needs saving: phi'(a) is a function of h_t.
+#include "densegemm.h"
 #include "fastmath.h"
+#include "workspace.h"
 #include "stepgemm.h"
 
 namespace rnnkit {
@@ -17,7 +19,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
-  Tensor Y = ragged ? at::zeros({total_steps, B, H}, opts) : at::empty({total_steps, B, H}, opts);
+  Tensor Y = ragged ? workspace_zeros({total_steps, B, H}, opts) : workspace_empty({total_steps, B, H}, opts);
   Tensor w_t = w_hh.t().contiguous();
   Tensor hn = h0.clone();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_elman_forward", [&] {
@@ -54,7 +56,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
   const int64_t T = dY.size(0), B = dY.size(1), H = h0.size(1);
   const bool ragged = T > 0 && bsv[T - 1] < B;
   auto opts = dY.options();
-  Tensor dA = ragged ? at::zeros({T, B, H}, opts) : at::empty({T, B, H}, opts);
+  Tensor dA = ragged ? workspace_zeros({T, B, H}, opts) : workspace_empty({T, B, H}, opts);
   Tensor dh = dhn.clone().contiguous();
   Tensor w_c = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES(dY.scalar_type(), "rnnkit_elman_backward", [&] {
@@ -76,8 +78,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
       rec_gemm(dh.data_ptr<s_t>(), dap, H, bs);
     }
   });
-  Tensor dW = dA[0].t().mm(h0);
-  if (T > 1) dW.addmm_(dA.narrow(0, 1, T - 1).reshape({(T - 1) * B, H}).t(), Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
+  Tensor dW = recurrent_weight_grad(dA.reshape({T * B, H}), h0, Y.reshape({-1, H}), T, B);
   return {dA, dh, dW};
 }
 

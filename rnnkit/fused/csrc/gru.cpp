@@ -8,7 +8,9 @@
 // reset_after=false: r, z = sigmoid(xp + h W_rz^T + b_rz);  n = tanh(xp_n + (r h) W_n^T + b_n)
 // h_t = n + z (h_{t-1} - n).
 // Saved: G = [r, z, n] (T, B, 3H) and X = hp_n (reset_after) or r h (reset_before).
+#include "densegemm.h"
 #include "fastmath.h"
+#include "workspace.h"
 #include "stepgemm.h"
 
 namespace rnnkit {
@@ -27,12 +29,12 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
-  Tensor Y = ragged ? at::zeros({total_steps, B, H}, opts) : at::empty({total_steps, B, H}, opts);
+  Tensor Y = ragged ? workspace_zeros({total_steps, B, H}, opts) : workspace_empty({total_steps, B, H}, opts);
   const int64_t TS = save ? T : 1;
-  Tensor G = at::empty({TS, B, 3 * H}, opts);
-  Tensor X = save && ragged ? at::zeros({TS, B, H}, opts) : at::empty({TS, B, H}, opts);
-  Tensor HP = at::empty({B, reset_after ? 3 * H : 2 * H}, opts);
-  Tensor AN = reset_after ? Tensor() : at::empty({B, H}, opts);
+  Tensor G = workspace_empty({TS, B, 3 * H}, opts);
+  Tensor X = save && ragged ? workspace_zeros({TS, B, H}, opts) : workspace_empty({TS, B, H}, opts);
+  Tensor HP = workspace_empty({B, reset_after ? 3 * H : 2 * H}, opts);
+  Tensor AN = reset_after ? Tensor() : workspace_empty({B, H}, opts);
   Tensor b_hh = b_hh_opt.has_value() ? *b_hh_opt : Tensor();
   Tensor w_t = (reset_after ? w_hh : w_hh.narrow(0, 0, 2 * H)).t().contiguous();
   Tensor wn_t = reset_after ? Tensor() : w_hh.narrow(0, 2 * H, H).t().contiguous();
@@ -120,11 +122,11 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
   const int64_t T = G.size(0), B = G.size(1), H = h0.size(1);
   const bool ragged = T > 0 && bsv[T - 1] < B;
   auto opts = G.options();
-  auto buf = [&](std::initializer_list<int64_t> shape) { return ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
+  auto buf = [&](std::initializer_list<int64_t> shape) { return ragged ? workspace_zeros(shape, opts) : workspace_empty(shape, opts); };
   Tensor dXP = buf({T, B, 3 * H});
   Tensor dHP = reset_after ? buf({T, B, 3 * H}) : dXP;  // gradient w.r.t. the recurrent pre-activations
-  Tensor direct = at::empty({B, H}, opts);
-  Tensor DRH = reset_after ? Tensor() : at::empty({B, H}, opts);
+  Tensor direct = workspace_empty({B, H}, opts);
+  Tensor DRH = reset_after ? Tensor() : workspace_empty({B, H}, opts);
   Tensor dh = dhn.clone().contiguous();
   Tensor w_rz = (reset_after ? w_hh : w_hh.narrow(0, 0, 2 * H)).contiguous();
   Tensor w_n = reset_after ? Tensor() : w_hh.narrow(0, 2 * H, H).contiguous();
@@ -201,14 +203,10 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
   });
   Tensor dW;
   if (reset_after) {
-    dW = dHP[0].t().mm(h0);
-    if (T > 1) dW.addmm_(dHP.narrow(0, 1, T - 1).reshape({(T - 1) * B, 3 * H}).t(),
-                         Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
+    dW = recurrent_weight_grad(dHP.reshape({T * B, 3 * H}), h0, Y.reshape({-1, H}), T, B);
   } else {
     Tensor drz = dXP.narrow(2, 0, 2 * H);
-    Tensor dw_rz = drz[0].t().mm(h0);
-    if (T > 1) dw_rz.addmm_(drz.narrow(0, 1, T - 1).reshape({(T - 1) * B, 2 * H}).t(),
-                            Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
+    Tensor dw_rz = recurrent_weight_grad(drz.reshape({T * B, 2 * H}), h0, Y.reshape({-1, H}), T, B);
     Tensor dw_n = dXP.narrow(2, 2 * H, H).reshape({T * B, H}).t().mm(X.reshape({T * B, H}));
     dW = at::cat({dw_rz, dw_n}, 0);
   }

@@ -10,7 +10,9 @@
 //   chat = (c_t - mean(c_t)) * rstd_c (over H);  h_t = o tanh(g_c * chat + b_c)
 // Saved: G = [i, f, g, o], RN, C, CHAT, TCN = tanh(g_c chat + b_c), and per row RS = rstd_R, rstd_c,
 // mean_U, rstd_U (the backward recomputes U's normalised rows from U itself).
+#include "densegemm.h"
 #include "fastmath.h"
+#include "workspace.h"
 #include "stepgemm.h"
 
 namespace rnnkit {
@@ -44,20 +46,20 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
   const int64_t T = xp.size(0), B = xp.size(1), H = c0.size(1);
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
-  auto buf = [&](std::initializer_list<int64_t> shape) { return save && ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
+  auto buf = [&](std::initializer_list<int64_t> shape) { return save && ragged ? workspace_zeros(shape, opts) : workspace_empty(shape, opts); };
   const int64_t TS = save ? T : 1;
-  Tensor Y = ragged ? at::zeros({total_steps, B, H}, opts) : at::empty({total_steps, B, H}, opts);
-  Tensor G = at::empty({TS, B, 4 * H}, opts);
+  Tensor Y = ragged ? workspace_zeros({total_steps, B, H}, opts) : workspace_empty({total_steps, B, H}, opts);
+  Tensor G = workspace_empty({TS, B, 4 * H}, opts);
   Tensor RN = buf({TS, B, 4 * H});
   Tensor C = buf({save ? T : 2, B, H});
   Tensor CHAT = buf({TS, B, H});
-  Tensor TCN = at::empty({TS, B, H}, opts);
-  Tensor RS = at::empty({TS, B, 4}, opts);  // rstd of R, rstd of c, mean and rstd of U
-  Tensor R = at::empty({B, 4 * H}, opts);
+  Tensor TCN = workspace_empty({TS, B, H}, opts);
+  Tensor RS = workspace_empty({TS, B, 4}, opts);  // rstd of R, rstd of c, mean and rstd of U
+  Tensor R = workspace_empty({B, 4 * H}, opts);
   Tensor hn = h0.clone(), cn = c0.clone();
   Tensor w_t = w_hh.t().contiguous();
   Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), bc = b_c.contiguous(), gih = g_ih.contiguous();
-  Tensor sh = shift.has_value() && shift->defined() ? shift->contiguous() : at::zeros({4 * H}, opts);
+  Tensor sh = shift.has_value() && shift->defined() ? shift->contiguous() : workspace_zeros({4 * H}, opts);
 
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lnlstm_forward", [&] {
     using s_t = scalar_t;
@@ -154,13 +156,13 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   const int64_t T = G.size(0), B = G.size(1), H = C.size(2);
   const bool ragged = T > 0 && bsv[T - 1] < B;
   auto opts = G.options();
-  auto buf = [&](std::initializer_list<int64_t> shape) { return ragged ? at::zeros(shape, opts) : at::empty(shape, opts); };
+  auto buf = [&](std::initializer_list<int64_t> shape) { return ragged ? workspace_zeros(shape, opts) : workspace_empty(shape, opts); };
   Tensor dXP = buf({T, B, 4 * H});
   Tensor DR = buf({T, B, 4 * H});
   // gradients of g_hh (4H), g_c (H), b_c (H), g_ih (4H) and the shift (4H) summed inside the step loop,
   // per thread (see accumulator_slot), then over the threads: no (T, B, .) buffers, no passes over them
   const int64_t slots = accumulator_slots();
-  Tensor PG = at::zeros({slots, 14 * H}, opts);
+  Tensor PG = workspace_zeros({slots, 14 * H}, opts);
   Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
   Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), gih = g_ih.contiguous();
   Tensor w_c = w_hh.contiguous();
@@ -272,8 +274,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
       rec_gemm(dhp, drp, 4 * H, bs);
     }
   });
-  Tensor dW = DR[0].t().mm(h0);
-  if (T > 1) dW.addmm_(DR.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(), Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
+  Tensor dW = recurrent_weight_grad(DR.reshape({T * B, 4 * H}), h0, Y.reshape({-1, H}), T, B);
   Tensor sums = PG.sum(0);
   Tensor dg_hh = sums.narrow(0, 0, 4 * H), dg_c = sums.narrow(0, 4 * H, H), db_c = sums.narrow(0, 5 * H, H);
   Tensor dg_ih = sums.narrow(0, 6 * H, 4 * H), dshift = sums.narrow(0, 10 * H, 4 * H);

@@ -28,25 +28,25 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
   const bool proj = w_hr.has_value() && w_hr->defined();
   const bool has_peep = peep.has_value() && peep->defined();
   auto opts = G.options();
-  Tensor dG = at::empty({N, 4 * H}, opts);  // packed rows, as xp: every row is written
-  Tensor DHR = proj ? at::empty({N, P}, opts) : Tensor();
-  Tensor DM = proj ? at::empty({B, H}, opts) : Tensor();
+  Tensor dG = workspace_empty({N, 4 * H}, opts);  // packed rows, as xp: every row is written
+  Tensor DHR = proj ? workspace_empty({N, P}, opts) : Tensor();
+  Tensor DM = proj ? workspace_empty({B, H}, opts) : Tensor();
   Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
   Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
   Tensor w_hh_c = w_hh.contiguous(), w_hr_c = proj ? w_hr->contiguous() : Tensor();
   Tensor cr_t = CR.has_value() ? *CR : Tensor();
   Tensor hr_t = HR.has_value() ? *HR : Tensor();
   Tensor ct_t = CT.has_value() ? *CT : Tensor();
-  Tensor DHT = rh.on ? at::empty({B, P}, opts) : Tensor();  // gradient w.r.t. h~_t under an h rule
-  Tensor ZERO = rh.on ? at::zeros({B, P}, opts) : Tensor();  // stands in for dh once the h rule used it
+  Tensor DHT = rh.on ? workspace_empty({B, P}, opts) : Tensor();  // gradient w.r.t. h~_t under an h rule
+  Tensor ZERO = rh.on ? workspace_zeros({B, P}, opts) : Tensor();  // stands in for dh once the h rule used it
   const bool c_carry = rc.on && !rc.drop;  // zoneout: dc_{t-1} also gets the kept part straight
-  Tensor DCC = c_carry ? at::empty({B, H}, opts) : Tensor();
-  Tensor dhk = rh.drop ? at::zeros({B, P}, opts) : Tensor();
-  Tensor dck = rc.drop ? at::zeros({B, H}, opts) : Tensor();
-  Tensor ZR = at::zeros({4 * std::max(H, P)}, opts);
+  Tensor DCC = c_carry ? workspace_empty({B, H}, opts) : Tensor();
+  Tensor dhk = rh.drop ? workspace_zeros({B, P}, opts) : Tensor();
+  Tensor dck = rc.drop ? workspace_zeros({B, H}, opts) : Tensor();
+  Tensor ZR = workspace_zeros({4 * std::max(H, P)}, opts);
   // peephole gradients summed inside the step loop per thread (see accumulator_slot), over threads at the end
   const int64_t slots = accumulator_slots();
-  Tensor DP = has_peep ? at::zeros({slots, 3 * H}, opts) : ZR.narrow(0, 0, 3 * H).unsqueeze(0);
+  Tensor DP = has_peep ? workspace_zeros({slots, 3 * H}, opts) : ZR.narrow(0, 0, 3 * H).unsqueeze(0);
 
   AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lstm_backward", [&] {
     using s_t = scalar_t;
@@ -202,12 +202,11 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
   // B rows and reads h0, then the outputs Y
   Tensor dW_hh;
   if (HP.has_value() && HP->defined()) {
-    dW_hh = dG.t().mm(*HP);
+    dW_hh = dense_mm(dG.t(), *HP);
   } else {
-    dW_hh = dG.narrow(0, 0, B).t().mm(h0);
-    if (T > 1) dW_hh.addmm_(dG.narrow(0, B, (T - 1) * B).t(), Y.narrow(0, 0, T - 1).reshape({(T - 1) * B, P}));
+    dW_hh = recurrent_weight_grad(dG, h0, Y.reshape({-1, P}), T, B);
   }
-  Tensor dW_hr = proj ? DHR.t().mm(*M) : Tensor();
+  Tensor dW_hr = proj ? dense_mm(DHR.t(), *M) : Tensor();
   Tensor dpeep = has_peep ? DP.sum(0).view({3, H}) : Tensor();
   return {dG, dh, dc, dW_hh, dW_hr, dpeep, dhk, dck};
 }

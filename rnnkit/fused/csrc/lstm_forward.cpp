@@ -53,25 +53,25 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   const bool has_peep = peep.has_value() && peep->defined();
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
-  Tensor Y = ragged ? at::zeros({total_steps, B, P}, opts) : at::empty({total_steps, B, P}, opts);
+  Tensor Y = ragged ? workspace_zeros({total_steps, B, P}, opts) : workspace_empty({total_steps, B, P}, opts);
   // saved buffers hold the N packed rows; without saving, one step (G, M) or two rolling steps (C)
   const int64_t NS = save ? N : B;
-  Tensor G = at::empty({NS, 4 * H}, opts);
-  Tensor C = at::empty({save ? N : 2 * B, H}, opts);
-  Tensor TC = save ? at::empty({N, H}, opts) : Tensor();
-  Tensor CR = (save && cell_clip > 0) ? at::empty({N, H}, opts) : Tensor();
-  Tensor M = proj ? at::empty({NS, H}, opts) : Tensor();
-  Tensor HR = (save && proj && proj_clip > 0) ? at::empty({N, P}, opts) : Tensor();
+  Tensor G = workspace_empty({NS, 4 * H}, opts);
+  Tensor C = workspace_empty({save ? N : 2 * B, H}, opts);
+  Tensor TC = save ? workspace_empty({N, H}, opts) : Tensor();
+  Tensor CR = (save && cell_clip > 0) ? workspace_empty({N, H}, opts) : Tensor();
+  Tensor M = proj ? workspace_empty({NS, H}, opts) : Tensor();
+  Tensor HR = (save && proj && proj_clip > 0) ? workspace_empty({N, P}, opts) : Tensor();
   const bool sep_h = rh.drop;  // the h state differs from the output: its own buffer
-  Tensor HS = sep_h ? at::empty({2 * B, P}, opts) : Tensor();
+  Tensor HS = sep_h ? workspace_empty({2 * B, P}, opts) : Tensor();
   const bool need_hp = save && (sep_h || (T > 0 && bsv[T - 1] < B));
-  Tensor HP = need_hp ? at::empty({N, P}, opts) : Tensor();
-  Tensor CT = (rc.on && save) ? at::empty({N, H}, opts) : Tensor();
+  Tensor HP = need_hp ? workspace_empty({N, P}, opts) : Tensor();
+  Tensor CT = (rc.on && save) ? workspace_empty({N, H}, opts) : Tensor();
   Tensor hn = h0.clone(), cn = c0.clone();
   Tensor w_hh_t = w_hh.t().contiguous();  // (K, N) layout: ~2x faster GEMMs at small batch than a transposed view
   Tensor w_hr_t = proj ? w_hr->t().contiguous() : Tensor();
   Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
-  Tensor ZR = at::zeros({4 * std::max(H, P)}, opts), SINK = at::zeros({4 * std::max(H, P)}, opts);
+  Tensor ZR = workspace_zeros({4 * std::max(H, P)}, opts), SINK = workspace_zeros({4 * std::max(H, P)}, opts);
 
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lstm_forward", [&] {
     using s_t = scalar_t;

@@ -1,7 +1,9 @@
 // Shared by lstm_forward.cpp and lstm_backward.cpp: the LSTM kernels' state rules (see lstm_forward.cpp).
 #pragma once
 
+#include "densegemm.h"
 #include "fastmath.h"
+#include "workspace.h"
 #include "stepgemm.h"
 
 namespace rnnkit {

@@ -3,7 +3,9 @@
 
 #include <vector>
 
+#include "densegemm.h"
 #include "stepgemm.h"
+#include "workspace.h"
 
 namespace rnnkit {
 using at::Tensor;
@@ -57,5 +59,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("packed_gemm_available", &rnnkit::packed_gemm_available, "whether this libtorch exports MKL's packed GEMM");
   m.def("packed_gemm_enabled", &rnnkit::packed_gemm_enabled,
         "whether float step GEMMs use MKL's packed GEMM (available and RNNKIT_PACKED_GEMM=1)");
+  m.def("dense_gemm_available", &rnnkit::dense_gemm_available, "whether this libtorch exports oneDNN's matmul");
+  m.def("dense_gemm_enabled", &rnnkit::dense_gemm_enabled,
+        "whether whole-sequence float GEMMs use oneDNN (available and RNNKIT_ONEDNN_GEMM is not 0)");
+  m.def("dense_mm", static_cast<at::Tensor (*)(const at::Tensor&, const at::Tensor&)>(&rnnkit::dense_mm),
+        "a @ b, through oneDNN's matmul for large float GEMMs (row-major or transposed operands)");
+  m.def("workspace_bytes", &rnnkit::workspace_bytes, "bytes the kernels' buffer pool holds (in use or free)");
+  m.def("workspace_free_bytes", &rnnkit::workspace_free_bytes, "bytes of the pool that no tensor uses");
+  m.def("workspace_limit", &rnnkit::workspace_limit, "the pool's limit in bytes (RNNKIT_WORKSPACE_MB)");
+  m.def("release_workspace", &rnnkit::release_workspace, "free the pooled buffers nobody uses; returns the bytes");
   m.def("keep_masks", &rnnkit::keep_masks, "zoneout keep masks, drawn as torch.rand(...) < rate would draw them");
 }

@@ -1,0 +1,71 @@
+// The whole-sequence GEMMs of a kernel (input projection, dx, dW_ih, dW_hh, ...) through oneDNN.
+//
+// torch's CPU builds carry two GEMM libraries: MKL (what at::mm uses for float) and oneDNN (what
+// torch.nn.LSTM's fused kernel uses). On the AMD Zen 4 machine of benchmarks/README.md, oneDNN's
+// matmul is 1.2-2.3x faster than at::mm on the thin and tall GEMMs of an RNN layer (one dimension
+// = the input size I or the T*B rows; e.g. (3584 x 512) @ (512 x 28): 2.84 ms vs 1.26 ms), and about
+// equal on the square per-step ones, which stay with StepGemm. torch exports the entry point it uses
+// itself, at::native::mkldnn_matmul; it is declared weak here, so a libtorch without it (built
+// without oneDNN) still loads and every GEMM goes to at::mm. RNNKIT_ONEDNN_GEMM=0 in the
+// environment (read per call) turns the route off, to compare.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace at {
+namespace native {
+__attribute__((weak)) void mkldnn_matmul(const at::Tensor& mat1, const at::Tensor& mat2, const at::Tensor& result,
+                                         float beta, float alpha);
+}  // namespace native
+}  // namespace at
+
+namespace rnnkit {
+
+// Below this many multiply-adds oneDNN's per-call set-up (~10 us) outweighs its faster kernel.
+constexpr int64_t kDenseGemmMinMacs = int64_t{1} << 20;
+
+inline bool dense_gemm_available() { return at::native::mkldnn_matmul != nullptr; }
+
+inline bool dense_gemm_enabled() {
+  const char* env = std::getenv("RNNKIT_ONEDNN_GEMM");
+  return dense_gemm_available() && (env == nullptr || std::strcmp(env, "0") != 0);
+}
+
+// A matrix oneDNN reads in place: row-major, or a transposed row-major one (else it copies).
+inline bool onednn_layout(const at::Tensor& t) {
+  return t.is_contiguous() || (t.stride(0) == 1 && t.stride(1) == t.size(0));
+}
+
+// out (M, N) = beta * out + a (M, K) @ b (K, N), beta 0 or 1; out contiguous.
+inline void dense_mm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, float beta) {
+  const int64_t macs = a.size(0) * a.size(1) * b.size(1);
+  if (a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat && out.is_contiguous() &&
+      macs >= kDenseGemmMinMacs && onednn_layout(a) && onednn_layout(b) && dense_gemm_enabled()) {
+    at::native::mkldnn_matmul(a, b, out, beta, 1.0f);
+  } else if (beta == 0.0f) {
+    at::mm_out(out, a, b);
+  } else {
+    out.addmm_(a, b);
+  }
+}
+
+// a @ b as a new (M, N) tensor.
+inline at::Tensor dense_mm(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor out = at::empty({a.size(0), b.size(1)}, a.options());
+  dense_mm(out, a, b, 0.0f);
+  return out;
+}
+
+// A recurrent weight's gradient over all steps, sum_t dA_t^T h_{t-1}, as one or two large GEMMs:
+// dA (T B, G) holds B rows per step, h_{-1} = h0 (B, P) and h_t = rows t B ... of Y (>= (T - 1) B, P).
+inline at::Tensor recurrent_weight_grad(const at::Tensor& dA, const at::Tensor& h0, const at::Tensor& Y, int64_t T,
+                                        int64_t B) {
+  at::Tensor dW = dense_mm(dA.narrow(0, 0, B).t(), h0);
+  if (T > 1) dense_mm(dW, dA.narrow(0, B, (T - 1) * B).t(), Y.narrow(0, 0, (T - 1) * B), 1.0f);
+  return dW;
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,49 @@
+"""The compiled kernels' buffer pool: what it holds, and a way to free it.
+
+The compiled core keeps its big per-call buffers (saved gates, gradient rows: 256 KiB and up)
+between calls and hands one out again only when no tensor uses it any more, because glibc
+returns freed blocks of that size to the OS and every training step would otherwise pay a
+page fault per 4 KiB page to get them back (3-7% of a step at the benchmark shapes S1-S3,
+up to 18% at S4; ``benchmarks/README.md``). It works like torch's CUDA caching allocator:
+
+* the pool holds at most ``RNNKIT_WORKSPACE_MB`` megabytes (default 1024; ``0`` turns it
+  off), read at each kernel call;
+* :func:`release_workspace` frees the buffers nobody uses (as ``torch.cuda.empty_cache``).
+
+Example:
+    >>> import rnnkit.fused.workspace as ws
+    >>> freed = ws.release_workspace()  # e.g. after training, before a memory-hungry evaluation
+"""
+
+from __future__ import annotations
+
+from rnnkit.fused import build
+
+
+def _module():
+    """The extension if it is already loaded (these calls never trigger a build)."""
+    return build._module
+
+
+def workspace_bytes() -> int:
+    """Bytes the pool holds, in use or free (0 if the compiled core is not loaded)."""
+    module = _module()
+    return int(module.workspace_bytes()) if module is not None else 0
+
+
+def workspace_free_bytes() -> int:
+    """Bytes of the pool that no tensor uses: what :func:`release_workspace` would free."""
+    module = _module()
+    return int(module.workspace_free_bytes()) if module is not None else 0
+
+
+def workspace_limit() -> int:
+    """The pool's limit in bytes (``RNNKIT_WORKSPACE_MB``); 0 if the compiled core is not loaded."""
+    module = _module()
+    return int(module.workspace_limit()) if module is not None else 0
+
+
+def release_workspace() -> int:
+    """Free the pooled buffers no tensor uses; returns the bytes freed."""
+    module = _module()
+    return int(module.release_workspace()) if module is not None else 0
