@@ -13,7 +13,7 @@ Usage::
     python benchmarks/speed.py --quick               # S1,S4, 3 repeats, fewer rows
     python benchmarks/speed.py --shapes S3 --impl torch,rnnkit-lstm,rnnkit-lstm-len --json out.json
     python benchmarks/speed.py --packed-rows         # + each rnnkit row with RNNKIT_PACKED_GEMM=1
-    python benchmarks/speed.py --no-workspace-rows   # + each rnnkit row with the buffer pool off
+    python benchmarks/speed.py --twin RNNKIT_ONEDNN_GEMM=0   # + each rnnkit row with that variable set
 """
 
 from __future__ import annotations
@@ -206,8 +206,8 @@ def gemm_rate(M: int, K: int, N: int) -> float:
 
 @contextlib.contextmanager
 def environment(values: dict[str, str]) -> Any:
-    """Set ``values`` in ``os.environ`` for the block (the compiled core reads RNNKIT_PACKED_GEMM and
-    RNNKIT_WORKSPACE_MB per call)."""
+    """Set ``values`` in ``os.environ`` for the block (the compiled core reads RNNKIT_PACKED_GEMM,
+    RNNKIT_ONEDNN_GEMM and RNNKIT_WORKSPACE_MB per call)."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -337,8 +337,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
                    "(to compare the compiled core with torch's kernels on the cells both run)")
     p.add_argument("--packed-rows", action="store_true",
                    help="add each rnnkit row again with RNNKIT_PACKED_GEMM=1 (MKL's packed step GEMMs)")
-    p.add_argument("--no-workspace-rows", action="store_true",
-                   help="add each rnnkit row again with RNNKIT_WORKSPACE_MB=0 (the compiled kernels' buffer pool off)")
+    p.add_argument("--twin", action="append", default=[], metavar="NAME=VALUE",
+                   help="add each rnnkit row again with this environment variable set around its runs, e.g. "
+                        "RNNKIT_WORKSPACE_MB=0 (buffer pool off) or RNNKIT_ONEDNN_GEMM=0 (GEMMs on at::mm); "
+                        "repeatable")
     p.add_argument("--json", default="", help="write the results here")
     p.add_argument("--markdown", default="", help="also write the markdown table to this file")
     args = p.parse_args(argv)
@@ -364,8 +366,11 @@ def main(argv: Optional[list[str]] = None) -> dict:
         impls = [i for i in impls if i.name in wanted or i.name == "torch"]
     if args.packed_rows:
         impls = twins(impls, "-packed", {"RNNKIT_PACKED_GEMM": "1"})
-    if args.no_workspace_rows:
-        impls = twins(impls, "-nows", {"RNNKIT_WORKSPACE_MB": "0"})
+    for twin in args.twin:
+        name, _, value = twin.partition("=")
+        if not name or not _:
+            raise SystemExit(f"--twin takes NAME=VALUE, got {twin!r}")
+        impls = twins(impls, f"-{name.lower()}-{value}", {name: value})
     for s in shapes:
         if s not in SHAPES:
             p.error(f"unknown shape {s!r}; choose from {list(SHAPES)}")

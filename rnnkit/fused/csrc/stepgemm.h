@@ -9,11 +9,15 @@
 // run-to-run spread), so it is opt-in (compare with `benchmarks/speed.py --packed-rows`). The symbols
 // are weak: without MKL they are null and every step goes to addmm_ptr (BLAS through ATen, or the
 // small-row loop for M <= kSmallRows, which stays in use on the packed path too).
+//
+// Otherwise float steps of at least kDenseStepRows rows run on oneDNN's matmul (densegemm.h; off with
+// RNNKIT_ONEDNN_GEMM=0), smaller ones on ATen's mm (MKL) or the small-row loop.
 #pragma once
 
 #include <cstdlib>
 #include <cstring>
 
+#include "densegemm.h"
 #include "fastmath.h"
 
 extern "C" {
@@ -56,6 +60,7 @@ class StepGemm {
                          static_cast<int>(N), static_cast<int>(K), 1.0f, b, static_cast<int>(N),
                          packed_.data_ptr<float>());
       }
+      dense_ = !packed_.defined() && max_m >= kDenseStepRows && dense_gemm_enabled();
     }
   }
 
@@ -76,6 +81,15 @@ class StepGemm {
                             static_cast<int>(N_), accumulate || bias ? 1.0f : 0.0f, out, static_cast<int>(N_));
         return;
       }
+      if (dense_ && M >= kDenseStepRows && lda == K_) {
+        if (bias && !(bias == out && bias_ld == N_)) {
+          for (int64_t r = 0; r < M; ++r) std::memcpy(out + r * N_, bias + r * bias_ld, N_ * sizeof(float));
+        }
+        at::native::mkldnn_matmul(at::from_blob(const_cast<T*>(a), {M, K_}, opts_),
+                                  at::from_blob(const_cast<T*>(b_), {K_, N_}, opts_), at::from_blob(out, {M, N_}, opts_),
+                                  accumulate || bias ? 1.0f : 0.0f, 1.0f);
+        return;
+      }
     }
     if (!accumulate) {
       addmm_ptr<T>(out, bias, bias_ld, a, lda, b_, M, K_, N_, opts_);
@@ -92,6 +106,7 @@ class StepGemm {
   int64_t K_, N_;
   at::TensorOptions opts_;
   at::Tensor packed_;
+  bool dense_ = false;  // float steps of >= kDenseStepRows rows on oneDNN's matmul (densegemm.h)
 };
 
 }  // namespace rnnkit
