@@ -13,7 +13,9 @@ norm runs in the kernel, fused with the step, as ``input_projection`` defines it
 
 The backward runs the three layer norms' backward inside the fused pointwise pass
 (two row reductions each), sums :math:`\partial\gamma`, :math:`\partial\beta` there
-(per thread), then :math:`\partial W_{hh}` over all steps in one GEMM. The input
+(per thread), and (batches of 64 rows or more) accumulates :math:`\partial W_{hh}` step
+by step from the step's :math:`\partial \hat r_t` while it is in cache, else in one GEMM
+after the loop. The input
 layer norm in the kernel saves the separate ``layer_norm`` passes over the whole
 ``(T, B, 4H)`` projection (its normalised rows are recomputed from ``u``).
 """

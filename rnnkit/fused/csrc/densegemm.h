@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "workspace.h"
+
 namespace at {
 namespace native {
 __attribute__((weak)) void mkldnn_matmul(const at::Tensor& mat1, const at::Tensor& mat2, const at::Tensor& result,
@@ -56,9 +58,9 @@ inline void dense_mm(at::Tensor& out, const at::Tensor& a, const at::Tensor& b, 
   }
 }
 
-// a @ b as a new (M, N) tensor.
+// a @ b as a new (M, N) tensor (from the buffer pool when big).
 inline at::Tensor dense_mm(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor out = at::empty({a.size(0), b.size(1)}, a.options());
+  at::Tensor out = workspace_empty({a.size(0), b.size(1)}, a.options());
   dense_mm(out, a, b, 0.0f);
   return out;
 }
