@@ -1,0 +1,74 @@
+"""The compiled kernels' pointwise loops are vectorised, checked on the built library's machine code.
+
+GCC's heuristics twice silently de-vectorised these loops after unrelated edits (loop unswitching
+left one variant scalar; a grown translation unit stopped inlining ``exp_f``), each time making
+every compiled LSTM 1.3-1.5x slower with every parity test still passing. This test disassembles
+the built extension (``objdump``) and asks of each hot function that it calls none of rnnkit's
+activations out of line and carries packed single-precision vector code on ``ymm``/``zmm``
+registers (a few hundred instructions today; the thresholds are about half of that). It skips
+where the tools or an AVX build are missing.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from rnnkit.fused import build
+
+# function (mangled-name substring) -> the fewest packed ymm/zmm float instructions it must contain
+HOT_FUNCTIONS = {
+    "lstm_detail11forward_rowIf": 150,
+    "lstm_detail12backward_rowIf": 25,
+    "lnlstm_forward": 150,
+    "lnlstm_backward": 60,
+    "gru_forward": 150,
+    "gru_backward": 50,
+    "elman_forward": 40,
+}
+PACKED = re.compile(r"\sv[a-z0-9]+ps\s.*%[yz]mm")
+ACTIVATION_CALL = re.compile(r"call\s.*<_ZN6rnnkit[^>]*(exp_f|sigmoid_f|tanh_f|sigm|tanh_)")
+
+
+@pytest.fixture(scope="module")
+def library() -> str:
+    if platform.machine().lower() not in ("x86_64", "amd64") or platform.system() != "Linux":
+        pytest.skip("the check reads x86-64 machine code")
+    if shutil.which("objdump") is None or shutil.which("nm") is None:
+        pytest.skip("needs binutils (objdump, nm)")
+    module = build.load()
+    if module is None:
+        pytest.skip(build.unavailable_reason() or "compiled core unavailable")
+    with open("/proc/cpuinfo") as f:
+        if " avx2" not in f.read():
+            pytest.skip("the build targets a CPU without AVX2: no ymm code to look for")
+    return module.__file__
+
+
+def _symbols(library: str, fragment: str) -> list[str]:
+    out = subprocess.run(["nm", library], capture_output=True, text=True, check=True).stdout
+    names = [line.split()[-1] for line in out.splitlines() if re.search(r"\s[TtWw]\s", line) and fragment in line]
+    return [n for n in names if not n.endswith(".cold")]  # GCC's out-of-line error paths
+
+
+def _disassembly(library: str, symbol: str) -> str:
+    cmd = ["objdump", "-d", "--no-show-raw-insn", f"--disassemble={symbol}", library]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("fragment", sorted(HOT_FUNCTIONS))
+def test_hot_loops_are_vectorised(library: str, fragment: str) -> None:
+    symbols = _symbols(library, fragment)
+    assert symbols, f"no function matching {fragment!r} in {library}"
+    for symbol in symbols:
+        code = _disassembly(library, symbol)
+        calls = ACTIVATION_CALL.findall(code)
+        assert not calls, f"{symbol} calls an activation out of line ({calls[:3]}): its loop is not vectorised"
+        packed = len(PACKED.findall(code))
+        assert packed >= HOT_FUNCTIONS[fragment], (
+            f"{symbol}: {packed} packed ymm/zmm float instructions, expected >= {HOT_FUNCTIONS[fragment]}: "
+            "a pointwise loop lost its vectorisation (check with -fopt-info-vec-missed)")
