@@ -12,7 +12,6 @@ Usage::
     python benchmarks/speed.py                       # everything, 1 thread
     python benchmarks/speed.py --quick               # S1,S4, 3 repeats, fewer rows
     python benchmarks/speed.py --shapes S3 --impl torch,rnnkit-lstm,rnnkit-lstm-len --json out.json
-    python benchmarks/speed.py --packed-rows         # + each rnnkit row with RNNKIT_PACKED_GEMM=1
     python benchmarks/speed.py --twin RNNKIT_ONEDNN_GEMM=0   # + each rnnkit row with that variable set
 """
 
@@ -335,11 +334,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     p.add_argument("--quick", action="store_true", help="S1,S4, 3 repeats, core rows only")
     p.add_argument("--path-order", default="", help="try these fast paths first, e.g. compiled,native "
                    "(to compare the compiled core with torch's kernels on the cells both run)")
-    p.add_argument("--packed-rows", action="store_true",
-                   help="add each rnnkit row again with RNNKIT_PACKED_GEMM=1 (MKL's packed step GEMMs)")
     p.add_argument("--twin", action="append", default=[], metavar="NAME=VALUE",
                    help="add each rnnkit row again with this environment variable set around its runs, e.g. "
-                        "RNNKIT_WORKSPACE_MB=0 (buffer pool off) or RNNKIT_ONEDNN_GEMM=0 (GEMMs on at::mm); "
+                        "RNNKIT_WORKSPACE_MB=0 (buffer pool off), RNNKIT_ONEDNN_GEMM=0 (GEMMs on at::mm) or "
+                        "RNNKIT_PACKED_GEMM=0 (no MKL packed step GEMMs); "
                         "repeatable")
     p.add_argument("--json", default="", help="write the results here")
     p.add_argument("--markdown", default="", help="also write the markdown table to this file")
@@ -364,8 +362,6 @@ def main(argv: Optional[list[str]] = None) -> dict:
         if unknown:
             p.error(f"unknown --impl {unknown}; choose from {[i.name for i in impls]}")
         impls = [i for i in impls if i.name in wanted or i.name == "torch"]
-    if args.packed_rows:
-        impls = twins(impls, "-packed", {"RNNKIT_PACKED_GEMM": "1"})
     for twin in args.twin:
         name, _, value = twin.partition("=")
         if not name or not _:

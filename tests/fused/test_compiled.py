@@ -285,9 +285,9 @@ def test_no_compile_env_falls_back() -> None:
                                   "zoneout-everything", "zoneout-h-c", "gru", "gru-reset-before", "elman-tanh",
                                   "lnlstm"])
 def test_step_gemm_paths_match(path: Any, name: str, packed: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Steps of more than kSmallRows = 8 rows go to BLAS: ATen's mm (the default, RNNKIT_PACKED_GEMM=0)
-    or MKL's packed GEMM where torch has MKL (RNNKIT_PACKED_GEMM=1); the active rows shrink from 21 to 1
-    over the steps, so one packed weight serves every batch size."""
+    """Steps of 9-31 rows go to MKL's packed GEMM where torch has MKL (the default; any value but 0) or
+    to ATen's mm (RNNKIT_PACKED_GEMM=0); the active rows shrink from 21 to 1 over the steps, so one packed
+    weight serves every batch size and the small-row loop (<= 8 rows) takes the last steps."""
     monkeypatch.setenv("RNNKIT_PACKED_GEMM", packed)
     module = build.load()
     if packed == "0":
@@ -306,6 +306,14 @@ def test_step_gemm_paths_match(path: Any, name: str, packed: str, monkeypatch: p
     lengths = torch.tensor([9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 8, 8, 7, 6, 5, 4, 3, 2, 1, 1, 0])[torch.randperm(B, generator=g)]
     for lens in (None, lengths):
         _assert_float32_match(*_run_both(path, cell, x, state, lens, False))
+
+
+def test_packed_gemm_is_the_default(path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RNNKIT_PACKED_GEMM", raising=False)
+    module = build.load()
+    assert module.packed_gemm_enabled() == module.packed_gemm_available()
+    monkeypatch.setenv("RNNKIT_PACKED_GEMM", "0")
+    assert not module.packed_gemm_enabled()
 
 
 @pytest.mark.parametrize("name", ["lstm-everything", "gru", "gru-reset-before", "lnlstm", "dropout-variational-state-c",

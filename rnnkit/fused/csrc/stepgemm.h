@@ -1,17 +1,18 @@
 // The per-step recurrent GEMM of a time loop: out (M, N) = [out +] a (M, K) @ b (K, N), called once
-// per step with the same b (the recurrent weight) and a batch of M <= max_m rows.
+// per step with the same b (the recurrent weight) and a batch of M <= max_m rows. Where a float step
+// goes, by its rows (the batch shrinks step by step with lengths):
 //
-// With RNNKIT_PACKED_GEMM=1 in the environment, and where the running libtorch carries MKL (torch's
-// x86-64 wheels link it statically and export its CBLAS symbols), b is packed once per kernel call
-// with cblas_sgemm_pack and every step runs cblas_sgemm_compute on the packed copy, as oneDNN's RNN
-// primitive does with its weights: an unpacked sgemm may re-pack b on every call. On the AMD Zen 4
-// machine of benchmarks/README.md it made no consistent difference (-8% to +10% per row, within the
-// run-to-run spread), so it is opt-in (compare with `benchmarks/speed.py --packed-rows`). The symbols
-// are weak: without MKL they are null and every step goes to addmm_ptr (BLAS through ATen, or the
-// small-row loop for M <= kSmallRows, which stays in use on the packed path too).
+// * M >= kDenseStepRows (32): oneDNN's matmul (densegemm.h; RNNKIT_ONEDNN_GEMM=0 turns it off);
+// * kSmallRows < M < 32 (or any M > kSmallRows without oneDNN): MKL's packed GEMM, where the running
+//   libtorch carries MKL (torch's x86-64 wheels link it statically and export its CBLAS symbols): b is
+//   packed once per kernel call with cblas_sgemm_pack, on the first step that needs it, and each step
+//   runs cblas_sgemm_compute on the packed copy, as oneDNN's RNN primitive does with its weights. An
+//   unpacked sgemm re-packs b on every call (perf at S4, B = 16: 9% of a training step in MKL's copy
+//   routine). Same-run A/B (speed.py --twin RNNKIT_PACKED_GEMM=0): S4 3-5% faster, S1 / S2 with lengths
+//   3-5%, equal where every step has >= 32 rows. RNNKIT_PACKED_GEMM=0 turns it off;
+// * M <= kSmallRows (8), or no MKL: the small-row loop or ATen's mm (addmm_ptr).
 //
-// Otherwise float steps of at least kDenseStepRows rows run on oneDNN's matmul (densegemm.h; off with
-// RNNKIT_ONEDNN_GEMM=0), smaller ones on ATen's mm (MKL) or the small-row loop.
+// The MKL symbols are weak: without MKL they are null and those steps go to addmm_ptr.
 #pragma once
 
 #include <cstdlib>
@@ -37,10 +38,11 @@ constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasPacked = 151, kCb
 // Whether MKL's packed GEMM entry points resolved in the running libtorch.
 inline bool packed_gemm_available() { return cblas_sgemm_pack_get_size && cblas_sgemm_pack && cblas_sgemm_compute; }
 
-// Whether float step GEMMs use MKL's packed path: available and RNNKIT_PACKED_GEMM=1 (read per kernel call).
+// Whether float step GEMMs may use MKL's packed path: available and RNNKIT_PACKED_GEMM is not 0 (read per
+// kernel call).
 inline bool packed_gemm_enabled() {
   const char* env = std::getenv("RNNKIT_PACKED_GEMM");
-  return packed_gemm_available() && env != nullptr && std::strcmp(env, "1") == 0;
+  return packed_gemm_available() && (env == nullptr || std::strcmp(env, "0") != 0);
 }
 
 template <typename T>
@@ -48,23 +50,13 @@ class StepGemm {
  public:
   // b: (K, N) row-major, alive for the object's lifetime; max_m: the most rows any step will have.
   StepGemm(const T* b, int64_t K, int64_t N, int64_t max_m, const at::TensorOptions& opts)
-      : b_(b), K_(K), N_(N), opts_(opts) {
+      : b_(b), K_(K), N_(N), max_m_(max_m), opts_(opts) {
     if constexpr (std::is_same_v<T, float>) {
-      const bool fits = max_m > kSmallRows && K < (1LL << 31) && N < (1LL << 31) && max_m < (1LL << 31);
-      if (fits && packed_gemm_enabled()) {
-        const size_t bytes = cblas_sgemm_pack_get_size(kCblasBMatrix, static_cast<int>(max_m),
-                                                       static_cast<int>(N), static_cast<int>(K));
-        packed_ = at::empty({static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))},
-                            opts.dtype(at::kFloat));  // torch's CPU allocator aligns to 64 bytes
-        cblas_sgemm_pack(kCblasRowMajor, kCblasBMatrix, kCblasNoTrans, static_cast<int>(max_m),
-                         static_cast<int>(N), static_cast<int>(K), 1.0f, b, static_cast<int>(N),
-                         packed_.data_ptr<float>());
-      }
-      dense_ = !packed_.defined() && max_m >= kDenseStepRows && dense_gemm_enabled();
+      dense_ = max_m >= kDenseStepRows && dense_gemm_enabled();
+      packable_ = max_m > kSmallRows && K < (1LL << 31) && N < (1LL << 31) && max_m < (1LL << 31) &&
+                  packed_gemm_enabled();
     }
   }
-
-  bool packed() const { return packed_.defined(); }
 
   // out (M, N; contiguous) = [bias +] a (M, K; row stride lda) @ b, or out += a @ b with accumulate.
   // bias: (N,) for every row (bias_ld = 0) or (M, N) with row stride bias_ld; not with accumulate.
@@ -72,22 +64,21 @@ class StepGemm {
                   int64_t bias_ld = 0) const {
     if (M == 0) return;
     if constexpr (std::is_same_v<T, float>) {
-      if (packed_.defined() && M > kSmallRows) {
+      const bool dense = dense_ && M >= kDenseStepRows && lda == K_;
+      if (dense || (packable_ && M > kSmallRows)) {
         if (bias && !(bias == out && bias_ld == N_)) {
           for (int64_t r = 0; r < M; ++r) std::memcpy(out + r * N_, bias + r * bias_ld, N_ * sizeof(float));
         }
-        cblas_sgemm_compute(kCblasRowMajor, kCblasNoTrans, kCblasPacked, static_cast<int>(M), static_cast<int>(N_),
-                            static_cast<int>(K_), a, static_cast<int>(lda), packed_.data_ptr<float>(),
-                            static_cast<int>(N_), accumulate || bias ? 1.0f : 0.0f, out, static_cast<int>(N_));
-        return;
-      }
-      if (dense_ && M >= kDenseStepRows && lda == K_) {
-        if (bias && !(bias == out && bias_ld == N_)) {
-          for (int64_t r = 0; r < M; ++r) std::memcpy(out + r * N_, bias + r * bias_ld, N_ * sizeof(float));
+        const float beta = accumulate || bias ? 1.0f : 0.0f;
+        if (dense) {
+          at::native::mkldnn_matmul(at::from_blob(const_cast<T*>(a), {M, K_}, opts_),
+                                    at::from_blob(const_cast<T*>(b_), {K_, N_}, opts_),
+                                    at::from_blob(out, {M, N_}, opts_), beta, 1.0f);
+        } else {
+          cblas_sgemm_compute(kCblasRowMajor, kCblasNoTrans, kCblasPacked, static_cast<int>(M), static_cast<int>(N_),
+                              static_cast<int>(K_), a, static_cast<int>(lda), packed_b(), static_cast<int>(N_), beta,
+                              out, static_cast<int>(N_));
         }
-        at::native::mkldnn_matmul(at::from_blob(const_cast<T*>(a), {M, K_}, opts_),
-                                  at::from_blob(const_cast<T*>(b_), {K_, N_}, opts_), at::from_blob(out, {M, N_}, opts_),
-                                  accumulate || bias ? 1.0f : 0.0f, 1.0f);
         return;
       }
     }
@@ -102,11 +93,27 @@ class StepGemm {
   }
 
  private:
+  // b packed by MKL (cblas_sgemm_pack), made on the first step that needs it: a batch that never has
+  // between kSmallRows and kDenseStepRows rows never pays for the copy.
+  const float* packed_b() const {
+    if (!packed_.defined()) {
+      const int m = static_cast<int>(max_m_), n = static_cast<int>(N_), k = static_cast<int>(K_);
+      const size_t bytes = cblas_sgemm_pack_get_size(kCblasBMatrix, m, n, k);
+      packed_ = at::empty({static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))},
+                          opts_.dtype(at::kFloat));  // torch's CPU allocator aligns to 64 bytes
+      cblas_sgemm_pack(kCblasRowMajor, kCblasBMatrix, kCblasNoTrans, m, n, k, 1.0f,
+                       reinterpret_cast<const float*>(b_), n, packed_.data_ptr<float>());
+    }
+    return packed_.data_ptr<float>();
+  }
+
   const T* b_;
-  int64_t K_, N_;
+  int64_t K_, N_, max_m_;
   at::TensorOptions opts_;
-  at::Tensor packed_;
-  bool dense_ = false;  // float steps of >= kDenseStepRows rows on oneDNN's matmul (densegemm.h)
+  mutable at::Tensor packed_;
+  bool dense_ = false;     // float steps of >= kDenseStepRows rows on oneDNN's matmul (densegemm.h)
+  bool packable_ = false;  // float steps of kSmallRows < M < kDenseStepRows rows (or all > kSmallRows
+                           // without oneDNN) on MKL's packed GEMM
 };
 
 }  // namespace rnnkit
