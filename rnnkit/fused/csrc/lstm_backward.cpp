@@ -79,8 +79,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     s_t* dckb = rc.drop ? dck.data_ptr<s_t>() : nullptr;
     const s_t* hmask = rh.drop ? hk_c.data_ptr<s_t>() : nullptr;
     const s_t* cmask = rc.drop ? ck_c.data_ptr<s_t>() : nullptr;
-    const bool* hkeep = rh.keep ? hk_c.data_ptr<bool>() : nullptr;
-    const bool* ckeep = rc.keep ? ck_c.data_ptr<bool>() : nullptr;
+    const uint8_t* hkeep = rh.keep ? keep_bytes(hk_c) : nullptr;
+    const uint8_t* ckeep = rc.keep ? keep_bytes(ck_c) : nullptr;
     const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
     const bool c_rule = rc.on, h_carry = rh.on && !rh.drop;  // zoneout: h_{t-1} also reaches h_t directly
     const BackwardRow<s_t> row_fn = backward_row_for<s_t>(has_peep, CRb != nullptr, proj);
@@ -102,7 +102,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
             dhkb[k] += g * yv[k];
           }
         } else if (hkeep) {
-          const bool* z = hkeep + t * B * P;
+          const uint8_t* z = hkeep + t * B * P;
           _Pragma("omp simd")
           for (int64_t k = 0; k < n; ++k) {
             const s_t g = dhp[k] + dyp[k];
@@ -140,7 +140,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
       s_t* dgp = dGb + off[t] * 4 * H;
       const s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
       const s_t* cnow = ctp ? ctp : Cb + off[t] * H;  // c~_t, which the o peephole read
-      const bool* ckt = ckeep ? ckeep + t * B * H : nullptr;
+      const uint8_t* ckt = ckeep ? ckeep + t * B * H : nullptr;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* a = gp + r * 4 * H;
@@ -155,7 +155,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           const s_t* ctr = ctp ? ctp + r * H : nullptr;
           const s_t* cmr = cmask ? cmask + r * H : nullptr;
           s_t* dckr = dckb ? dckb + r * H : nullptr;
-          const bool* ckr = ckt ? ckt + r * H : nullptr;
+          const uint8_t* ckr = ckt ? ckt + r * H : nullptr;
           s_t* car = c_carry ? DCCb + r * H : nullptr;
           s_t* dpr = has_peep ? DPb + accumulator_slot(slots) * 3 * H : DPb;
           const s_t* cnr = cnow + r * H;

@@ -105,8 +105,8 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     s_t* CTb = CT.defined() ? CT.data_ptr<s_t>() : nullptr;
     const s_t* hmask = rh.drop ? hk_c.data_ptr<s_t>() : nullptr;
     const s_t* cmask = rc.drop ? ck_c.data_ptr<s_t>() : nullptr;
-    const bool* hkeep = rh.keep ? hk_c.data_ptr<bool>() : nullptr;
-    const bool* ckeep = rc.keep ? ck_c.data_ptr<bool>() : nullptr;
+    const uint8_t* hkeep = rh.keep ? keep_bytes(hk_c) : nullptr;
+    const uint8_t* ckeep = rc.keep ? keep_bytes(ck_c) : nullptr;
     const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
     const bool c_rule = rc.on;
     const ForwardRow<s_t> row_fn = forward_row_for<s_t>(has_peep, cc > 0, save);
@@ -131,7 +131,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
       s_t* yt = Yb + t * B * P;
       s_t* mp = proj ? Mb + row * H : yt;
       s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
-      const bool* ckt = ckeep ? ckeep + t * B * H : nullptr;
+      const uint8_t* ckt = ckeep ? ckeep + t * B * H : nullptr;
       for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           s_t* a = gp + r * 4 * H;
@@ -143,7 +143,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
           s_t* crr = crp ? crp + r * H : sink;
           s_t* ctr = ctp ? ctp + r * H : nullptr;
           const s_t* cmr = cmask ? cmask + r * H : nullptr;
-          const bool* ckr = ckt ? ckt + r * H : nullptr;
+          const uint8_t* ckr = ckt ? ckt + r * H : nullptr;
           if (r + 1 < r1) {  // the next row's inputs (see prefetch_row)
             prefetch_row(xr + 4 * H, 4 * H);
             prefetch_row(cpr + H, H);
@@ -178,7 +178,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
           _Pragma("omp simd")
           for (int64_t k = 0; k < n; ++k) hs[k] = hmask[k] * yt[k];
         } else if (hkeep) {
-          const bool* z = hkeep + t * B * P;
+          const uint8_t* z = hkeep + t * B * P;
           _Pragma("omp simd")
           for (int64_t k = 0; k < n; ++k) yt[k] = z[k] ? h_prev[k] : yt[k];
         } else {

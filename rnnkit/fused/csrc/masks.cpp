@@ -12,6 +12,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/MT19937RNGEngine.h>
 
+#include "workspace.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
@@ -46,7 +48,7 @@ inline uint32_t temper(uint32_t y) {
 
 // Takes `count` outputs of the engine (state s, counters left/next as in mt19937_data_pod) and writes
 // keep[k] = (float(y & 2^24-1) * 2^-24 < rate_f).
-void draw(uint32_t* s, int& left, uint32_t& next, int64_t count, float threshold, bool* keep) {
+void draw(uint32_t* s, int& left, uint32_t& next, int64_t count, float threshold, uint8_t* keep) {
   int64_t done = 0;
   while (done < count) {
     if (left <= 1) {  // the engine twists when a call brings left to 0
@@ -56,7 +58,7 @@ void draw(uint32_t* s, int& left, uint32_t& next, int64_t count, float threshold
     }
     const int64_t take = std::min<int64_t>(count - done, left - 1);
     const uint32_t* src = s + next;
-    bool* out = keep + done;
+    uint8_t* out = keep + done;  // bytes, not bool: GCC vectorises no loop over bool (see lstm_rules.h)
     for (int64_t k = 0; k < take; ++k) out[k] = static_cast<float>(temper(src[k]) & 0xffffffu) < threshold;  // exact: 24 bits
     next += static_cast<uint32_t>(take);
     left -= static_cast<int>(take);
@@ -73,7 +75,7 @@ std::vector<Tensor> keep_masks(int64_t steps, const std::vector<int64_t>& sizes,
   std::vector<Tensor> masks;
   std::vector<float> thresholds;
   for (size_t l = 0; l < sizes.size(); ++l) {
-    masks.push_back(at::empty({steps, sizes[l]}, at::TensorOptions().dtype(at::kBool)));
+    masks.push_back(workspace_empty({steps, sizes[l]}, at::TensorOptions().dtype(at::kBool)));
     // torch compares in float32: the rate is rounded to float; * 2^24 is exact (a power of two)
     thresholds.push_back(static_cast<float>(rates[l]) * 16777216.0f);
   }
@@ -86,7 +88,7 @@ std::vector<Tensor> keep_masks(int64_t steps, const std::vector<int64_t>& sizes,
   uint32_t next = pod.next_;
   for (int64_t t = 0; t < steps; ++t) {
     for (size_t l = 0; l < sizes.size(); ++l) {
-      draw(pod.state_.data(), left, next, sizes[l], thresholds[l], masks[l].data_ptr<bool>() + t * sizes[l]);
+      draw(pod.state_.data(), left, next, sizes[l], thresholds[l], reinterpret_cast<uint8_t*>(masks[l].data_ptr<bool>()) + t * sizes[l]);
     }
   }
   pod.left_ = left;
