@@ -20,30 +20,27 @@ from __future__ import annotations
 from rnnkit.fused import build
 
 
-def _module():
-    """The extension if it is already loaded (these calls never trigger a build)."""
-    return build._module
+def _ask(function: str) -> int:
+    """``function()`` of the extension if it is already loaded, else 0 (these calls never trigger a build)."""
+    module = build._module
+    return int(getattr(module, function)()) if module is not None else 0
 
 
 def workspace_bytes() -> int:
     """Bytes the pool holds, in use or free (0 if the compiled core is not loaded)."""
-    module = _module()
-    return int(module.workspace_bytes()) if module is not None else 0
+    return _ask("workspace_bytes")
 
 
 def workspace_free_bytes() -> int:
     """Bytes of the pool that no tensor uses: what :func:`release_workspace` would free."""
-    module = _module()
-    return int(module.workspace_free_bytes()) if module is not None else 0
+    return _ask("workspace_free_bytes")
 
 
 def workspace_limit() -> int:
     """The pool's limit in bytes (``RNNKIT_WORKSPACE_MB``); 0 if the compiled core is not loaded."""
-    module = _module()
-    return int(module.workspace_limit()) if module is not None else 0
+    return _ask("workspace_limit")
 
 
 def release_workspace() -> int:
     """Free the pooled buffers no tensor uses; returns the bytes freed."""
-    module = _module()
-    return int(module.release_workspace()) if module is not None else 0
+    return _ask("release_workspace")

@@ -122,7 +122,9 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
   const int64_t T = G.size(0), B = G.size(1), H = h0.size(1);
   const bool ragged = T > 0 && bsv[T - 1] < B;
   auto opts = G.options();
-  auto buf = [&](std::initializer_list<int64_t> shape) { return ragged ? workspace_zeros(shape, opts) : workspace_empty(shape, opts); };
+  auto buf = [&](std::initializer_list<int64_t> shape) {
+    return ragged ? workspace_zeros(shape, opts) : workspace_empty(shape, opts);
+  };
   Tensor dXP = buf({T, B, 3 * H});
   Tensor dHP = reset_after ? buf({T, B, 3 * H}) : dXP;  // gradient w.r.t. the recurrent pre-activations
   Tensor direct = workspace_empty({B, H}, opts);

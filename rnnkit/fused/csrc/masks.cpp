@@ -59,7 +59,9 @@ void draw(uint32_t* s, int& left, uint32_t& next, int64_t count, float threshold
     const int64_t take = std::min<int64_t>(count - done, left - 1);
     const uint32_t* src = s + next;
     uint8_t* out = keep + done;  // bytes, not bool: GCC vectorises no loop over bool (see lstm_rules.h)
-    for (int64_t k = 0; k < take; ++k) out[k] = static_cast<float>(temper(src[k]) & 0xffffffu) < threshold;  // exact: 24 bits
+    for (int64_t k = 0; k < take; ++k) {
+      out[k] = static_cast<float>(temper(src[k]) & 0xffffffu) < threshold;  // exact: 24 bits
+    }
     next += static_cast<uint32_t>(take);
     left -= static_cast<int>(take);
     done += take;
@@ -88,7 +90,8 @@ std::vector<Tensor> keep_masks(int64_t steps, const std::vector<int64_t>& sizes,
   uint32_t next = pod.next_;
   for (int64_t t = 0; t < steps; ++t) {
     for (size_t l = 0; l < sizes.size(); ++l) {
-      draw(pod.state_.data(), left, next, sizes[l], thresholds[l], reinterpret_cast<uint8_t*>(masks[l].data_ptr<bool>()) + t * sizes[l]);
+      uint8_t* keep = reinterpret_cast<uint8_t*>(masks[l].data_ptr<bool>()) + t * sizes[l];
+      draw(pod.state_.data(), left, next, sizes[l], thresholds[l], keep);
     }
   }
   pod.left_ = left;
