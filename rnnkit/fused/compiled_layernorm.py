@@ -40,10 +40,10 @@ class LayerNormLSTMFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, g_ih: Tensor, shift: Optional[Tensor], h0: Tensor, c0: Tensor, w_hh: Tensor,
                 g_hh: Tensor, g_c: Tensor, b_c: Tensor, batch_sizes: Tensor, total_steps: int, forget_bias: float,
                 eps: float, save: bool) -> tuple[Tensor, Tensor, Tensor]:
-        Y, hn, cn, G, RN, C, CHAT, TCN, RS = load().lnlstm_forward(
+        Y, hn, cn, G, RN, C, RS = load().lnlstm_forward(
             u, g_ih, shift, h0, c0, w_hh, g_hh, g_c, b_c, batch_sizes, total_steps, forget_bias, eps, save)
         if save:
-            ctx.save_for_backward(u, g_ih, h0, c0, w_hh, g_hh, g_c, Y, G, RN, C, CHAT, TCN, RS)
+            ctx.save_for_backward(u, g_ih, h0, c0, w_hh, g_hh, g_c, b_c, Y, G, RN, C, RS)
             ctx.batch_sizes = batch_sizes
             ctx.has_shift = shift is not None
         return Y, hn, cn
@@ -51,11 +51,11 @@ class LayerNormLSTMFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, dY: Tensor, dhn: Tensor, dcn: Tensor) -> tuple:
-        u, g_ih, h0, c0, w_hh, g_hh, g_c, Y, G, RN, C, CHAT, TCN, RS = ctx.saved_tensors
+        u, g_ih, h0, c0, w_hh, g_hh, g_c, b_c, Y, G, RN, C, RS = ctx.saved_tensors
         steps = G.shape[0]
         du, dh0, dc0, dw, dg_hh, dg_c, db_c, dg_ih, dshift = load().lnlstm_backward(
-            dY[:steps].contiguous(), dhn.contiguous(), dcn.contiguous(), u, g_ih, h0, c0, w_hh, g_hh, g_c,
-            ctx.batch_sizes, Y[:steps], G, RN, C, CHAT, TCN, RS)
+            dY[:steps].contiguous(), dhn.contiguous(), dcn.contiguous(), u, g_ih, h0, c0, w_hh, g_hh, g_c, b_c,
+            ctx.batch_sizes, Y[:steps], G, RN, C, RS)
         return (du, dg_ih, dshift if ctx.has_shift else None, dh0, dc0, dw, dg_hh, dg_c, db_c) + (None,) * 5
 
 

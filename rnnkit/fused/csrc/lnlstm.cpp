@@ -8,8 +8,11 @@
 //   R = h_{t-1} W_hh^T;  rn = (R - mean(R)) * rstd_R  (over 4H);  a = xp + g_hh * rn
 //   i, f, o = sigmoid(a_i, a_f + forget_bias, a_o);  g = tanh(a_g);  c_t = f c_{t-1} + i g
 //   chat = (c_t - mean(c_t)) * rstd_c (over H);  h_t = o tanh(g_c * chat + b_c)
-// Saved: G = [i, f, g, o], RN, C, CHAT, TCN = tanh(g_c chat + b_c), and per row RS = rstd_R, rstd_c,
-// mean_U, rstd_U (the backward recomputes U's normalised rows from U itself).
+// Saved: G = [i, f, g, o], RN, C and per row RS = rstd_R, rstd_c, mean_U, rstd_U, mean_c. The backward
+// recomputes U's normalised rows from U, and chat and tanh(g_c chat + b_c) from C and the row's moments:
+// two (T, B, H) buffers fewer to keep for the backward (the saved activations, U included, go from 15 H
+// to 13 H floats per row); the recomputation costs what the two buffers' traffic did (speed unchanged in
+// alternating A/B runs at S1, S2, S4).
 #include "densegemm.h"
 #include "fastmath.h"
 #include "workspace.h"
@@ -18,6 +21,8 @@
 namespace rnnkit {
 
 using at::Tensor;
+
+constexpr int64_t kRowStats = 5;  // per saved row: rstd of R, rstd of c, mean and rstd of U, mean of c
 
 namespace {
 
@@ -55,9 +60,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
   Tensor G = workspace_empty({TS, B, 4 * H}, opts);
   Tensor RN = buf({TS, B, 4 * H});
   Tensor C = buf({save ? T : 2, B, H});
-  Tensor CHAT = buf({TS, B, H});
-  Tensor TCN = workspace_empty({TS, B, H}, opts);
-  Tensor RS = workspace_empty({TS, B, 4}, opts);  // rstd of R, rstd of c, mean and rstd of U
+  Tensor RS = workspace_empty({TS, B, kRowStats}, opts);  // rstd of R, rstd of c, mean and rstd of U, mean of c
   Tensor R = workspace_empty({B, 4 * H}, opts);
   Tensor hn = h0.clone(), cn = c0.clone();
   Tensor w_t = w_hh.t().contiguous();
@@ -84,8 +87,6 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
       s_t* gp = step_ptr<s_t>(G, tg);
       s_t* rnp = step_ptr<s_t>(RN, tg);
       s_t* cp = step_ptr<s_t>(C, tc_);
-      s_t* chp = step_ptr<s_t>(CHAT, tg);
-      s_t* tcnp = step_ptr<s_t>(TCN, tg);
       s_t* rsp = step_ptr<s_t>(RS, tg);
       s_t* yp = step_ptr<s_t>(Y, t);
       for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
@@ -122,21 +123,18 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
           }
           s_t cmus, crstd;
           row_moments(c, H, eps, cmus, crstd);
-          s_t* ch = chp + r * H;
-          s_t* tcn = tcnp + r * H;
           s_t* y = yp + r * H;
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
             const s_t hat = (c[j] - cmus) * crstd;
-            const s_t tv = tanh_<s_t>(gcp[j] * hat + bcp[j]);
-            ch[j] = hat;
-            tcn[j] = tv;
-            y[j] = a[3 * H + j] * tv;
+            y[j] = a[3 * H + j] * tanh_<s_t>(gcp[j] * hat + bcp[j]);
           }
-          rsp[4 * r] = rstd;
-          rsp[4 * r + 1] = crstd;
-          rsp[4 * r + 2] = umu;
-          rsp[4 * r + 3] = urstd;
+          s_t* rs = rsp + kRowStats * r;
+          rs[0] = rstd;
+          rs[1] = crstd;
+          rs[2] = umu;
+          rs[3] = urstd;
+          rs[4] = cmus;
         }
       });
       const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
@@ -146,7 +144,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
       }
     }
   });
-  return {Y, hn, cn, G, RN, C, CHAT, TCN, RS};
+  return {Y, hn, cn, G, RN, C, RS};
 }
 
 constexpr int64_t kStepWeightGradRows = 64;
@@ -155,8 +153,8 @@ constexpr int64_t kStepWeightGradRows = 64;
 std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& U,
                                     const Tensor& g_ih, const Tensor& h0,
                                     const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& g_c,
-                                    const Tensor& batch_sizes, const Tensor& Y, const Tensor& G, const Tensor& RN,
-                                    const Tensor& C, const Tensor& CHAT, const Tensor& TCN, const Tensor& RS) {
+                                    const Tensor& b_c, const Tensor& batch_sizes, const Tensor& Y, const Tensor& G,
+                                    const Tensor& RN, const Tensor& C, const Tensor& RS) {
   const auto bsv = to_vec(batch_sizes);
   const int64_t T = G.size(0), B = G.size(1), H = C.size(2);
   const bool ragged = T > 0 && bsv[T - 1] < B;
@@ -178,18 +176,21 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   // per thread (see accumulator_slot), then over the threads: no (T, B, .) buffers, no passes over them
   const int64_t slots = accumulator_slots();
   Tensor PG = workspace_zeros({slots, 14 * H}, opts);
+  Tensor SCR = workspace_empty({slots, 2 * H}, opts);  // per thread: the row's recomputed chat and tanh(.)
   Tensor dh = dhn.clone().contiguous(), dc = dcn.clone().contiguous();
-  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), gih = g_ih.contiguous();
+  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), bc = b_c.contiguous(), gih = g_ih.contiguous();
   Tensor w_c = w_hh.contiguous();
 
   AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "rnnkit_lnlstm_backward", [&] {
     using s_t = scalar_t;
     const s_t* gh = ghh.data_ptr<s_t>();
     const s_t* gcp = gc.data_ptr<s_t>();
+    const s_t* bcp = bc.data_ptr<s_t>();
     const s_t* gi = gih.data_ptr<s_t>();
     s_t* dhp = dh.data_ptr<s_t>();
     s_t* dcp = dc.data_ptr<s_t>();
     s_t* pgb = PG.data_ptr<s_t>();
+    s_t* scr = SCR.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_c.data_ptr<s_t>(), 4 * H, H, bsv.empty() ? 0 : bsv[0], opts);
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t bs = bsv[t];
@@ -197,8 +198,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
       const s_t* dyp = step_ptr<s_t>(dY, t);
       const s_t* gp = step_ptr<s_t>(G, t);
       const s_t* rnp = step_ptr<s_t>(RN, t);
-      const s_t* chp = step_ptr<s_t>(CHAT, t);
-      const s_t* tcnp = step_ptr<s_t>(TCN, t);
+      const s_t* cnow = step_ptr<s_t>(C, t);
       const s_t* rsp = step_ptr<s_t>(RS, t);
       const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, t - 1);
       s_t* dxp = step_ptr<s_t>(dXP, t);
@@ -208,8 +208,9 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
         const int64_t slot = accumulator_slot(slots);
         for (int64_t r = r0; r < r1; ++r) {
           const s_t* a = gp + r * 4 * H;
-          const s_t* ch = chp + r * H;
-          const s_t* tcn = tcnp + r * H;
+          const s_t* cr = cnow + r * H;
+          s_t* ch = scr + slot * 2 * H;  // chat and tanh(g_c chat + b_c), recomputed (L1)
+          s_t* tcn = ch + H;
           const s_t* dy = dyp + r * H;
           const s_t* cpr = cprev + r * H;
           const s_t* rn = rnp + r * 4 * H;
@@ -220,8 +221,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
           if (r + 1 < r1) {  // the next row's saved activations and outputs
             prefetch_row(a + 4 * H, 4 * H);
             prefetch_row(rn + 4 * H, 4 * H);
-            prefetch_row(ch + H, H);
-            prefetch_row(tcn + H, H);
+            prefetch_row(cr + H, H);
             prefetch_row(dy + H, H);
             prefetch_row(cpr + H, H);
             prefetch_row(d + 4 * H, 4 * H, true);
@@ -231,20 +231,25 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
           s_t* pg_hh = pgb + slot * 14 * H;  // this thread's sums: g_hh (4H), g_c (H), b_c (H), g_ih, shift
           s_t* pg_c = pg_hh + 4 * H;
           s_t* pb_c = pg_c + H;
+          const s_t* rs = rsp + kRowStats * r;
+          const s_t cmu = rs[4], crstd = rs[1];
           s_t m1 = 0, m2 = 0;
           _Pragma("omp simd reduction(+ : m1, m2)")
           for (int64_t j = 0; j < H; ++j) {
+            const s_t hat = (cr[j] - cmu) * crstd, tv = tanh_<s_t>(gcp[j] * hat + bcp[j]);
+            ch[j] = hat;
+            tcn[j] = tv;
             const s_t dhv = dy[j] + dhr[j];
-            const s_t o = a[3 * H + j], tv = tcn[j];
+            const s_t o = a[3 * H + j];
             const s_t dcnv = dhv * o * (1 - tv * tv);
             d[3 * H + j] = dhv * tv * o * (1 - o);
-            pg_c[j] += dcnv * ch[j];
+            pg_c[j] += dcnv * hat;
             pb_c[j] += dcnv;
             const s_t dhat = dcnv * gcp[j];
             m1 += dhat;
-            m2 += dhat * ch[j];
+            m2 += dhat * hat;
           }
-          const s_t mm1 = m1 / static_cast<s_t>(H), mm2 = m2 / static_cast<s_t>(H), crstd = rsp[4 * r + 1];
+          const s_t mm1 = m1 / static_cast<s_t>(H), mm2 = m2 / static_cast<s_t>(H);
           _Pragma("omp simd")
           for (int64_t j = 0; j < H; ++j) {
             const s_t i = a[j], f = a[H + j], g = a[2 * H + j];
@@ -259,7 +264,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
           // both 4H layer norms' backward (the recurrent one's R and the input one's U) in two passes:
           // the four row sums and the gamma / shift gradients, then dR and dU (in place of d)
           const s_t* ur = upp + r * 4 * H;
-          const s_t umu = rsp[4 * r + 2], urstd = rsp[4 * r + 3], rstd = rsp[4 * r];
+          const s_t umu = rs[2], urstd = rs[3], rstd = rs[0];
           s_t* pg_ih = pg_hh + 6 * H;
           s_t* psh = pg_ih + 4 * H;
           s_t n1 = 0, n2 = 0, k1 = 0, k2 = 0;

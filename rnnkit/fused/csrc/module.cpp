@@ -41,8 +41,8 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
 std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& U,
                                     const Tensor& g_ih, const Tensor& h0,
                                     const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& g_c,
-                                    const Tensor& batch_sizes, const Tensor& Y, const Tensor& G, const Tensor& RN,
-                                    const Tensor& C, const Tensor& CHAT, const Tensor& TCN, const Tensor& RS);
+                                    const Tensor& b_c, const Tensor& batch_sizes, const Tensor& Y, const Tensor& G,
+                                    const Tensor& RN, const Tensor& C, const Tensor& RS);
 std::vector<Tensor> keep_masks(int64_t steps, const std::vector<int64_t>& sizes, const std::vector<double>& rates);
 }  // namespace rnnkit
 
