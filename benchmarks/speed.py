@@ -363,9 +363,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
             p.error(f"unknown --impl {unknown}; choose from {[i.name for i in impls]}")
         impls = [i for i in impls if i.name in wanted or i.name == "torch"]
     for twin in args.twin:
-        name, _, value = twin.partition("=")
-        if not name or not _:
-            raise SystemExit(f"--twin takes NAME=VALUE, got {twin!r}")
+        name, sep, value = twin.partition("=")
+        if not name or not sep:
+            p.error(f"--twin takes NAME=VALUE, got {twin!r}")
         impls = twins(impls, f"-{name.lower()}-{value}", {name: value})
     for s in shapes:
         if s not in SHAPES:
