@@ -5,14 +5,16 @@
 // matmul is 1.2-2.3x faster than at::mm on the thin and tall GEMMs of an RNN layer (one dimension
 // = the input size I or the T*B rows; e.g. (3584 x 512) @ (512 x 28): 2.84 ms vs 1.26 ms), and about
 // equal on the square per-step ones, which stay with StepGemm. torch exports the entry point it uses
-// itself, at::native::mkldnn_matmul; it is declared weak here, so a libtorch without it (built
-// without oneDNN) still loads and every GEMM goes to at::mm. RNNKIT_ONEDNN_GEMM=0 in the
-// environment (read per call) turns the route off, to compare.
+// itself, at::native::mkldnn_matmul; it is declared weak here, so a libtorch without it still loads,
+// and dense_gemm_available() probes it once; without it every GEMM goes to at::mm.
+// RNNKIT_ONEDNN_GEMM=0 in the environment (read per call) turns the route off, to compare.
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 
 #include <cstdlib>
+#include <exception>
 #include <cstring>
 
 #include "workspace.h"
@@ -33,7 +35,24 @@ constexpr int64_t kDenseGemmMinMacs = int64_t{1} << 20;
 // (~10-20 us) made a 16-row step 1.3-1.8x slower, while from 32 rows on it was 4-15% faster.
 constexpr int64_t kDenseStepRows = 32;
 
-inline bool dense_gemm_available() { return at::native::mkldnn_matmul != nullptr; }
+// Whether oneDNN's matmul is there and computes float GEMMs here: the symbol resolved, torch was built
+// with oneDNN (without it the symbol exists but only raises), and a probe on a small product with a
+// transposed operand agrees with at::mm (some builds refuse float32 on some CPUs). Checked once.
+inline bool dense_gemm_available() {
+  static const bool ok = [] {
+    if (at::native::mkldnn_matmul == nullptr || !at::hasMKLDNN()) return false;
+    try {
+      const at::Tensor a = at::arange(12, at::kFloat).reshape({4, 3}).t();  // (3, 4), strides (1, 3)
+      const at::Tensor b = at::linspace(-1.0, 1.0, 20, at::kFloat).reshape({4, 5});
+      at::Tensor out = at::empty({3, 5}, at::kFloat);
+      at::native::mkldnn_matmul(a, b, out, 0.0f, 1.0f);
+      return at::allclose(out, at::mm(a, b), 1e-5, 1e-5);
+    } catch (const std::exception&) {
+      return false;
+    }
+  }();
+  return ok;
+}
 
 inline bool dense_gemm_enabled() {
   const char* env = std::getenv("RNNKIT_ONEDNN_GEMM");
