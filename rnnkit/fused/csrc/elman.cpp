@@ -19,7 +19,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
-  Tensor Y = ragged ? workspace_zeros({total_steps, B, H}, opts) : workspace_empty({total_steps, B, H}, opts);
+  Tensor Y = workspace_buffer({total_steps, B, H}, opts, ragged);
   Tensor w_t = w_hh.t().contiguous();
   Tensor hn = h0.clone();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_elman_forward", [&] {
@@ -56,7 +56,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
   const int64_t T = dY.size(0), B = dY.size(1), H = h0.size(1);
   const bool ragged = T > 0 && bsv[T - 1] < B;
   auto opts = dY.options();
-  Tensor dA = ragged ? workspace_zeros({T, B, H}, opts) : workspace_empty({T, B, H}, opts);
+  Tensor dA = workspace_buffer({T, B, H}, opts, ragged);
   Tensor dh = dhn.clone().contiguous();
   Tensor w_c = w_hh.contiguous();
   AT_DISPATCH_FLOATING_TYPES(dY.scalar_type(), "rnnkit_elman_backward", [&] {

@@ -29,10 +29,10 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
-  Tensor Y = ragged ? workspace_zeros({total_steps, B, H}, opts) : workspace_empty({total_steps, B, H}, opts);
+  Tensor Y = workspace_buffer({total_steps, B, H}, opts, ragged);
   const int64_t TS = save ? T : 1;
   Tensor G = workspace_empty({TS, B, 3 * H}, opts);
-  Tensor X = save && ragged ? workspace_zeros({TS, B, H}, opts) : workspace_empty({TS, B, H}, opts);
+  Tensor X = workspace_buffer({TS, B, H}, opts, save && ragged);
   Tensor HP = workspace_empty({B, reset_after ? 3 * H : 2 * H}, opts);
   Tensor AN = reset_after ? Tensor() : workspace_empty({B, H}, opts);
   Tensor b_hh = b_hh_opt.has_value() ? *b_hh_opt : Tensor();
@@ -122,9 +122,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
   const int64_t T = G.size(0), B = G.size(1), H = h0.size(1);
   const bool ragged = T > 0 && bsv[T - 1] < B;
   auto opts = G.options();
-  auto buf = [&](std::initializer_list<int64_t> shape) {
-    return ragged ? workspace_zeros(shape, opts) : workspace_empty(shape, opts);
-  };
+  auto buf = [&](std::initializer_list<int64_t> shape) { return workspace_buffer(shape, opts, ragged); };
   Tensor dXP = buf({T, B, 3 * H});
   Tensor dHP = reset_after ? buf({T, B, 3 * H}) : dXP;  // gradient w.r.t. the recurrent pre-activations
   Tensor direct = workspace_empty({B, H}, opts);

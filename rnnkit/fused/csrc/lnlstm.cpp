@@ -52,11 +52,9 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
   const int64_t T = xp.size(0), B = xp.size(1), H = c0.size(1);
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
-  auto buf = [&](std::initializer_list<int64_t> shape) {
-    return save && ragged ? workspace_zeros(shape, opts) : workspace_empty(shape, opts);
-  };
+  auto buf = [&](std::initializer_list<int64_t> shape) { return workspace_buffer(shape, opts, save && ragged); };
   const int64_t TS = save ? T : 1;
-  Tensor Y = ragged ? workspace_zeros({total_steps, B, H}, opts) : workspace_empty({total_steps, B, H}, opts);
+  Tensor Y = workspace_buffer({total_steps, B, H}, opts, ragged);
   Tensor G = workspace_empty({TS, B, 4 * H}, opts);
   Tensor RN = buf({TS, B, 4 * H});
   Tensor C = buf({save ? T : 2, B, H});
@@ -159,9 +157,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   const int64_t T = G.size(0), B = G.size(1), H = C.size(2);
   const bool ragged = T > 0 && bsv[T - 1] < B;
   auto opts = G.options();
-  auto buf = [&](std::initializer_list<int64_t> shape) {
-    return ragged ? workspace_zeros(shape, opts) : workspace_empty(shape, opts);
-  };
+  auto buf = [&](std::initializer_list<int64_t> shape) { return workspace_buffer(shape, opts, ragged); };
   Tensor dXP = buf({T, B, 4 * H});
   // DR: the recurrent layer norm's input gradient. With batches of >= kStepWeightGradRows rows it is kept
   // for one step only, used by the step's two GEMMs (dh, and dW_hh accumulated step by step) while it sits

@@ -53,7 +53,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   const bool has_peep = peep.has_value() && peep->defined();
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
-  Tensor Y = ragged ? workspace_zeros({total_steps, B, P}, opts) : workspace_empty({total_steps, B, P}, opts);
+  Tensor Y = workspace_buffer({total_steps, B, P}, opts, ragged);
   // saved buffers hold the N packed rows; without saving, one step (G, M) or two rolling steps (C)
   const int64_t NS = save ? N : B;
   Tensor G = workspace_empty({NS, 4 * H}, opts);

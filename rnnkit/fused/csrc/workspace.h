@@ -31,6 +31,12 @@ at::Tensor workspace_empty(at::IntArrayRef shape, const at::TensorOptions& opts)
 // workspace_empty, then zero-filled.
 at::Tensor workspace_zeros(at::IntArrayRef shape, const at::TensorOptions& opts);
 
+// workspace_zeros if zeroed, else workspace_empty: a buffer whose rows past a sequence's end must read 0
+// only when some sequence ends early (ragged).
+inline at::Tensor workspace_buffer(at::IntArrayRef shape, const at::TensorOptions& opts, bool zeroed) {
+  return zeroed ? workspace_zeros(shape, opts) : workspace_empty(shape, opts);
+}
+
 // Bytes the pool holds (in use or free) and how many of them are free.
 int64_t workspace_bytes();
 int64_t workspace_free_bytes();
