@@ -99,6 +99,18 @@ def _random_state(cell: Any, B: int, dtype: torch.dtype, g: torch.Generator) -> 
     return map_state(lambda s: torch.randn(s.shape, generator=g, dtype=dtype), cell.initial_state(B, dtype=dtype))
 
 
+def _float32_case(path: Any, make_cell: Callable[[], Any], T: int, B: int, seed: int,
+                  I: int = 3) -> tuple[Any, torch.Tensor, Any, torch.Generator]:
+    """A seeded float32 parity case: the cell (checked to be covered), ``x`` ``(T, B, I)``, a random initial
+    state, and the generator that drew them (for lengths drawn after)."""
+    torch.manual_seed(0)
+    cell = make_cell()
+    _covered(path, cell)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(T, B, I, generator=g)
+    return cell, x, _random_state(cell, B, torch.float32, g), g
+
+
 def _run_both(path: Any, cell: Any, x: torch.Tensor, state: Any, lengths: Any, reverse: bool) -> list[list[torch.Tensor]]:
     """[outputs, *final leaves, *grads] of the compiled path and of the reference runner."""
     results = []
@@ -131,13 +143,8 @@ def _assert_float32_match(compiled: list[torch.Tensor], reference: list[torch.Te
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("reverse", [False, True])
 def test_matches_reference_float32(path: Any, name: str, reverse: bool) -> None:
-    torch.manual_seed(0)
-    cell = CONFIGS[name]()
-    _covered(path, cell)
-    g = torch.Generator().manual_seed(1)
     T, B = 6, 5
-    x = torch.randn(T, B, 3, generator=g)
-    state = _random_state(cell, B, torch.float32, g)
+    cell, x, state, _ = _float32_case(path, CONFIGS[name], T, B, seed=1)
     for lengths in (None, torch.tensor([3, 0, T, 1, 4])):
         compiled, reference = _run_both(path, cell, x, state, lengths, reverse)
         _assert_float32_match(compiled, reference)
@@ -296,13 +303,8 @@ def test_step_gemm_paths_match(path: Any, name: str, packed: str, monkeypatch: p
         pytest.skip("this libtorch exports no MKL packed GEMM (cblas_sgemm_compute): only ATen's mm path runs")
     else:
         assert module.packed_gemm_enabled()
-    torch.manual_seed(0)
-    cell = CONFIGS[name]()
-    _covered(path, cell)
-    g = torch.Generator().manual_seed(5)
     T, B = 9, 21
-    x = torch.randn(T, B, 3, generator=g)
-    state = _random_state(cell, B, torch.float32, g)
+    cell, x, state, g = _float32_case(path, CONFIGS[name], T, B, seed=5)
     lengths = torch.tensor([9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 8, 8, 7, 6, 5, 4, 3, 2, 1, 1, 0])[torch.randperm(B, generator=g)]
     for lens in (None, lengths):
         _assert_float32_match(*_run_both(path, cell, x, state, lens, False))
@@ -320,13 +322,8 @@ def test_packed_gemm_is_the_default(path: Any, monkeypatch: pytest.MonkeyPatch) 
                                   "zoneout-everything", "zoneout-eval"])
 def test_threaded_pointwise_matches(path: Any, name: str) -> None:
     """A batch large enough that the pointwise pass is split over two threads."""
-    torch.manual_seed(0)
-    cell = CONFIGS[name]()
-    _covered(path, cell)
-    g = torch.Generator().manual_seed(3)
     T, B = 3, 3000  # grain is 32768 / (gates * H) rows: several chunks
-    x = torch.randn(T, B, 3, generator=g)
-    state = _random_state(cell, B, torch.float32, g)
+    cell, x, state, g = _float32_case(path, CONFIGS[name], T, B, seed=3)
     lengths = torch.randint(0, T + 1, (B,), generator=g)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -20,7 +20,7 @@ from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.fused import build
 from rnnkit.fused.dense import linear
 from rnnkit.wrappers import Dropout, Zoneout
-from tests.fused.test_compiled import _assert_float32_match, _random_state, _randomised, _run_both, path  # noqa: F401
+from tests.fused.test_compiled import _assert_float32_match, _float32_case, _randomised, _run_both, path  # noqa: F401
 
 I, H = 48, 64
 BIG_CONFIGS: dict[str, Callable[[], Any]] = {
@@ -53,12 +53,8 @@ def test_big_shapes_match_reference(path: Any, name: str, onednn: str, monkeypat
     if onednn == "1" and not module.dense_gemm_available():
         pytest.skip("this libtorch exports no at::native::mkldnn_matmul: only the at::mm route runs")
     assert module.dense_gemm_enabled() == (onednn == "1")
-    torch.manual_seed(0)
-    cell = BIG_CONFIGS[name]()
-    g = torch.Generator().manual_seed(7)
     T, B = 6, 80
-    x = torch.randn(T, B, I, generator=g)
-    state = _random_state(cell, B, torch.float32, g)
+    cell, x, state, g = _float32_case(path, BIG_CONFIGS[name], T, B, seed=7, I=I)
     lengths = torch.randint(0, T + 1, (B,), generator=g)
     lengths[:40] = T  # 40 rows run every step: the first steps have >= 64 rows, the last >= 32
     for lens in (None, lengths):
