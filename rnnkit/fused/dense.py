@@ -55,7 +55,16 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
 
     Returns:
         ``(..., O)``, contiguous.
+
+    Raises:
+        ValueError: ``weight`` is not ``(O, I)`` for ``x``'s last size ``I``, or ``bias`` is not ``(O,)``.
     """
+    if weight.dim() != 2 or x.dim() < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: weight must be (O, I) with I = x.shape[-1] = "
+                         f"{x.shape[-1] if x.dim() else None}, got weight {tuple(weight.shape)} for x {tuple(x.shape)}")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias must be ({weight.shape[0]},) for weight {tuple(weight.shape)}, "
+                         f"got {tuple(bias.shape)}")
     module = load()
     if (module is None or x.dtype != torch.float32 or x.device.type != "cpu" or weight.dtype != torch.float32
             or x.shape[-1] == 0 or x.numel() == 0):

@@ -113,3 +113,15 @@ def test_dense_mm_layouts(module: Any) -> None:
         torch.testing.assert_close(module.dense_mm(lhs, b), lhs @ b, rtol=1e-5, atol=1e-4)
     small = torch.randn(3, 4, generator=g)
     torch.testing.assert_close(module.dense_mm(small, torch.eye(4)), small)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, b_shape, message", [
+    ((5, 4), (6, 3), None, r"weight must be \(O, I\) with I = x.shape\[-1\] = 4, got weight \(6, 3\) for x \(5, 4\)"),
+    ((5, 3), (6, 3, 1), None, r"weight must be \(O, I\).*got weight \(6, 3, 1\)"),
+    ((5, 3), (6, 3), (5,), r"bias must be \(6,\) for weight \(6, 3\), got \(5,\)"),
+])
+def test_linear_shape_errors(x_shape: tuple, w_shape: tuple, b_shape: Any, message: str) -> None:
+    """Bad shapes fail with a message naming the argument, also where the fallback (F.linear) would run."""
+    bias = torch.zeros(b_shape) if b_shape is not None else None
+    with pytest.raises(ValueError, match=message):
+        linear(torch.zeros(x_shape), torch.zeros(w_shape), bias)
