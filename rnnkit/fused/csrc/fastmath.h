@@ -103,10 +103,9 @@ inline std::vector<int64_t> step_offsets(const std::vector<int64_t>& bsv) {
   return off;
 }
 
-// out = bias + a @ b for a step's few active rows. For M <= kSmallRows a plain
-// vectorised loop (no BLAS call, no dispatch: ~1 us at M = 1, H = 128) beats
-// at::addmm's fixed overhead; larger M goes to BLAS. bias: undefined, (M, N)
-// or (N,). b must be (K, N) contiguous.
+// out = bias + a @ b for a step's few active rows (StepGemm's path for M <= kSmallRows): a plain
+// vectorised loop (no BLAS call, no dispatch: ~1 us at M = 1, H = 128) beats at::addmm's fixed
+// overhead. bias: null, (M, N) with row stride bias_ld, or (N,) with bias_ld = 0.
 constexpr int64_t kSmallRows = 8;
 
 template <typename T>
@@ -146,22 +145,6 @@ inline void small_addmm(T* out, const T* bias, int64_t bias_ld, const T* a, int6
         for (int64_t n = n0; n < N; ++n) o[n] += av * bk[n];
       }
     }
-  }
-}
-
-inline void addmm_rows(at::Tensor& out, const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b) {
-  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
-  const bool bias_ok = !bias.defined() || (bias.is_contiguous() && (bias.dim() == 1 || bias.size(0) == M));
-  if (M <= kSmallRows && out.is_contiguous() && a.stride(1) == 1 && b.is_contiguous() && bias_ok) {
-    AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "rnnkit_small_addmm", [&] {
-      small_addmm<scalar_t>(out.data_ptr<scalar_t>(), bias.defined() ? bias.data_ptr<scalar_t>() : nullptr,
-                            bias.defined() && bias.dim() == 2 ? N : 0, a.data_ptr<scalar_t>(), a.stride(0),
-                            b.data_ptr<scalar_t>(), M, K, N);
-    });
-  } else if (bias.defined()) {
-    at::addmm_out(out, bias, a, b);
-  } else {
-    at::mm_out(out, a, b);
   }
 }
 
@@ -210,8 +193,5 @@ template <typename T>
 inline void copy_rows(T* dst, const T* src, int64_t from, int64_t to, int64_t N) {
   if (to > from) std::memcpy(dst + from * N, src + from * N, (to - from) * N * sizeof(T));
 }
-
-// Rows a step may touch: the first `n` rows of a (B, ...) slice.
-inline at::Tensor rows(const at::Tensor& t, int64_t n) { return t.narrow(0, 0, n); }
 
 }  // namespace rnnkit
