@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.utils import _pytree as pytree
 
 from rnnkit.checks import check_choice, describe, fail
+from rnnkit.errors import MissingDependencyError
 from rnnkit.export.prepare import prepare_for_export
 
 FORMATS = ("onnx", "torchscript", "exported")
@@ -184,7 +185,7 @@ def export_model(
     if format == "onnx":
         for package in ("onnx", "onnxscript"):
             if importlib.util.find_spec(package) is None:
-                raise ImportError(f"export_model: format='onnx' needs the onnx and onnxscript packages "
+                raise MissingDependencyError(f"export_model: format='onnx' needs the onnx and onnxscript packages "
                                   f"(pip install onnx onnxscript; onnxruntime to run the file); {package} is missing")
     names = _input_names(model, len(example_inputs), list(example_kwargs))
     dynamic = default_dynamic(model, names, tensors) if dynamic is None else dynamic
