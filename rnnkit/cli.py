@@ -12,8 +12,12 @@
 
 Every field of a recipe's config dataclass is a flag (``hidden_size`` ->
 ``--hidden-size``, bools ``--x/--no-x``); precedence: defaults < ``--config``
-TOML file < flags. Exit codes: 0 success, 1 error (message on stderr), 2 bad
-usage, 130/143 stopped by SIGINT/SIGTERM after saving a checkpoint.
+TOML file (top-level keys and a ``[train]`` table, merged) < flags. eval,
+predict, generate and export verify the checkpoint against its manifest
+(``--trust-unverified`` loads one without a manifest). Exit codes: 0 success,
+1 error (one line on stderr for what the user can fix, a traceback for a bug
+in rnnkit), 2 bad usage, 130/143 stopped by SIGINT/SIGTERM after saving a
+checkpoint. Subcommands live in ``COMMANDS`` (one line each).
 """
 
 from __future__ import annotations
