@@ -296,3 +296,15 @@ def test_resume_with_no_checkpoint_says_so(tmp_path, monkeypatch, capsys):
     (run / "config.json").write_text(json.dumps({"recipe": "sincos", "config": saved}))  # killed before a checkpoint
     assert main(["train", "sincos", "--resume", "--run-dir", str(run)]) == 1
     assert "has no checkpoint to resume from" in capsys.readouterr().err
+
+
+def test_time_budget_flag_on_a_real_recipe(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "sincos", "--tiny", "--epochs", "3", "--hidden-size", "4", "--no-progress",
+                 "--time-budget", "0.000001", "--run-dir", "r"]) == 0
+    out = capsys.readouterr().out
+    assert "time budget (1e-06 min) reached at step 1, batch 1 of 20 in epoch 1" in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["steps"] == 1 and report["epochs_completed"] == 1 and (tmp_path / "r" / "report.md").is_file()
+    assert main(["train", "sincos", "--time-budget", "-1"]) == 1
+    assert "--time-budget must be a finite number >= 0, got -1.0" in capsys.readouterr().err
