@@ -149,6 +149,7 @@ def cmd_train(argv: Sequence[str]) -> int:
 
 def _run_parser(name: str, help_text: str) -> argparse.ArgumentParser:
     p = Parser(prog=f"rnnkit {name}", description=help_text)
+    p.set_defaults(command=name)
     p.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory (runs/<recipe>-...)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default best)")
     p.add_argument("--trust-unverified", action="store_true",
@@ -167,7 +168,10 @@ def _open(args: argparse.Namespace) -> tuple[Recipe, Any, Path]:
     import torch
 
     from rnnkit.train import rundir
+    from rnnkit.train.devices import check_device
 
+    if args.device is not None:  # the flag's own message, before the run's config is read
+        check_device(f"rnnkit {args.command}", args.device)
     overrides = {k: v for k, v in (("device", args.device), ("threads", args.threads)) if v is not None}
     recipe = rundir.open_recipe(args.run_dir, overrides)
     if recipe.cfg.threads > 0:

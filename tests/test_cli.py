@@ -220,6 +220,11 @@ def test_unusable_device_is_one_line(device, message, capsys, tmp_path, monkeypa
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_eval_device_flag_is_checked_as_a_flag(run_copy, capsys):
+    assert main(["eval", str(run_copy), "--device", "foo"]) == 1
+    assert capsys.readouterr().err == "rnnkit eval: --device must be cpu, cuda, cuda:N or mps, got 'foo'\n"
+
+
 def test_cuda_without_cuda_is_one_line(capsys, tmp_path, monkeypatch):
     import torch
 
