@@ -23,6 +23,12 @@ SMALL = ["--hidden-size", "32", "--embed-dim", "16", "--bptt", "16", "--batch-si
          "--lr", "0.02", "--eval-streams", "4", "--sample-length", "40", "--threads", "1", "--no-progress"]
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Token files go to this test's folder, not the user's cache."""
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+
+
 def records(run: Path) -> list[dict]:
     return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"epoch"' in x]
 
@@ -54,7 +60,7 @@ def test_train_resume_eval_generate(tmp_path, monkeypatch, capsys):
     recipe = rundir.open_recipe(run)
     recipe.load_data()
     model, _ = rundir.load_weights(recipe, run)
-    ids = recipe.ids["val"]
+    ids = recipe.ids["val"].to_tensor()
     rows = (len(ids) - 1) // 4  # --eval-streams 4 contiguous rows, each read from a zero state in one call
     x = ids[:4 * rows].view(4, rows)
     y = ids[1:4 * rows + 1].view(4, rows)
