@@ -138,7 +138,7 @@ def _check_ids(owner: str, ids: object) -> Ids:
         return ids
     if not isinstance(ids, Tensor) or ids.dim() != 1 or ids.dtype != torch.long:
         got = f"dtype {ids.dtype}, shape {tuple(ids.shape)}" if isinstance(ids, Tensor) else type(ids).__name__
-        raise TypeError(f"{owner}: ids must be a 1-D int64 (Long) tensor or a TokenSpans, got {got}")
+        raise TypeError(f"{owner}: ids must be a 1-D int64 (Long) tensor, got {got}")
     return ids
 
 
