@@ -43,6 +43,8 @@ TABLES_DIR = "tables"
 #: Bump when what is cached changes, so stale entries are ignored.
 TABLE_FORMAT = 1
 CHUNK_ROWS = 500_000
+CACHE_MIN_BYTES = 1 << 20
+"""Files smaller than this are parsed every time (parsing them is quicker than hashing and mapping)."""
 _MISSING = ("", "na", "nan", "null", "none", "?")
 _MISSING_SPELLINGS = sorted({"".join(c.upper() if (k >> i) & 1 else c for i, c in enumerate(word))
                              for word in _MISSING for k in range(1 << len(word))})
@@ -72,6 +74,10 @@ def _open_bytes(path: PathLike) -> Any:
     return gzip.open(path, "rb") if str(path).lower().endswith(".gz") else open(path, "rb")
 
 
+_NOT_SOLID = np.zeros(256, dtype=bool)
+_NOT_SOLID[[9, 10, 13, 32, 44]] = True
+
+
 def _line_problem(buf: np.ndarray, fields: int) -> str:
     """Why complete lines ``buf`` (bytes ending in ``\n``) are not plain rows of ``fields`` fields, or ``""``.
 
@@ -80,10 +86,11 @@ def _line_problem(buf: np.ndarray, fields: int) -> str:
     which pandas would fill with NaN.
     """
     ends = np.flatnonzero(buf == 10)
-    commas = np.concatenate([[0], np.cumsum(buf == 44)])[ends + 1]
-    solid = ~np.isin(buf, (9, 10, 13, 32, 44))
-    content = np.concatenate([[0], np.cumsum(solid)])[ends + 1]
-    commas, content = np.diff(commas, prepend=0), np.diff(content, prepend=0)
+    where = np.flatnonzero(_NOT_SOLID[buf])  # spaces, tabs, \r, commas, \n: a few per line
+    line = np.searchsorted(ends, where)
+    not_solid = np.bincount(line, minlength=len(ends))
+    commas = np.bincount(line[buf[where] == 44], minlength=len(ends))
+    content = np.diff(ends, prepend=-1) - not_solid
     blank = (content == 0) & (commas == 0)
     if ((content == 0) & (commas > 0)).any():
         return "a line of only commas"
@@ -233,18 +240,20 @@ def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: An
     """Cached arrays for ``(path, kind, args)``, parsing with ``parse()`` on a miss; None when declined."""
     global last_read
     try:
-        key = _digest(path, kind, *args)
-        folder = cache_dir() / TABLES_DIR / key
-        found = _load(folder, names)
-        if found is not None:
-            last_read = {"path": str(path), "status": "cached", "why": "", "folder": str(folder)}
-            return found
+        folder = None
+        if os.path.getsize(path) >= CACHE_MIN_BYTES:
+            folder = cache_dir() / TABLES_DIR / _digest(path, kind, *args)
+            found = _load(folder, names)
+            if found is not None:
+                last_read = {"path": str(path), "status": "cached", "why": "", "folder": str(folder)}
+                return found
         why = _scan(path, fields)
         if why:
             raise _Declined(why)
         arrays = parse()
-        _save(folder, arrays, {"reader": kind, "source": os.path.abspath(path), "args": [repr(a) for a in args]})
-        last_read = {"path": str(path), "status": "parsed", "why": "", "folder": str(folder)}
+        if folder is not None:
+            _save(folder, arrays, {"reader": kind, "source": os.path.abspath(path), "args": [repr(a) for a in args]})
+        last_read = {"path": str(path), "status": "parsed", "why": "", "folder": str(folder or "")}
         return arrays
     except _Declined as err:
         last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}

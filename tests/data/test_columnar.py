@@ -21,6 +21,7 @@ HEADER = "id,label,t,x,y\n"
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(columnar, "CACHE_MIN_BYTES", 0)  # cache even these small files
 
 
 def strict(fn, *args, **kw):
@@ -173,3 +174,12 @@ def test_a_changed_file_is_parsed_again(tmp_path):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     seqs, _ = read_sequences_csv(path, "id", "label")
     assert columnar.last_read["status"] == "parsed" and seqs[0][0, 1] == 2.5  # columns t, x, y
+
+
+def test_small_files_are_parsed_every_time_and_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setattr(columnar, "CACHE_MIN_BYTES", 1 << 20)
+    path = write(tmp_path / "d.csv", VALID["plain"])
+    for _ in range(2):
+        read_sequences_csv(path, "id", "label")
+        assert columnar.last_read["status"] == "parsed" and columnar.last_read["folder"] == ""
+    assert not (tmp_path / "cache").exists()
