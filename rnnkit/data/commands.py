@@ -140,11 +140,10 @@ def cmd_prepare(argv: Sequence[str]) -> int:
 
     if columnar.last_read.get("status") == "cached":
         print(f"  reused the cached table {columnar.last_read['folder']} for {columnar.last_read['path']}")
-        new = new or [None]  # type: ignore[list-item]
     if columnar.last_read.get("status") == "declined":
         print(f"  the fast table reader declined {columnar.last_read['path']} ({columnar.last_read['why']}); "
               "the strict reader read it, and its result is not cached")
-    if not new:
+    if not new and columnar.last_read.get("status") != "cached":
         print(f"  nothing new was cached (already cached, or this data is not cached: small files and "
               f"files the fast reader declines are read directly); 'rnnkit cache' lists {cache_dir()}")
     return 0
