@@ -74,11 +74,7 @@ def _open_bytes(path: PathLike) -> Any:
     return gzip.open(path, "rb") if str(path).lower().endswith(".gz") else open(path, "rb")
 
 
-_NOT_SOLID = np.zeros(256, dtype=bool)
-_NOT_SOLID[[9, 10, 13, 32, 44]] = True
-
-
-def _line_problem(buf: np.ndarray, fields: int) -> str:
+def _line_problem(buf: np.ndarray, fields: int, sep: int = 44) -> str:
     """Why complete lines ``buf`` (bytes ending in ``\n``) are not plain rows of ``fields`` fields, or ``""``.
 
     Every line must be blank (only spaces/tabs) or hold exactly ``fields - 1`` commas and something
@@ -86,10 +82,12 @@ def _line_problem(buf: np.ndarray, fields: int) -> str:
     which pandas would fill with NaN.
     """
     ends = np.flatnonzero(buf == 10)
-    where = np.flatnonzero(_NOT_SOLID[buf])  # spaces, tabs, \r, commas, \n: a few per line
+    not_solid_bytes = np.zeros(256, dtype=bool)
+    not_solid_bytes[[9, 10, 13, 32, sep]] = True
+    where = np.flatnonzero(not_solid_bytes[buf])  # spaces, tabs, \r, separators, \n: a few per line
     line = np.searchsorted(ends, where)
     not_solid = np.bincount(line, minlength=len(ends))
-    commas = np.bincount(line[buf[where] == 44], minlength=len(ends))
+    commas = np.bincount(line[buf[where] == sep], minlength=len(ends))
     content = np.diff(ends, prepend=-1) - not_solid
     blank = (content == 0) & (commas == 0)
     if ((content == 0) & (commas > 0)).any():
@@ -99,7 +97,7 @@ def _line_problem(buf: np.ndarray, fields: int) -> str:
     return ""
 
 
-def _scan(path: PathLike, fields: int) -> str:
+def _scan(path: PathLike, fields: int, sep: str = ",") -> str:
     """One pass over the (decompressed) bytes: why the fast path must decline, or ``""``."""
     cr = crlf = 0
     carry = b""
@@ -122,7 +120,7 @@ def _scan(path: PathLike, fields: int) -> str:
             lines, carry = data[:cut], data[cut:]
             cr += lines.count(b"\r")
             crlf += lines.count(b"\r\n")
-            why = _line_problem(np.frombuffer(lines, dtype=np.uint8), fields) if lines else ""
+            why = _line_problem(np.frombuffer(lines, dtype=np.uint8), fields, ord(sep)) if lines else ""
             if why:
                 return why
             if not block:
@@ -181,27 +179,28 @@ def _check_source(path: PathLike, encoding: str) -> None:
         raise _Declined(f"encoding {name}")
 
 
-def _header(path: PathLike, encoding: str) -> List[str]:
+def _header(path: PathLike, encoding: str, sep: str = ",") -> List[str]:
     """The stripped header names (the first non-blank line), or decline when they are not plain and distinct."""
     with _open_bytes(path) as fh:
         for raw in fh:
             line = raw.decode(encoding).rstrip("\r\n")
-            if line.strip(" \t,"):
-                names = [f.strip() for f in line.split(",")]
+            if line.strip(" \t" + sep):
+                names = [f.strip() for f in line.split(sep)]
                 if "" in names or len(set(names)) != len(names):
                     raise _Declined("empty or duplicate column names")
                 return names
     raise _Declined("no header")
 
 
-def _read_chunks(path: PathLike, header: List[str], strings: Sequence[str], encoding: str) -> Iterator[Any]:
+def _read_chunks(path: PathLike, header: List[str], strings: Sequence[str], encoding: str,
+                 sep: str = ",") -> Iterator[Any]:
     """pandas DataFrames of ``CHUNK_ROWS`` rows; ``strings`` columns as raw text, the others as numbers."""
     pd = _pandas()
     kw: Dict[str, Any] = {}
     if int(pd.__version__.split(".")[0]) < 3:
         kw["float_precision"] = "round_trip"  # Python's float() to the last bit (pandas 3's default)
     try:
-        with pd.read_csv(path, sep=",", header=0, names=header, usecols=None, encoding=encoding,
+        with pd.read_csv(path, sep=sep, header=0, names=header, usecols=None, encoding=encoding,
                              encoding_errors="strict", dtype={c: str for c in strings}, keep_default_na=False,
                              na_values={c: _MISSING_SPELLINGS for c in header if c not in strings}, engine="c",
                              skip_blank_lines=True, on_bad_lines="error", chunksize=CHUNK_ROWS, quoting=3,
@@ -236,7 +235,7 @@ def _text(df: Any, column: str) -> np.ndarray:
 
 
 def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: Any,
-         fields: int) -> Optional[Dict[str, np.ndarray]]:
+         fields: int, sep: str = ",") -> Optional[Dict[str, np.ndarray]]:
     """Cached arrays for ``(path, kind, args)``, parsing with ``parse()`` on a miss; None when declined."""
     global last_read
     try:
@@ -247,7 +246,7 @@ def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: An
             if found is not None:
                 last_read = {"path": str(path), "status": "cached", "why": "", "folder": str(folder)}
                 return found
-        why = _scan(path, fields)
+        why = _scan(path, fields, sep)
         if why:
             raise _Declined(why)
         arrays = parse()

@@ -183,3 +183,40 @@ def test_small_files_are_parsed_every_time_and_not_cached(tmp_path, monkeypatch)
         read_sequences_csv(path, "id", "label")
         assert columnar.last_read["status"] == "parsed" and columnar.last_read["folder"] == ""
     assert not (tmp_path / "cache").exists()
+
+
+# ---- labelled text tables (sentiment) -------------------------------------------------------------
+TABLES = {
+    "plain.csv": "text,label\ngood film,pos\n  bad film ,neg\n\nok,  pos \n",
+    "tabs.tsv": "label\ttext\npos\tgood, really\nneg\tbad\r\n",
+    "bom.csv": "\ufefftext,label\ngood,pos\n",
+    "quoted.csv": 'text,label\n"good, really",pos\nbad,neg\n',
+    "bad quote.csv": 'text,label\n"good"x,pos\nbad,neg\n',
+    "empty text.csv": "text,label\n   ,pos\nbad,neg\n",
+    "empty label.csv": "text,label\ngood,\nbad,neg\n",
+    "short.csv": "text,label\ngood\nbad,neg\n",
+    "long.csv": "text,label\ngood,pos,x\nbad,neg\n",
+    "missing column.csv": "words,label\ngood,pos\n",
+    "rows.jsonl": '{"text": "good", "label": "pos"}\n{"text": "bad", "label": "neg"}\n',
+    "no suffix": "text,label\ngood,pos\n",
+}
+
+
+@pytest.mark.parametrize("skip_bad", [False, True])
+@pytest.mark.parametrize("name", list(TABLES))
+def test_labelled_tables_fast_path_equals_the_strict_reader(tmp_path, name, skip_bad):
+    from rnnkit.data.files import read_labelled_table
+
+    path = write(tmp_path / name, TABLES[name])
+
+    def read():
+        texts, labels, report = read_labelled_table(path, "text", "label", skip_bad=skip_bad)
+        return texts, labels.tolist(), labels.dtype, (report.rows_read, report.rows_skipped, report.problems)
+
+    ref, ref_warned = strict(read)
+    got, warned = outcome(read)
+    assert got == ref and warned == ref_warned
+    expect = "parsed" if name in ("plain.csv", "tabs.tsv") else "declined"
+    assert columnar.last_read["status"] == expect, columnar.last_read
+    if expect == "parsed":
+        assert outcome(read)[0] == ref and columnar.last_read["status"] == "cached"
