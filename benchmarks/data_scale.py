@@ -20,6 +20,8 @@ torch included) that starts the clock before importing anything:
 Times are from the process start (imports included): "data ready" after ``load_data()``, "first
 step" after the first backward (which includes loading rnnkit's compiled core).
 
+* ``--baseline MB``: the previous paths on inputs up to MB megabytes: charlm's whole text in memory
+  (read, vocabulary, encode), tables through the strict reader alone (``RNNKIT_FAST_TABLES=0``);
 * ``--torchrun``: ``torchrun --nproc-per-node 2 -m rnnkit train charlm --text FILE --max-steps 3``
   on each corpus; each rank's peak RSS.
 
@@ -68,6 +70,15 @@ def child(kind: str, path: str, t0: float) -> dict[str, Any]:
     if kind == "read_text":
         n = len(Path(path).read_text(encoding="utf-8"))
         return {"seconds": time.perf_counter() - t0, "chars": n, **_rss()}
+    if kind == "charlm-inmemory":  # what charlm's load_data did before token files: all of it in memory
+        from rnnkit.data.files import read_text_file
+        from rnnkit.data.text import CharVocab
+        from rnnkit.recipes.charlm import CharLM, Config
+        text = read_text_file(path)
+        vocab = CharVocab.from_text(text)
+        ids = {k: vocab.encode(v) for k, v in CharLM(Config(text=path)).split_text(text).items()}
+        return {"seconds": time.perf_counter() - t0, "data_seconds": time.perf_counter() - t0,
+                "chars": sum(len(v) for v in ids.values()), **_rss()}
     if kind == "pandas":
         import pandas as pd
         df = pd.read_csv(path)
@@ -75,6 +86,10 @@ def child(kind: str, path: str, t0: float) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(2)
+    if kind.endswith("-strict"):  # the strict reader alone, as before the fast path
+        from rnnkit.data import columnar
+        columnar.ENABLED = False
+        kind = kind[:-len("-strict")]
     if kind == "charlm":
         from rnnkit.recipes.charlm import CharLM, Config
         recipe: Any = CharLM(Config(text=path, threads=2))
@@ -172,6 +187,8 @@ def main() -> None:
     p.add_argument("--torchrun", action="store_true", help="also measure 2-rank torchrun per-rank RSS")
     p.add_argument("--workdir", default="", help="where to generate the files (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the generated files")
+    p.add_argument("--baseline", type=float, default=0, help="also run the previous in-memory paths on inputs "
+                   "of at most this many MB (charlm: the whole text in memory; tables: the strict reader)")
     p.add_argument("--markdown", default="", help="also write the table to this file")
     p.add_argument("--json", default="", help="also write the raw results to this file")
     p.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
@@ -196,13 +213,18 @@ def main() -> None:
             first = run_child("charlm", path, cache)
             cached = run_child("charlm", path, cache)
             ref = run_child("read_text", path, cache) if mb <= 1000 else None
+            before = run_child("charlm-inmemory", path, cache) if args.baseline and mb <= args.baseline else None
             ddp = run_torchrun(path, cache, work) if args.torchrun else None
-            row = {"input": "corpus", "mb": mb, "first": first, "cached": cached, "reference": ref, "ddp": ddp}
+            row = {"input": "corpus", "mb": mb, "first": first, "cached": cached, "reference": ref, "ddp": ddp,
+                   "in_memory": before}
             results.append(row)
             print(json.dumps(row), flush=True)
             lines.append(f"| `charlm --text` | {mb:g} MB | token file (memmap) | {fmt(first)} | {fmt(cached)} | "
                          f"{first['peak_rss_mb']:.0f} / {cached['peak_rss_mb']:.0f} | {cached.get('RssFile', 0):.0f} | "
                          + (f"`read_text`: {ref['seconds']:.1f}, {ref['peak_rss_mb']:.0f}" if ref else "-") + " |")
+            if before:
+                lines.append(f"| `charlm --text`, before | {mb:g} MB | whole text in memory | "
+                             f"{before['data_seconds']:.1f} / - | - | {before['peak_rss_mb']:.0f} / - | | |")
             if ddp:
                 lines.append(f"| torchrun 2 ranks | {mb:g} MB | per-rank peak RSS | | | "
                              + " / ".join(f"{r['peak_rss_mb']:.0f}" for r in ddp) + " | | |")
@@ -216,14 +238,18 @@ def main() -> None:
             first = run_child("tsclass", path, cache)
             cached = run_child("tsclass", path, cache)
             ref = run_child("pandas", path, cache)
+            before = run_child("tsclass-strict", path, cache) if args.baseline and size <= args.baseline else None
             row = {"input": "csv", "rows": rows, "mb": size, "first": first, "cached": cached, "reference": ref,
-                   "numeric_mb": rows * 3 * 4 / 1e6}
+                   "numeric_mb": rows * 3 * 4 / 1e6, "strict": before}
             results.append(row)
             print(json.dumps(row), flush=True)
             lines.append(f"| `tsclass --data` | {rows / 1e6:g} M rows, {size:.0f} MB ({rows * 12 / 1e6:.0f} MB "
                          f"float32 features) | pandas C parser + .npy cache | {fmt(first)} | {fmt(cached)} | "
                          f"{first['peak_rss_mb']:.0f} / {cached['peak_rss_mb']:.0f} | - | "
                          f"`pandas.read_csv`: {ref['seconds']:.1f}, {ref['peak_rss_mb']:.0f} |")
+            if before:
+                lines.append(f"| `tsclass --data`, before | {rows / 1e6:g} M rows | strict reader "
+                             f"(`RNNKIT_FAST_TABLES=0`) | {fmt(before)} | - | {before['peak_rss_mb']:.0f} / - | | |")
             path.unlink()
             shutil.rmtree(cache, ignore_errors=True)
     finally:

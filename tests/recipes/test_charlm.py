@@ -198,7 +198,7 @@ def test_sampled_validation_and_its_standard_error(tmp_path, context, window):
 def test_second_run_reuses_the_token_file(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "v.txt").write_text(VERSE * 30, encoding="utf-8")
-    args = ["train", "charlm", "--text", str(tmp_path / "v.txt"), *SMALL, "--epochs", "1", "--max-steps", "2"]
+    args = ["train", "charlm", "--text", str(tmp_path / "v.txt"), *SMALL, "--epochs", "1", "--batches-per-epoch", "2"]
     assert main([*args, "--run-dir", str(tmp_path / "a")]) == 0
     assert "tokenised in" in capsys.readouterr().out
     assert main([*args, "--run-dir", str(tmp_path / "b")]) == 0
