@@ -84,11 +84,13 @@ def _line_problem(buf: np.ndarray, fields: int, sep: int = 44) -> str:
     ends = np.flatnonzero(buf == 10)
     not_solid_bytes = np.zeros(256, dtype=bool)
     not_solid_bytes[[9, 10, 13, 32, sep]] = True
-    where = np.flatnonzero(not_solid_bytes[buf])  # spaces, tabs, \r, separators, \n: a few per line
-    line = np.searchsorted(ends, where)
-    not_solid = np.bincount(line, minlength=len(ends))
-    commas = np.bincount(line[buf[where] == sep], minlength=len(ends))
-    content = np.diff(ends, prepend=-1) - not_solid
+    where = np.flatnonzero(buf <= max(32, sep))  # candidates (one cheap pass), then the exact set:
+    where = where[not_solid_bytes[buf[where]]]  # spaces, tabs, \r, separators, \n: a few per line
+    seps = where[buf[where] == sep]
+    bounds = np.concatenate([[-1], ends])  # line k is (bounds[k], bounds[k + 1]]
+    not_solid = np.diff(np.searchsorted(where, bounds, side="right"))
+    commas = np.diff(np.searchsorted(seps, bounds, side="right"))
+    content = np.diff(bounds) - not_solid
     blank = (content == 0) & (commas == 0)
     if ((content == 0) & (commas > 0)).any():
         return "a line of only commas"
@@ -201,7 +203,7 @@ def _read_chunks(path: PathLike, header: List[str], strings: Sequence[str], enco
         kw["float_precision"] = "round_trip"  # Python's float() to the last bit (pandas 3's default)
     try:
         with pd.read_csv(path, sep=sep, header=0, names=header, usecols=None, encoding=encoding,
-                             encoding_errors="strict", dtype={c: str for c in strings}, keep_default_na=False,
+                             encoding_errors="strict", dtype={c: object for c in strings}, keep_default_na=False,
                              na_values={c: _MISSING_SPELLINGS for c in header if c not in strings}, engine="c",
                              skip_blank_lines=True, on_bad_lines="error", chunksize=CHUNK_ROWS, quoting=3,
                              **kw) as reader:
@@ -223,15 +225,26 @@ def _finite(df: Any, columns: Sequence[str]) -> np.ndarray:
     return out
 
 
+def _codes(df: Any, column: str) -> Tuple[np.ndarray, List[str]]:
+    """``column`` factorised after stripping: codes ``(n,)`` into the distinct stripped values (first-seen order).
+
+    Strips only the distinct raw values (few, for ids and labels); declines on an empty cell or a short row.
+    """
+    pd = _pandas()
+    local, uniques = pd.factorize(df[column].to_numpy(dtype=object))
+    if (local < 0).any():
+        raise _Declined(f"short rows or empty {column!r}")
+    index: Dict[str, int] = {}
+    remap = np.array([index.setdefault(str(u).strip(), len(index)) for u in uniques], dtype=np.int64)
+    if "" in index:
+        raise _Declined(f"empty {column!r}")
+    return remap[local], list(index)
+
+
 def _text(df: Any, column: str) -> np.ndarray:
     """The stripped text of ``column`` (object array); decline on an empty cell or a short row."""
-    col = df[column]
-    if col.isna().any():
-        raise _Declined(f"short rows or empty {column!r}")
-    values = col.astype(object).str.strip().to_numpy(dtype=object)
-    if (values == "").any():
-        raise _Declined(f"empty {column!r}")
-    return values
+    codes, values = _codes(df, column)
+    return np.array(values, dtype=object)[codes]
 
 
 def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: Any,
@@ -283,18 +296,17 @@ def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[s
         if not features or any(c not in header for c in special + features) or set(features) & set(special):
             raise _Declined("columns")
         strings = [id_column] + ([label_column] if label_column is not None else [])
-        pd = _pandas()
         codes, values, times, first_label, ids = [], [], [], {}, {}
         with closing(_read_chunks(path, header, strings, encoding)) as chunks:
             for df in chunks:
                 values.append(_finite(df, features).astype(np.float32))
                 if time_column is not None:
                     times.append(_finite(df, [time_column])[:, 0])
-                local, uniq = pd.factorize(_text(df, id_column))
+                local, uniq = _codes(df, id_column)
                 code = np.array([ids.setdefault(u, len(ids)) for u in uniq], dtype=np.int64)[local]
                 codes.append(code)
                 if label_column is not None:
-                    lcode, labels = pd.factorize(_text(df, label_column))
+                    lcode, labels = _codes(df, label_column)
                     for pair in np.unique(code * len(labels) + lcode).tolist():
                         c, lb = divmod(pair, len(labels))
                         if first_label.setdefault(c, labels[lb]) != labels[lb]:
