@@ -123,7 +123,10 @@ def run_torchrun(path: Path, cache: Path, work: Path) -> list[dict[str, Any]]:
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work)
     if res.returncode != 0:
         raise RuntimeError(f"torchrun failed:\n{res.stderr[-3000:]}")
-    return [json.loads(line[5:]) for line in res.stdout.splitlines() if line.startswith("RANK ")]
+    ranks = [json.loads(line[5:]) for line in res.stdout.splitlines() if line.startswith("RANK ")]
+    if len(ranks) != 2 or any(r["exit"] != 0 for r in ranks):
+        raise RuntimeError(f"torchrun: a rank failed: {ranks}\n{res.stderr[-3000:]}")
+    return ranks
 
 
 def ddp_child(path: str) -> None:
@@ -132,7 +135,7 @@ def ddp_child(path: str) -> None:
 
     rank = int(os.environ.get("RANK", "0"))
     code = main(["train", "charlm", "--text", path, "--max-steps", "3", "--threads", "1", "--no-progress",
-                 "--run-dir", "ddp-run", "--sample-every", "0", "--sample-length", "20"])
+                 "--run-dir", f"ddp-run-{Path(path).stem}", "--sample-every", "0", "--sample-length", "20"])
     print("RANK " + json.dumps({"rank": rank, "exit": code, **_rss()}), flush=True)
 
 

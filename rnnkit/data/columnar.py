@@ -267,7 +267,7 @@ def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: An
             _save(folder, arrays, {"reader": kind, "source": os.path.abspath(path), "args": [repr(a) for a in args]})
         last_read = {"path": str(path), "status": "parsed", "why": "", "folder": str(folder or "")}
         return arrays
-    except _Declined as err:
+    except (_Declined, OSError, EOFError, UnicodeDecodeError) as err:  # a damaged .gz ...: the strict reader says
         last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
         return None
 

@@ -295,6 +295,13 @@ def corpus_from_chunks(key: str, chunks: Callable[[], Iterator[str]], source: di
     if found is not None:
         return TokenCorpus(found[0], found[1], folder, built=False)
     t0 = time.perf_counter()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=root, prefix=".probe-")
+        probe.close()
+    except OSError as err:
+        raise ValueError(f"rnnkit: cannot write the token cache in {root} ({err.strerror or err}); "
+                         "set RNNKIT_CACHE to a writable directory") from None
     with _locked(root / f"{key}.lock"):
         found = _open(folder)  # another process may have built it while we waited
         if found is None:

@@ -107,3 +107,11 @@ def test_shakespeare_token_file_equals_load_shakespeare(tmp_path):
     assert corpus.vocab == vocab and len(corpus.tokens) == len(text)
     np.testing.assert_array_equal(np.asarray(corpus.tokens, np.int64), vocab.encode(text).numpy())
     assert not shakespeare_corpus(cache_dir=tmp_path).built
+
+
+def test_an_unwritable_cache_names_the_fix(tmp_path):
+    path = write(tmp_path / "c.txt", "abc" * 10)
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="cannot write the token cache in .*; set RNNKIT_CACHE to a writable"):
+        tokens.corpus_from_file(path, directory=blocker)
