@@ -37,7 +37,7 @@ import numpy as np
 
 from rnnkit.data.cache import PathLike, cache_dir
 
-__all__ = ["read_sequences_fast", "read_series_fast", "TABLES_DIR", "last_read"]
+__all__ = ["read_sequences_fast", "read_series_fast", "sequence_ids", "TABLES_DIR", "last_read"]
 
 TABLES_DIR = "tables"
 #: Bump when what is cached changes, so stale entries are ignored.
