@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.speed import SHAPES as CPU_SHAPES  # noqa: E402
 from rnnkit.cells import ElmanCell, GRUCell, LSTMCell  # noqa: E402
+from rnnkit.cells.layernorm import LayerNormLSTMCell  # noqa: E402
 from rnnkit.state import LSTMState  # noqa: E402
 from rnnkit.unroll import unroll_unchecked  # noqa: E402
 from rnnkit.wrappers import Dropout, Zoneout  # noqa: E402
@@ -56,6 +57,7 @@ VARIANTS: dict[str, Callable[[int, int], nn.Module]] = {
     "elman": lambda i, h: ElmanCell(i, h),
     "lstm-var-dropout": lambda i, h: Dropout(LSTMCell(i, h), input_dropout=0.2, state_dropout=0.2, variational=True),
     "lstm-zoneout": lambda i, h: Zoneout(LSTMCell(i, h), h=0.1, c=0.1),
+    "lnlstm": lambda i, h: LayerNormLSTMCell(i, h),
 }
 
 

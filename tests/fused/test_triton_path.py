@@ -12,6 +12,7 @@ Nothing here runs on a GPU: speed on a GPU is not measured by these tests.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -25,12 +26,24 @@ from rnnkit.unroll import unroll_unchecked
 from rnnkit.wrappers import Dropout, Zoneout
 from tests.fused.test_compiled import CONFIGS, _assert_float32_match, _random_state, _run_both
 
-OPEN = {"lnlstm", "lnlstm-no-bias"}  # LayerNormLSTMCell: not in the Triton path yet (see path.FAMILIES)
-NAMES = sorted(set(CONFIGS) - OPEN)
+NAMES = sorted(CONFIGS)
 
 
 # at collection, before any test can import the kernels for a GPU: the kernels become interpreted ones
 INTERPRETED = availability.import_kernels_interpreted()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def interpreter_env() -> Any:
+    """``TRITON_INTERPRET=1`` while this module's tests run (triton imports parts of itself lazily, and
+    checks the variable then), restored after."""
+    saved = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    yield
+    if saved is None:
+        del os.environ["TRITON_INTERPRET"]
+    else:
+        os.environ["TRITON_INTERPRET"] = saved
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +82,7 @@ def test_matches_reference_float32(path: Any, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["lstm-everything", "gru-reset-before", "elman-tanh", "zoneout-h-c",
-                                  "dropout-variational-state-c"])
+                                  "dropout-variational-state-c", "lnlstm"])
 def test_inference_mode_and_default_state(path: Any, name: str) -> None:
     """Without gradients the loop rolls one buffer slot; same results; batch 1 with the default state."""
     torch.manual_seed(0)
@@ -86,7 +99,8 @@ def test_inference_mode_and_default_state(path: Any, name: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("name", ["lstm-everything", "gru", "gru-reset-before", "elman-relu", "zoneout-eval"])
+@pytest.mark.parametrize("name", ["lstm-everything", "gru", "gru-reset-before", "elman-relu", "zoneout-eval",
+                                  "lnlstm"])
 def test_half_inputs_match_float32_reference(path: Any, name: str, dtype: torch.dtype) -> None:
     """16-bit parameters and inputs, float32 state inside: outputs (in the input dtype), final states and
     gradients within 16-bit rounding of a float32 reference run on the same (rounded) numbers."""
@@ -124,7 +138,11 @@ def test_supports_reasons(path: Any) -> None:
 
     x = torch.zeros(2, 2, 3)
     assert "runs on CUDA, not on cpu" in PATH.supports(LSTMCell(3, 4), x, None)
-    assert "not LayerNormLSTMCell" in path.supports(LayerNormLSTMCell(3, 4), x, None)
+    class MyLSTM(LSTMCell):
+        pass
+
+    assert "not MyLSTM" in path.supports(MyLSTM(3, 4), x, None)
+    assert path.supports(LayerNormLSTMCell(3, 4), x, None) is None
     assert "activation='tanh' only" in path.supports(LSTMCell(3, 4, activation="relu"), x, None)
     assert "float64" in path.supports(GRUCell(3, 4).double(), x.double(), None)
     assert "must match the input" in path.supports(ElmanCell(3, 4).double(), x, None)

@@ -12,6 +12,7 @@ Layout (one concept per module):
   ``forget_bias``, variational state dropout and zoneout as state rules).
 * :mod:`.gru_kernels` / :mod:`.gru`: GRU, both formulations.
 * :mod:`.elman`: the Elman RNN, tanh or relu.
+* :mod:`.layernorm_kernels` / :mod:`.layernorm`: the layer-norm LSTM.
 * :mod:`.wrappers`: Dropout and Zoneout around those cells.
 * :mod:`.path`: the fast path registered with :mod:`rnnkit.fused`.
 

@@ -28,7 +28,8 @@ def triton_missing_reason() -> Optional[str]:
 
 
 KERNEL_MODULES = ("rnnkit.fused.triton.jitmath", "rnnkit.fused.triton.lstm_kernels",
-                  "rnnkit.fused.triton.gru_kernels", "rnnkit.fused.triton.elman")
+                  "rnnkit.fused.triton.gru_kernels", "rnnkit.fused.triton.elman",
+                  "rnnkit.fused.triton.layernorm_kernels")
 
 
 def import_kernels() -> None:
@@ -74,11 +75,11 @@ def import_kernels_interpreted() -> bool:
     """Test-only: import the kernel modules under ``TRITON_INTERPRET=1`` (then restore the variable), so
     ``TritonPath(allow_interpreter=True)`` runs them on CPU tensors. Returns :func:`interpreted` (False when
     they had already been imported for a GPU in this process)."""
-    if triton_missing_reason() is not None:
-        return False
     saved = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
+    os.environ["TRITON_INTERPRET"] = "1"  # before triton's own import too, when this is the first
     try:
+        if triton_missing_reason() is not None:
+            return False
         import_kernels()
     finally:
         if saved is None:

@@ -71,3 +71,14 @@ def rule_grads(grad, mask, rate, RULE: tl.constexpr):
         d_new = grad
         d_prev = 0.0 * grad
     return d_new, d_prev
+
+
+@triton.jit
+def _add(a, b):
+    return a + b
+
+
+@triton.jit
+def total(x):
+    """The sum of a 1-D block (``tl.reduce`` with a combine function of this package, see :func:`sigmoid`)."""
+    return tl.reduce(x, 0, _add)

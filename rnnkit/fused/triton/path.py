@@ -20,6 +20,7 @@ from torch import Tensor
 
 from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.fused import native as _native  # noqa: F401  registered first: torch's kernels (cuDNN on a GPU),
 from rnnkit.fused import compiled as _compiled  # noqa: F401  the CPU core, then this path, whoever imports it
@@ -50,6 +51,12 @@ def _elman() -> tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]:
     return elman.elman_unsupported, elman.elman_kernel
 
 
+def _layernorm_lstm() -> tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]:
+    from rnnkit.fused.triton import layernorm
+
+    return layernorm.layernorm_lstm_unsupported, layernorm.layernorm_lstm_kernel
+
+
 def _lazy(load: Callable[[], tuple]) -> tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]:
     """``(reason, factory)`` that import the family's module (and so Triton) only when called."""
     return (lambda cell: load()[0](cell)), (lambda cell: load()[1](cell))
@@ -59,6 +66,7 @@ FAMILIES: dict[type, tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]
     LSTMCell: _lazy(_lstm),
     GRUCell: _lazy(_gru),
     ElmanCell: _lazy(_elman),
+    LayerNormLSTMCell: _lazy(_layernorm_lstm),
 }
 
 
