@@ -82,19 +82,25 @@ class UserLSTMCell(nn.Module):
         return h, LSTMState(h, c)
 
 
-def ragged_lengths(T: int, B: int) -> Tensor:
-    """Lengths spread over ``[T/4, T]`` (fixed seed), on the GPU."""
+def ragged_lengths(T: int, B: int, device: str = "cuda") -> Tensor:
+    """Lengths spread over ``[T/4, T]`` (fixed seed)."""
     g = torch.Generator().manual_seed(0)
-    return torch.randint(max(1, T // 4), T + 1, (B,), generator=g).cuda()
+    return torch.randint(max(1, T // 4), T + 1, (B,), generator=g).to(device)
 
 
-def rows(I: int, H: int, dtype: torch.dtype) -> dict[str, tuple[nn.Module, Callable[[Tensor, Optional[Tensor]], Tensor]]]:
-    """Row name -> (module with the parameters, ``fn(x, lengths) -> outputs``)."""
+def rows(I: int, H: int, dtype: torch.dtype, device: str = "cuda",
+         triton_path: Any = None) -> dict[str, tuple[nn.Module, Callable[[Tensor, Optional[Tensor]], Tensor]]]:
+    """Row name -> (module with the parameters, ``fn(x, lengths) -> outputs``).
+
+    ``device`` and ``triton_path`` exist so that the rows can be smoke-checked on CPU tensors with
+    ``TritonPath(allow_interpreter=True)``; the benchmark itself uses CUDA and the registered path.
+    """
     from rnnkit.fused import cudagraph
-    from rnnkit.fused.triton.path import PATH as TRITON
+    from rnnkit.fused.triton.path import PATH
 
+    TRITON = triton_path or PATH
     out: dict[str, tuple[nn.Module, Callable]] = {}
-    lstm = nn.LSTM(I, H).cuda().to(dtype)
+    lstm = nn.LSTM(I, H).to(device, dtype)
     out["torch-cudnn"] = (lstm, lambda x, lengths: lstm(x)[0])
 
     def packed(x: Tensor, lengths: Optional[Tensor]) -> Tensor:
@@ -103,7 +109,7 @@ def rows(I: int, H: int, dtype: torch.dtype) -> dict[str, tuple[nn.Module, Calla
 
     out["torch-cudnn-packed"] = (lstm, packed)
     for name, make in VARIANTS.items():
-        cell = make(I, H).cuda().to(dtype)
+        cell = make(I, H).to(device, dtype)
 
         def run(x: Tensor, lengths: Optional[Tensor], cell: nn.Module = cell) -> Tensor:
             reason = TRITON.supports(cell, x, lengths)
@@ -113,7 +119,7 @@ def rows(I: int, H: int, dtype: torch.dtype) -> dict[str, tuple[nn.Module, Calla
 
         out[f"triton-{name}"] = (cell, run)
         out[f"triton-{name}-len"] = (cell, run)
-    user = UserLSTMCell(I, H).cuda().to(dtype)
+    user = UserLSTMCell(I, H).to(device, dtype)
 
     def graph(x: Tensor, lengths: Optional[Tensor]) -> Tensor:
         cudagraph.enable(True)

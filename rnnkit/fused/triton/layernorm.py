@@ -25,7 +25,14 @@ from rnnkit.state import LSTMState
 
 
 def _block(H: int) -> int:
+    """Columns per program: ``H`` rounded up to a power of two (one program holds a whole row)."""
     return max(16, 1 << max(0, (H - 1).bit_length()))
+
+
+def _warps(H: int) -> int:
+    """Warps per program on a GPU: more for wide rows, so each thread holds fewer of the row's values
+    (a guess, not tuned: no GPU was available; the interpreter ignores it)."""
+    return 4 if H <= 256 else 8 if H <= 1024 else 16
 
 
 class TritonLayerNormLSTMFunction(torch.autograd.Function):
@@ -53,7 +60,7 @@ class TritonLayerNormLSTMFunction(torch.autograd.Function):
             torch.mm(Hs[before, :bs], w_t, out=rec[:bs])
             K.lnlstm_fwd[(B,)](u[t], rec, Cs[before], Hs[before], Cs[after], Hs[after], Y[t], bufs.slot(G, t),
                                bufs.slot(VH, t), bufs.slot(XC, t), bufs.slot(RS, t), gh, gc, bc, bs, H,
-                               forget_bias, eps, BLOCK_H=_block(H))
+                               forget_bias, eps, BLOCK_H=_block(H), num_warps=_warps(H))
         last = bufs.state_slots(steps - 1)[1]
         if save:
             ctx.save_for_backward(w_hh, g_hh, g_c, b_c, Hs, Cs, G, VH, XC, RS)
@@ -81,7 +88,7 @@ class TritonLayerNormLSTMFunction(torch.autograd.Function):
         for t in reversed(range(steps)):
             bs = int(batch_sizes[t])
             K.lnlstm_bwd[(B,)](dY[t], dh, dc, dh_next, dc_next, DA[t], DREC[t], DCHAT[t], G[t], VH[t], XC[t], RS[t],
-                               Cs[t], gh, gc, bc, bs, H, BLOCK_H=_block(H))
+                               Cs[t], gh, gc, bc, bs, H, BLOCK_H=_block(H), num_warps=_warps(H))
             dh_next[:bs].addmm_(DREC[t, :bs], w)
             dh, dh_next = dh_next, dh
             dc, dc_next = dc_next, dc
