@@ -202,7 +202,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
                 print(f"| {name} | failed: {r['error']} | | | |")
                 continue
             ratio = f"{r['median_ms'] / base:.2f}" if base else "-"
-            print(f"| {name} | {r['median_ms']:.2f} | {r['min_ms']:.2f}-{r['max_ms']:.2f} | {ratio} | {r['max_abs_diff']} |")
+            spread = f"{r['min_ms']:.2f}-{r['max_ms']:.2f}"
+            print(f"| {name} | {r['median_ms']:.2f} | {spread} | {ratio} | {r['max_abs_diff']} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return results

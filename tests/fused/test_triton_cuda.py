@@ -52,7 +52,8 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled Triton kernels need a CUDA GPU; none in this run")
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="the compiled Triton kernels need a CUDA GPU; none in this run")
 def test_parity_on_cuda() -> None:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from rnnkit.fused.triton.jitmath import sigmoid, tanh
+from rnnkit.fused.triton.jitmath import preactivation, sigmoid, tanh
 
 
 @triton.jit
@@ -31,9 +31,8 @@ def gru_fwd(XP, REC, H_PREV, H_OUT, Y_OUT, G_OUT, RN_OUT, n_active, n, H, BLOCK:
     active = offs < n_active
     gate = (offs // H) * 3 * H + offs % H
     h_prev = tl.load(H_PREV + offs, mask=inside, other=0.0)
-    r = sigmoid(tl.load(XP + gate, mask=active, other=0.0).to(tl.float32) + tl.load(REC + gate, mask=active, other=0.0))
-    z = sigmoid(tl.load(XP + gate + H, mask=active, other=0.0).to(tl.float32)
-                   + tl.load(REC + gate + H, mask=active, other=0.0))
+    r = sigmoid(preactivation(XP, REC, gate, active))
+    z = sigmoid(preactivation(XP, REC, gate + H, active))
     rn = tl.load(REC + gate + 2 * H, mask=active, other=0.0)
     nn = tanh(tl.load(XP + gate + 2 * H, mask=active, other=0.0).to(tl.float32) + r * rn)
     h = nn + z * (h_prev - nn)

@@ -35,6 +35,12 @@ def tanh(x):
 
 
 @triton.jit
+def preactivation(XP, REC, idx, mask):
+    """``XP[idx] + REC[idx]`` in float32 (``XP`` in the input dtype, ``REC`` float32), 0 where masked."""
+    return tl.load(XP + idx, mask=mask, other=0.0).to(tl.float32) + tl.load(REC + idx, mask=mask, other=0.0)
+
+
+@triton.jit
 def clip_passes(raw, clip):
     """1.0 where ``clamp(raw, -clip, clip)`` passes its gradient (``-clip <= raw <= clip``), else 0.0."""
     return tl.where((raw >= -clip) & (raw <= clip), 1.0, 0.0)

@@ -50,9 +50,12 @@ def lnlstm_fwd(XP, REC, C_PREV, H_PREV, C_OUT, H_OUT, Y_OUT, G_OUT, VH_OUT, XC_O
     rstd = 1.0 / tl.sqrt(var + eps)
     v_i, v_f, v_g, v_o = d_i * rstd, d_f * rstd, d_g * rstd, d_o * rstd
     a_i = tl.load(XP + base, mask=am, other=0.0).to(tl.float32) + tl.load(G_HH + cols, mask=cm, other=0.0) * v_i
-    a_f = tl.load(XP + base + H, mask=am, other=0.0).to(tl.float32) + tl.load(G_HH + H + cols, mask=cm, other=0.0) * v_f
-    a_g = tl.load(XP + base + 2 * H, mask=am, other=0.0).to(tl.float32) + tl.load(G_HH + 2 * H + cols, mask=cm, other=0.0) * v_g
-    a_o = tl.load(XP + base + 3 * H, mask=am, other=0.0).to(tl.float32) + tl.load(G_HH + 3 * H + cols, mask=cm, other=0.0) * v_o
+    a_f = (tl.load(XP + base + H, mask=am, other=0.0).to(tl.float32)
+           + tl.load(G_HH + H + cols, mask=cm, other=0.0) * v_f)
+    a_g = (tl.load(XP + base + 2 * H, mask=am, other=0.0).to(tl.float32)
+           + tl.load(G_HH + 2 * H + cols, mask=cm, other=0.0) * v_g)
+    a_o = (tl.load(XP + base + 3 * H, mask=am, other=0.0).to(tl.float32)
+           + tl.load(G_HH + 3 * H + cols, mask=cm, other=0.0) * v_o)
     i = sigmoid(a_i)
     f = sigmoid(a_f + forget_bias)
     g = tanh(a_g)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from rnnkit.fused.triton.jitmath import apply_rule, clip_passes, rule_grads, sigmoid, tanh
+from rnnkit.fused.triton.jitmath import apply_rule, clip_passes, preactivation, rule_grads, sigmoid, tanh
 
 
 @triton.jit
@@ -38,10 +38,10 @@ def lstm_cell_fwd(XP, REC, C_PREV, C_OUT, CT_OUT, CR_OUT, G_OUT, M_OUT, PEEP, MA
     col = offs % H
     gate = row * 4 * H + col
     c_prev = tl.load(C_PREV + offs, mask=inside, other=0.0)
-    a_i = tl.load(XP + gate, mask=active, other=0.0).to(tl.float32) + tl.load(REC + gate, mask=active, other=0.0)
-    a_f = tl.load(XP + gate + H, mask=active, other=0.0).to(tl.float32) + tl.load(REC + gate + H, mask=active, other=0.0)
-    a_g = tl.load(XP + gate + 2 * H, mask=active, other=0.0).to(tl.float32) + tl.load(REC + gate + 2 * H, mask=active, other=0.0)
-    a_o = tl.load(XP + gate + 3 * H, mask=active, other=0.0).to(tl.float32) + tl.load(REC + gate + 3 * H, mask=active, other=0.0)
+    a_i = preactivation(XP, REC, gate, active)
+    a_f = preactivation(XP, REC, gate + H, active)
+    a_g = preactivation(XP, REC, gate + 2 * H, active)
+    a_o = preactivation(XP, REC, gate + 3 * H, active)
     a_f = a_f + forget_bias
     if PEEPHOLES:
         a_i = a_i + tl.load(PEEP + col, mask=inside, other=0.0) * c_prev

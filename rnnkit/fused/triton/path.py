@@ -90,7 +90,8 @@ class TritonPath:
         family = _family(cell)
         if family is None:
             names = ", ".join(sorted(k.__name__ for k in FAMILIES))
-            return f"the Triton path runs {names} (and Dropout around them, Zoneout around LSTMCell), not {type(cell).__name__}"
+            return (f"the Triton path runs {names} (and Dropout around them, Zoneout around LSTMCell), "
+                    f"not {type(cell).__name__}")
         reason = device_reason(x.device.type, self.allow_interpreter)
         if reason is not None:
             return reason
