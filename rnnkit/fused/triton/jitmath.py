@@ -47,6 +47,17 @@ def clip_passes(raw, clip):
 
 
 @triton.jit
+def load_rule_mask(MASK, offs, mask, RULE: tl.constexpr):
+    """The rule's mask (float32) at ``offs``; without a mask (``RULE_NONE``, ``RULE_EXPECT``) nothing is read:
+    ``MASK`` is then a one-element placeholder that must not be indexed."""
+    if RULE == 1 or RULE == 2:
+        out = tl.load(MASK + offs, mask=mask, other=0).to(tl.float32)
+    else:
+        out = offs.to(tl.float32) * 0.0
+    return out
+
+
+@triton.jit
 def apply_rule(new, prev, mask, rate, RULE: tl.constexpr):
     """The state a step hands on (see the module docstring); ``mask`` is the dropout mask or keep mask."""
     if RULE == 1:

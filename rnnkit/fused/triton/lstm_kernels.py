@@ -22,7 +22,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from rnnkit.fused.triton.jitmath import apply_rule, clip_passes, preactivation, rule_grads, sigmoid, tanh
+from rnnkit.fused.triton.jitmath import (apply_rule, clip_passes, load_rule_mask, preactivation, rule_grads,
+                                        sigmoid, tanh)
 
 
 @triton.jit
@@ -58,7 +59,7 @@ def lstm_cell_fwd(XP, REC, C_PREV, C_OUT, CT_OUT, CR_OUT, G_OUT, M_OUT, PEEP, MA
         a_o = a_o + tl.load(PEEP + 2 * H + col, mask=inside, other=0.0) * c_new
     o = sigmoid(a_o)
     m = o * tanh(c_new)
-    mask_c = tl.load(MASK_C + offs, mask=active, other=0).to(tl.float32)
+    mask_c = load_rule_mask(MASK_C, offs, active, RULE)
     c_state = apply_rule(c_new, c_prev, mask_c, rate_c, RULE)
     tl.store(CT_OUT + offs, tl.where(active, c_new, 0.0), mask=inside)  # zero rows: the GEMMs after the loop read them
     tl.store(G_OUT + gate, i, mask=active)
@@ -83,7 +84,7 @@ def h_side_fwd(HRAW, H_PREV, H_OUT, Y_OUT, HT_OUT, MASK_H, n_active, n, proj_cli
     h_new = tl.load(HRAW + offs, mask=active, other=0.0)
     if CLIP:
         h_new = tl.minimum(tl.maximum(h_new, -proj_clip), proj_clip)
-    mask_h = tl.load(MASK_H + offs, mask=active, other=0).to(tl.float32)
+    mask_h = load_rule_mask(MASK_H, offs, active, RULE)
     h_state = apply_rule(h_new, h_prev, mask_h, rate_h, RULE)
     if Y_IS_STATE:
         y = h_state
@@ -107,7 +108,7 @@ def h_side_bwd(DY, DH, DH_PREV, DHRAW, HRAW, HT, MASK_H, DMASK_H, n_active, n, p
     active = offs < n_active
     dh = tl.load(DH + offs, mask=inside, other=0.0)
     dy = tl.load(DY + offs, mask=active, other=0.0).to(tl.float32)
-    mask_h = tl.load(MASK_H + offs, mask=active, other=0).to(tl.float32)
+    mask_h = load_rule_mask(MASK_H, offs, active, RULE)
     if Y_IS_STATE:
         d_new, d_prev = rule_grads(dh + dy, mask_h, rate_h, RULE)
     else:
@@ -154,7 +155,7 @@ def lstm_cell_bwd(DM, DC, DC_PREV, DA, G, C_PREV, CT, CR, PEEP, MASK_C, DMASK_C,
     o = tl.load(G + gate + 3 * H, mask=active, other=0.0)
     c_prev = tl.load(C_PREV + offs, mask=active, other=0.0)
     c_new = tl.load(CT + offs, mask=active, other=0.0)
-    mask_c = tl.load(MASK_C + offs, mask=active, other=0).to(tl.float32)
+    mask_c = load_rule_mask(MASK_C, offs, active, RULE)
     d_new, d_prev = rule_grads(dc, mask_c, rate_c, RULE)
     if MASK_GRAD:
         dmask = tl.load(DMASK_C + offs, mask=active, other=0.0)
