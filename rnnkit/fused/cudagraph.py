@@ -102,7 +102,7 @@ def _capture_inference(module: _Unrolled, x: Tensor, leaves: list[Tensor]) -> Ca
         for dst, src in zip(static_in, args):
             dst.copy_(src)
         graph.replay()
-        return tuple(t.clone() for t in static_out)
+        return static_out  # the caller copies
 
     return replay
 
@@ -117,7 +117,7 @@ def _graphed(cell: Any, x: Tensor, leaves: list[Tensor], structure: State, rever
     if torch.is_grad_enabled():
         samples = (x.detach().clone().requires_grad_(x.requires_grad),
                    *[s.detach().clone().requires_grad_(s.requires_grad) for s in leaves])
-        entry = torch.cuda.make_graphed_callables(module, samples)
+        entry = torch.cuda.make_graphed_callables(module, samples, allow_unused_input=True)
     else:
         entry = _capture_inference(module, x, leaves)
     _cache[key] = entry  # holds the cell alive, so its id stays unique while cached
@@ -155,7 +155,8 @@ class CudaGraphPath:
             state = cell.initial_state(x.shape[1], device=x.device, dtype=x.dtype)
         leaves = state_leaves(state)
         fn = _graphed(cell, x, leaves, state, reverse)
-        out, *final = fn(x, *leaves)
+        # a graph's outputs live in its static buffers and the next replay overwrites them: hand out copies
+        out, *final = (t.clone() for t in fn(x, *leaves))
         it = iter(final)
         return out, map_state(lambda _s: next(it), state)
 

@@ -80,9 +80,10 @@ def test_matches_reference_on_gpu(graphs: Any, reverse: bool) -> None:
     h0 = LSTMState(torch.randn(4, 8, device="cuda"), torch.randn(4, 8, device="cuda"))
     results = []
     for runner in ("graph", "reference"):
-        for _ in range(2 if runner == "graph" else 1):  # the second call replays the cached graph
+        inputs = (0.5 * x, x) if runner == "graph" else (x,)  # the graph's second call replays the cached graph
+        for k, xin in enumerate(inputs):
             cell.zero_grad()
-            xr = x.clone().requires_grad_(True)
+            xr = xin.clone().requires_grad_(True)
             st = LSTMState(*(s.clone().requires_grad_(True) for s in h0))
             if runner == "graph":
                 out, final = graphs.run(cell, xr, st, None, reverse)
@@ -90,8 +91,11 @@ def test_matches_reference_on_gpu(graphs: Any, reverse: bool) -> None:
                 out, final = unroll_unchecked(cell, xr, st, None, reverse)
             loss = (out * torch.linspace(-1, 1, out.numel(), device="cuda").view_as(out)).sum() + final.c.sum()
             loss.backward()
+            if runner == "graph" and k == 0:
+                kept, copy = out.detach(), out.detach().clone()
         results.append([out.detach(), *[s.detach() for s in final], xr.grad, *[s.grad for s in st],
                         *[p.grad.clone() for p in cell.parameters()]])
+    assert torch.equal(kept, copy)  # the second replay did not overwrite the first call's output
     assert len(cudagraph._cache) == 1
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
@@ -109,3 +113,30 @@ def test_inference_replay_and_layer_auto(graphs: Any) -> None:
             ref, _ = ref_layer(x)
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     assert len(cudagraph._cache) == 1
+
+
+def test_run_plumbing_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything around the capture (state flattened into graph inputs and rebuilt, outputs copied out) with
+    the captured callable replaced by the eager module it would capture: equal to the reference runner."""
+    captured = []
+
+    def eager(cell: Any, x: torch.Tensor, leaves: list, structure: Any, reverse: bool) -> Any:
+        module = cudagraph._Unrolled(cell, structure, reverse)
+        captured.append(module)
+        return module
+
+    monkeypatch.setattr(cudagraph, "_graphed", eager)
+    torch.manual_seed(0)
+    cell = UserCell(3, 4)
+    x = torch.randn(5, 2, 3)
+    state = LSTMState(torch.randn(2, 4), torch.randn(2, 4))
+    for reverse in (False, True):
+        out, final = cudagraph.PATH.run(cell, x, state, None, reverse)
+        ref, ref_final = unroll_unchecked(cell, x, state, None, reverse)
+        assert isinstance(final, LSTMState)
+        torch.testing.assert_close(out, ref, rtol=0, atol=0)
+        for a, b in zip(final, ref_final, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    out, _ = cudagraph.PATH.run(cell, x, None, None, False)  # default state from the cell
+    torch.testing.assert_close(out, unroll_unchecked(cell, x, None, None, False)[0], rtol=0, atol=0)
+    assert len(captured) == 3
