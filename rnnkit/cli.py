@@ -9,6 +9,8 @@
     rnnkit predict RUN_DIR --input FILE [--output FILE]
     rnnkit generate RUN_DIR [--prefix TEXT] [--length N] [--temperature T] [--top-k K]
     rnnkit export RUN_DIR [--format onnx|torchscript|exported] [--output FILE]
+    rnnkit prepare RECIPE [--text FILE | --data FILE]   tokenise / parse the data once into the cache
+    rnnkit cache [list | clear [NAME ...]]              the data caches, their sizes; remove them
 
 Every field of a recipe's config dataclass is a flag (``hidden_size`` ->
 ``--hidden-size``, bools ``--x/--no-x``); precedence: defaults < ``--config``
@@ -64,9 +66,6 @@ def config_parser(recipe_cls: type[Recipe]) -> argparse.ArgumentParser:
 
 def recipe_named(name: str) -> type[Recipe]:
     """The recipe class ``name``, or a :class:`UsageError` that lists the recipes and suggests a close one."""
-    names = available()
-    if name not in names:
-        raise UsageError(f"rnnkit: recipe must be one of {', '.join(names)}, got {name!r}{did_you_mean(name, names)}")
     return get_recipe(name)
 
 
@@ -288,6 +287,8 @@ COMMANDS: dict[str, Command] = {
     "generate": cmd_generate,
     "export": cmd_export,
     "list": cmd_list,
+    "prepare": "rnnkit.data.commands:cmd_prepare",
+    "cache": "rnnkit.data.commands:cmd_cache",
 }
 """Subcommand name -> ``fn(argv) -> exit code``, or ``"module:function"`` imported when the command runs.
 
