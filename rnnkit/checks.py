@@ -12,12 +12,13 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from rnnkit.errors import user_error
 from rnnkit.state import is_namedtuple, leaf_shape, size_is_leaf
 
 
 def fail(owner: str, name: str, expected: str, actual: Any, *, kind: type = ValueError) -> None:
-    """Raise ``kind`` with the project's standard wording."""
-    raise kind(f"{owner}: {name} must be {expected}, got {actual}")
+    """Raise ``kind`` (as its :mod:`rnnkit.errors` subclass) with the project's standard wording."""
+    raise user_error(kind)(f"{owner}: {name} must be {expected}, got {actual}")
 
 
 def describe(value: Any) -> str:

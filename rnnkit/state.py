@@ -109,11 +109,6 @@ def select_state(keep_new: Tensor, new: Any, old: Any) -> Any:
     return map_state(pick, new, old)
 
 
-def index_state(state: Any, index: Tensor) -> Any:
-    """Gather examples ``index`` (``(B',)`` long) from every leaf."""
-    return map_state(lambda s: s.index_select(0, index), state)
-
-
 def detach_state(state: Any) -> Any:
     """Detach every leaf: the usual step of truncated backpropagation through time."""
     return map_state(lambda s: s.detach(), state)

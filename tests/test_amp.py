@@ -32,6 +32,7 @@ from rnnkit.fused import choose
 from rnnkit.layers import Bidirectional, Recurrent, Stacked
 from rnnkit.state import LSTMState
 from rnnkit.wrappers import Dropout, Residual, Zoneout
+from tests.fused.core import compiled_core
 
 OUT_TOL = 4e-2  # max |bf16 - fp32| / max |fp32| (layer norm of c amplifies bf16 rounding to ~3%)
 MEAN_TOL = 1e-2  # mean |bf16 - fp32| / mean |fp32|
@@ -166,11 +167,12 @@ def test_fast_paths_bf16_close_to_fp32(name: str, lengths: Any) -> None:
 
 
 def test_compiled_core_refuses_autocast_so_the_runner_falls_back() -> None:
-    compiled = pytest.importorskip("rnnkit.fused.compiled")
+    from rnnkit.fused import compiled
+
+    compiled_core()
     cell = LSTMCell(8, 16, use_peepholes=True)
     x = torch.randn(5, 2, 8)
-    if compiled.PATH.supports(cell, x, None) is not None:
-        pytest.skip("the compiled core is not available here (no compiler)")
+    assert compiled.PATH.supports(cell, x, None) is None
     with torch.autocast("cpu", dtype=torch.bfloat16):
         reason = compiled.PATH.supports(cell, x, None)
     assert reason is not None and "autocast" in reason

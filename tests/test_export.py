@@ -135,11 +135,16 @@ def test_torchscript_dynamic_batch_and_lengths(seq_model: SeqModel, tmp_path: Pa
         warnings.simplefilter("ignore")
         info = export_model(seq_model, (x, lengths), tmp_path / "m.pt", "torchscript")
     assert info.input_names == ["x", "lengths"] and info.fixed_time == 6
-    assert info.output_names[0] == "out_0" and len(info.output_names) == 6
+    # layer 0 is Bidirectional(LSTM, LSTM): (h, c) per direction; layer 1 a GRU: h
+    assert info.output_names == ["output", "h_n_0_0", "c_n_0_0", "h_n_0_1", "c_n_0_1", "h_n_1"]
     loaded = torch.jit.load(str(info.path))
     for B, lens, seed in ((5, [1, 6, 0, 3, 5], 2), (2, [6, 6], 3)):
         x2, l2 = _inputs(B, 6, lens, seed)
         assert max_diff(loaded(x2, l2), seq_model(x2, l2)) < TOL
+    for T in (60, 3):  # another T is refused, naming both (it came back cut to 6 steps, or crashed, before)
+        x2, l2 = _inputs(2, T, [T, 1], 4)
+        with pytest.raises(Exception, match=f"traced for T = 6 time steps .* cannot run T = {T}"):
+            loaded(x2, l2)
 
 
 def test_exported_program_dynamic_batch_time_and_lengths(seq_model: SeqModel, tmp_path: Path) -> None:
@@ -163,6 +168,9 @@ def test_onnx_runs_in_onnxruntime_with_other_batch_time_and_lengths(tmp_path: Pa
     assert info.input_names == ["inputs", "lengths"]
     session = ort.InferenceSession(str(info.path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["inputs", "lengths"]
+    # layer 0: Dropout(LSTM) state (its LSTMState in .state, its masks), layer 1 Bidirectional GRU
+    assert [o.name for o in session.get_outputs()] == info.output_names
+    assert info.output_names[0] == "output" and "h_n_1_0" in info.output_names and "h_n_1_1" in info.output_names
     for B, T, lens, seed in ((4, 8, [8, 0, 3, 6], 6), (2, 3, [1, 3], 7)):
         x2, l2 = _inputs(B, T, lens, seed)
         got = session.run(None, {"inputs": x2.numpy(), "lengths": l2.numpy()})
@@ -180,7 +188,7 @@ def test_dropin_lstm_exports_with_lengths(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = export_model(model, (x,), tmp_path / "lstm.pt", "torchscript", example_kwargs={"lengths": lengths})
-    assert info.input_names == ["input", "lengths"] and len(info.output_names) == 3
+    assert info.input_names == ["input", "lengths"] and info.output_names == ["output", "h_n", "c_n"]
     loaded = torch.jit.load(str(info.path))
     x2, l2 = _inputs(4, 6, [6, 0, 3, 1], 8)
     with torch.no_grad():
@@ -230,3 +238,23 @@ def test_export_run_of_a_trained_sincos_run(tmp_path: Path) -> None:
     lengths = torch.tensor([5, 1, 3])
     with torch.no_grad():
         assert max_diff(loaded(x, lengths), model(x, lengths)) < TOL
+
+
+def test_docs_export_md_examples_run_and_print_what_they_say(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Every Python block of docs/export.md runs as a complete program; the names and shapes it prints hold."""
+    import re
+
+    pytest.importorskip("onnxruntime")
+    text = (Path(__file__).resolve().parents[1] / "docs" / "export.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 3
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(compile(block, "docs/export.md", "exec"), {"__name__": "__main__"})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "['inputs', 'lengths'] ['output', 'h_n', 'c_n']"
+    assert out[1] == "(4, 9, 8) (4, 8)"
+    assert out[2] == "torch.Size([4, 9, 8]) torch.Size([4, 8])"
+    assert "traced for T = 5 time steps" in out[3] and "cannot run T = 9" in out[3]

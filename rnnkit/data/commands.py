@@ -26,6 +26,7 @@ from typing import List, Optional, Sequence
 from rnnkit.data.cache import cache_dir
 from rnnkit.data.columnar import TABLES_DIR
 from rnnkit.data.tokens import CORPORA_DIR
+from rnnkit.errors import UsageError
 
 _NPZ = re.compile(r"^[\w.]+-[0-9a-f]{16}\.npz$")
 
@@ -88,7 +89,7 @@ def cmd_cache(argv: Sequence[str]) -> int:
     found = entries()
     if args.action == "list":
         if args.names:
-            raise ValueError("rnnkit cache: NAME arguments go with 'clear', got 'list' "
+            raise UsageError("rnnkit cache: NAME arguments go with 'clear', got 'list' "
                              f"{' '.join(args.names)}")
         print(f"rnnkit cache: {cache_dir()}: {len(found)} entries, {_mb(sum(e.size for e in found))}")
         for e in found:
@@ -99,7 +100,7 @@ def cmd_cache(argv: Sequence[str]) -> int:
         by_name = {e.name: e for e in found}
         missing = [n for n in args.names if n not in by_name]
         if missing:
-            raise ValueError(f"rnnkit cache clear: no entry named {', '.join(missing)}; "
+            raise UsageError(f"rnnkit cache clear: no entry named {', '.join(missing)}; "
                              "'rnnkit cache list' shows the names")
         found = [by_name[n] for n in args.names]
     for e in found:

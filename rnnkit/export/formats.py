@@ -8,22 +8,23 @@ format         how                            file (load with)           dynamic
 ``exported``   ``torch.export.export``        ``.pt2``                   batch, time, lengths
                                               (``torch.export.load``)
 ``torchscript`` ``torch.jit.trace`` (loop      ``.pt`` (``torch.jit.load``) batch, lengths; time fixed
-               unrolled over the example T)                              to the example's ``T``
+               unrolled over the example T)                              to the example's ``T``: another
+                                                                         ``T`` raises an error naming both
 =============  =============================  =========================  ==========================
 
 Every format takes ``lengths`` as a run-time tensor input (int64 ``(B,)``),
 and its outputs equal the eager model's on lengths other than the example's.
 Inputs and outputs are flat: the inputs in the order of the model's
 ``forward`` signature (positional, then ``example_kwargs``), the outputs the
-tensors of the model's (nested) result in depth-first order, named from their
-position (``out_0``, ``out_1_h`` ...).
+tensors of the model's (nested) result in depth-first order, named for what
+they are (``output``, ``h_n``, ``c_n``, see :mod:`rnnkit.export.signature`).
+Layouts, names and loading examples per format: ``docs/export.md``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,9 @@ from torch import Tensor, nn
 from torch.utils import _pytree as pytree
 
 from rnnkit.checks import check_choice, describe, fail
+from rnnkit.errors import MissingDependencyError
 from rnnkit.export.prepare import prepare_for_export
+from rnnkit.export.signature import fixed_time_guard, output_names
 
 FORMATS = ("onnx", "torchscript", "exported")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported": ".pt2"}
@@ -83,16 +86,6 @@ def _input_names(model: nn.Module, n_positional: int, kw_names: Sequence[str]) -
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     names = [params[i].name if i < len(params) else f"input_{i}" for i in range(n_positional)]
     return names + list(kw_names)
-
-
-def output_names(outputs: Any) -> list[str]:
-    """``out_<path>`` for every tensor of a nested result, depth-first."""
-    leaves, _ = pytree.tree_flatten_with_path(outputs)
-    names = []
-    for path, _ in leaves:
-        key = re.sub(r"[^0-9A-Za-z]+", "_", pytree.keystr(path)).strip("_")
-        names.append(f"out_{key}" if key else "out")
-    return names
 
 
 def _batch_first(model: nn.Module) -> bool:
@@ -184,7 +177,7 @@ def export_model(
     if format == "onnx":
         for package in ("onnx", "onnxscript"):
             if importlib.util.find_spec(package) is None:
-                raise ImportError(f"export_model: format='onnx' needs the onnx and onnxscript packages "
+                raise MissingDependencyError(f"export_model: format='onnx' needs the onnx and onnxscript packages "
                                   f"(pip install onnx onnxscript; onnxruntime to run the file); {package} is missing")
     names = _input_names(model, len(example_inputs), list(example_kwargs))
     dynamic = default_dynamic(model, names, tensors) if dynamic is None else dynamic
@@ -194,15 +187,17 @@ def export_model(
     prepared = prepare_for_export(model, style="loop" if format == "torchscript" else "scan")
     flat = FlatIO(prepared, len(example_inputs), list(example_kwargs)).eval()
     with torch.no_grad():
-        outs = output_names(prepared(*example_inputs, **example_kwargs))
+        outs = output_names(prepared(*example_inputs, **example_kwargs), model)
     path.parent.mkdir(parents=True, exist_ok=True)
     args = tuple(tensors)
     fixed_time = None
     if format == "torchscript":
+        fixed_time = _time_size(model, tensors[0])
         with torch.no_grad():
             traced = torch.jit.trace(flat, args, check_trace=False, strict=False)
+        if fixed_time is not None:
+            traced = fixed_time_guard(traced, len(args), 1 if _batch_first(model) else 0, fixed_time)
         torch.jit.save(traced, str(path))
-        fixed_time = _time_size(model, tensors[0])
     else:
         dims = {axis: torch.export.Dim(axis, min=1, max=1 << 20) for axis in AXES}
         shapes = tuple({d: dims[a] for d, a in dynamic.get(n, {}).items()} or None for n in names)

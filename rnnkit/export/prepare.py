@@ -39,10 +39,7 @@ from rnnkit.export.runner import LOOP_STYLES, traceable_unroll
 from rnnkit.layers import Layer, Recurrent
 from rnnkit.state import State
 
-try:  # the drop-ins are optional here: export works without them
-    from rnnkit.dropin.base import DropInRNN
-except ImportError:  # pragma: no cover - a build without rnnkit.dropin
-    DropInRNN = None  # type: ignore[assignment,misc]
+from rnnkit.dropin.base import DropInRNN
 
 
 def check_lengths_static(owner: str, lengths: Any, batch_size: Any, like: Tensor) -> Tensor:
@@ -139,7 +136,7 @@ def _swap(module: Any, style: str) -> None:
         module.export_style = style
     elif isinstance(module, Layer):
         module.__class__ = _variant(cls, ExportLayer)
-    elif DropInRNN is not None and isinstance(module, DropInRNN):
+    elif isinstance(module, DropInRNN):
         module.__class__ = _variant(cls, ExportDropIn)
         for inner in module._stack.modules():  # the drop-in's layers live outside the module tree
             _swap(inner, style)

@@ -42,14 +42,15 @@ def example_for(model: nn.Module, *, batch: int = 2, time: int = 5) -> tuple[tup
 
 
 def export_run(run_dir: Any, format: str = "onnx", out_path: Any | None = None, *,
-               checkpoint: str = "best") -> ExportInfo:
+               checkpoint: str = "best", trust_unverified: bool = False) -> ExportInfo:
     """Export the model of a training run.
 
     Args:
         run_dir: the run directory (``runs/<recipe>-...``).
         format: ``"onnx"``, ``"torchscript"`` or ``"exported"``.
         out_path: the file to write; default ``RUN_DIR/model.onnx`` (``.pt``, ``.pt2``).
-        checkpoint: ``"best"`` or ``"last"`` weights.
+        checkpoint: ``"best"`` or ``"last"`` weights (verified against the checkpoint's manifest).
+        trust_unverified: load a checkpoint that has no manifest instead of refusing it.
 
     Returns:
         The :class:`~rnnkit.export.formats.ExportInfo` of the written file.
@@ -61,7 +62,7 @@ def export_run(run_dir: Any, format: str = "onnx", out_path: Any | None = None, 
     check_choice("export_run", "checkpoint", checkpoint, ("best", "last"))
     run_dir = Path(run_dir)
     recipe = rundir.open_recipe(run_dir, {"device": "cpu"})
-    model, _ = rundir.load_weights(recipe, run_dir, checkpoint)
+    model, _ = rundir.load_weights(recipe, run_dir, checkpoint, trust_unverified=trust_unverified)
     hook = getattr(recipe, "export_example", None)
     args, kwargs = hook(model) if callable(hook) else example_for(model)
     out = Path(out_path) if out_path is not None else run_dir / f"model{SUFFIXES[format]}"

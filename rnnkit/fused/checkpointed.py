@@ -11,16 +11,19 @@ themselves are still ``(T, B, ...)``). The price is one extra forward pass.
 
 Inside a segment the fastest path that supports the call runs (native,
 compiled, or the reference runner), so the results and gradients equal the
-unsegmented run's. The CPU RNG state at each segment's start is restored on
-recomputation, so dropout masks drawn inside steps are the same in both
-passes. Gradients reach the cell's parameters as its own ``parameters()``
+unsegmented run's. The RNG states at each segment's start (the CPU
+generator, and the generator of ``x``'s device when it is a GPU: CUDA, MPS,
+XPU) are restored on recomputation, so dropout and zoneout masks drawn inside
+steps are the same in both passes; the recomputation runs inside
+``fork_rng``, so the caller's generators are left as the forward pass left them. Gradients reach the cell's parameters as its own ``parameters()``
 (so ``torch.func.functional_call`` substitutes are not seen).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, NamedTuple, Optional
+from typing import Any, Iterator, NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -120,7 +123,7 @@ class _Segmented(torch.autograd.Function):
         outs, bounds, rng = [], [], []
         for start, stop, lens in meta.segments():
             bounds.extend(state_leaves(state))
-            rng.append(torch.get_rng_state())
+            rng.append(_rng_state(x.device))
             out, state = _run(meta.cell, x[start:stop], state, lens, False, meta.fused)
             outs.append(out)
         T = x.shape[0]
@@ -141,8 +144,7 @@ class _Segmented(torch.autograd.Function):
         d_params = [torch.zeros_like(p) for p in ctx.params]
         d_state = list(d_final)
         for k, (start, stop, lens) in reversed(list(enumerate(meta.segments()))):
-            with torch.enable_grad(), torch.random.fork_rng(devices=[]):
-                torch.set_rng_state(ctx.rng[k])
+            with torch.enable_grad(), _replaying(x.device, ctx.rng[k]):
                 xs = x[start:stop].detach().requires_grad_(True)
                 leaves = [b.detach().requires_grad_(b.is_floating_point()) for b in bounds[k * n:(k + 1) * n]]
                 out, final = _run(meta.cell, xs, meta.rebuild(leaves), lens, False, meta.fused)
@@ -157,6 +159,32 @@ class _Segmented(torch.autograd.Function):
                 if g is not None:
                     acc += g
         return (None, d_x, *d_state, *d_params)
+
+
+def _rng_state(device: torch.device) -> tuple[Tensor, Optional[Tensor]]:
+    """The CPU generator's state and, for an accelerator, that device's generator state."""
+    if device.type == "cpu":
+        return torch.get_rng_state(), None
+    module = torch.get_device_module(device.type)
+    return torch.get_rng_state(), module.get_rng_state(device.index if device.index is not None else
+                                                        module.current_device())
+
+
+@contextlib.contextmanager
+def _replaying(device: torch.device, state: tuple[Tensor, Optional[Tensor]]) -> Iterator[None]:
+    """Inside: the generators as :func:`_rng_state` saw them; after: as they were before (``fork_rng``)."""
+    cpu, dev = state
+    if dev is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(cpu)
+            yield
+        return
+    module = torch.get_device_module(device.type)
+    index = device.index if device.index is not None else module.current_device()
+    with torch.random.fork_rng(devices=[index], device_type=device.type):
+        torch.set_rng_state(cpu)
+        module.set_rng_state(dev, index)
+        yield
 
 
 def _zero_if_none(g: Optional[Tensor], like: Tensor) -> Tensor:

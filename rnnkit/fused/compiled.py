@@ -29,6 +29,7 @@ from torch import Tensor
 
 from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.fused import register
 from rnnkit.fused.build import unavailable_reason
@@ -49,12 +50,7 @@ FAMILIES: dict[type, tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]
     GRUCell: (gru_unsupported, gru_kernel),
     ElmanCell: (elman_unsupported, elman_kernel),
 }
-try:  # written alongside; absent in a build without it
-    from rnnkit.cells.layernorm import LayerNormLSTMCell
-
-    FAMILIES[LayerNormLSTMCell] = (layernorm_lstm_unsupported, layernorm_lstm_kernel)
-except ImportError:  # pragma: no cover
-    pass
+FAMILIES[LayerNormLSTMCell] = (layernorm_lstm_unsupported, layernorm_lstm_kernel)
 
 
 def _family(cell: Any) -> Optional[tuple[Callable[[Any], Optional[str]], Callable[[Any], Any]]]:
@@ -62,10 +58,7 @@ def _family(cell: Any) -> Optional[tuple[Callable[[Any], Optional[str]], Callabl
     family = FAMILIES.get(type(cell))
     if family is not None:
         return family
-    try:
-        from rnnkit.wrappers import Dropout
-    except ImportError:  # pragma: no cover
-        return None
+    from rnnkit.wrappers import Dropout  # here, not at the top: rnnkit.wrappers imports rnnkit.fused
     if type(cell) is Dropout and type(cell.cell) in FAMILIES:
         inner_reason, inner_kernel = FAMILIES[type(cell.cell)]
         return (lambda c: dropout_unsupported(c, inner_reason)), (lambda c: dropout_kernel(c, inner_kernel(c.cell)))

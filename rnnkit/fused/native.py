@@ -155,11 +155,6 @@ def run_lstm_chunked(cell: Any, x: Tensor, state: LSTMState, lengths: Tensor, re
     return run_sorted(kernel, x, state, lengths, reverse)
 
 
-GRU_NATIVE_MIN_BATCH: Optional[int] = None
-"""On CPU, leave GRU calls from this batch size on to torch's kernel (None: never). Since the compiled
-GRU's pointwise loops vectorise (2026-12-01) it trained faster at every batch measured: T = 28, I = 28,
-H = 128, fwd+bwd, 1 thread, native vs compiled: B = 128 28.6 vs 25.9 ms, 256 47.5 vs 44.0, 512 93.3 vs 81.6."""
-
 PREFER_COMPILED_ON_CPU = True
 """Leave CPU GRU/Elman calls to the compiled core where it is faster (tests of the kernels turn this off)."""
 
@@ -188,20 +183,19 @@ class NativePath:
         return None
 
     def _cpu_gru_elman_reason(self, kind: str, cell: Any, x: Tensor, lengths: Optional[Tensor]) -> Optional[str]:
-        """On CPU torch's GRU/Elman kernels lose to the compiled core (see ``GRU_NATIVE_MIN_BATCH``).
+        """On CPU torch's GRU/Elman kernels lose to the compiled core, at every batch size measured.
 
         Measured with ``benchmarks/speed.py --path-order compiled,native`` (1 thread, training, ratio to
         torch.nn.LSTM): GRU native 1.03/1.30/0.92/2.60/13.8 vs compiled 1.30/1.04/0.85/0.96/1.02 on S1-S5
         (2026-11-23; compiled 0.71/0.86/0.84/0.68 on S1-S4 since its loops vectorise, 2026-12-01);
-        Elman native 0.30/0.38/0.27/0.83/3.7 vs compiled 0.24/0.28/0.21/0.26/0.20.
+        Elman native 0.30/0.38/0.27/0.83/3.7 vs compiled 0.24/0.28/0.21/0.26/0.20. GRU at T = 28, I = 28,
+        H = 128, fwd+bwd, 1 thread, native vs compiled (2026-12-01): B = 128 28.6 vs 25.9 ms, 256 47.5 vs
+        44.0, 512 93.3 vs 81.6.
         """
-        if kind == "gru" and GRU_NATIVE_MIN_BATCH is not None and x.shape[1] >= GRU_NATIVE_MIN_BATCH:
-            return None
         faster = [p.name for p in registered() if p.name == "compiled" and p.supports(cell, x, lengths) is None]
         if not faster:
             return None
-        limit = f" at batch < {GRU_NATIVE_MIN_BATCH}" if kind == "gru" and GRU_NATIVE_MIN_BATCH is not None else ""
-        return f"on CPU the compiled core trains {type(cell).__name__} faster than torch's kernel{limit}"
+        return f"on CPU the compiled core trains {type(cell).__name__} faster than torch's kernel"
 
     def _lstm_lengths_reason(self, cell: Any, x: Tensor, lengths: Tensor) -> Optional[str]:
         """LSTM with lengths runs one kernel call per distinct length; decline where that loses."""

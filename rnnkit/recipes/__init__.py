@@ -33,11 +33,14 @@ def get_recipe(name: str) -> type[Recipe]:
     """The recipe class registered as ``name``.
 
     Raises:
-        ValueError: unknown name (the message lists the known ones).
+        UsageError: unknown name (a ValueError; the message lists the known ones and suggests a close one).
     """
+    from rnnkit.cli_options import did_you_mean
+    from rnnkit.errors import UsageError
+
     names = available()
     if name not in names:
-        raise ValueError(f"rnnkit: recipe must be one of {', '.join(names)}, got {name!r}")
+        raise UsageError(f"rnnkit: recipe must be one of {', '.join(names)}, got {name!r}{did_you_mean(name, names)}")
     module_name, cls_name = RECIPES[name].split(":")
     return getattr(importlib.import_module(module_name), cls_name)
 

@@ -79,6 +79,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.recipes.models import CELLS
+from rnnkit.cli_options import did_you_mean
+from rnnkit.errors import UnsupportedError, UsageError
+from rnnkit.train.devices import check_device
 from rnnkit.train.seeding import epoch_generator
 
 
@@ -128,6 +131,8 @@ class RunConfig:
     progress: bool = opt(True, "show a progress bar (hidden anyway when stderr is not a terminal)")
     tiny: bool = opt(False, "tiny data and model, for smoke tests (each recipe says what it shrinks)")
     max_steps: int = opt(0, "stop after this many training steps in total (0 = no limit)")
+    time_budget: float = opt(0.0, "stop training after this many minutes of this invocation (0 = no limit), then "
+                                  "validate, keep the best checkpoint, test it and write the report as usual")
 
     dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     """Per-dataset defaults, ``{dataset: {field: value}}``: :meth:`from_dict` uses them for the
@@ -160,11 +165,12 @@ class RunConfig:
                 raise ValueError(f"{owner}: --{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{owner}: --dropout must be in [0, 1), got {self.dropout}")
-        for name in ("lr", "weight_decay", "grad_clip"):
+        for name in ("lr", "weight_decay", "grad_clip", "time_budget"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
                 raise ValueError(f"{owner}: --{name.replace('_', '-')} must be a finite number "
                                  f"{'> 0' if name == 'lr' else '>= 0'}, got {value}")
+        check_device(owner, self.device)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str) -> "RunConfig":
@@ -179,7 +185,8 @@ class RunConfig:
         for key, value in values.items():
             name = str(key).replace("-", "_")
             if name not in names:
-                raise ValueError(f"{source}: unknown option {key!r}; known options: {', '.join(sorted(names))}")
+                raise UsageError(f"{source}: unknown option {key!r}{did_you_mean(name, names) or ';'} known options: "
+                                 f"{', '.join(sorted(names))}")
             clean[name] = tuple(value) if isinstance(value, list) else value
         preset = cls.dataset_defaults.get(clean.get("dataset", getattr(cls, "dataset", None)), {})
         return cls(**{**preset, **clean})
@@ -288,12 +295,12 @@ class Recipe:
 
     def predict(self, model: nn.Module, input_path: Path, output_path: Optional[Path]) -> Path:
         """Predictions for a user file; write them to ``output_path`` (or a default) and return the path."""
-        raise NotImplementedError(f"recipe {self.name!r} has no predict; try 'rnnkit generate'")
+        raise UnsupportedError(f"recipe {self.name!r} has no predict; try 'rnnkit generate'")
 
     def generate(self, model: nn.Module, *, prefix: str, length: int, temperature: float,
                  top_k: int, seed: int) -> str:
         """Sampled text (language models)."""
-        raise NotImplementedError(f"recipe {self.name!r} does not generate; try 'rnnkit predict'")
+        raise UnsupportedError(f"recipe {self.name!r} does not generate; try 'rnnkit predict'")
 
     # ---- helpers --------------------------------------------------------------------------------
     def epoch_generator(self, epoch: int, stream: int = 0) -> torch.Generator:

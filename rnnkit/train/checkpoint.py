@@ -11,6 +11,13 @@ A checkpoint is a directory ``<run>/checkpoints/step-<N>/`` holding
   state, python/numpy RNG scalars;
 * ``manifest.json``       size and SHA-256 of the three files (detects corruption).
 
+Every load goes through :func:`load_checkpoint` (``--resume``, the final
+reload, ``rnnkit eval/predict/generate/export``), which checks the files
+against the manifest first. A checkpoint without a manifest is refused unless
+the caller passes ``trust_unverified=True`` (``--trust-unverified`` on the
+command line). The names in ``index.json`` must be checkpoint directory names
+(``step-<N>``), never paths: an absolute path or ``..`` is refused.
+
 Writing is atomic: the files are written and fsynced inside a temporary
 directory ``checkpoints/.tmp-*``, which is renamed to its final name (and the
 parent fsynced); then ``checkpoints/index.json`` (``{"last": ..., "best": ...}``)
@@ -28,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,6 +46,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
+from rnnkit.errors import RnnkitError
 from rnnkit.train.atomic import atomic_write_json, fsync_dir, write_tmp
 
 MODEL_FILE = "model.safetensors"
@@ -49,11 +57,15 @@ INDEX = "index.json"
 _NO_PICKLE = "rnnkit reads checkpoints only as safetensors + JSON and never unpickles (pickles can run code)"
 
 
-class CheckpointError(ValueError):
+CHECKPOINT_NAME = re.compile(r"step-[0-9]+(\.[0-9]+)?")
+"""What :func:`save_checkpoint` names a checkpoint directory; ``index.json`` may name nothing else."""
+
+
+class CheckpointError(RnnkitError, ValueError):
     """A checkpoint is missing, unsafe, corrupted or does not fit the model."""
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(RnnkitError, RuntimeError):
     """Training produced NaN/inf values (loss, gradients or weights)."""
 
 
@@ -169,12 +181,34 @@ def verify(ckpt: Path) -> None:
             raise CheckpointError(f"{path} is corrupted: its SHA-256 does not match the checkpoint's manifest")
 
 
-def load_checkpoint(ckpt: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Any]]:
-    """Load checkpoint directory ``ckpt``: ``(model_state, tensors, meta)``, verified against its manifest."""
+def load_checkpoint(ckpt: Path, *, weights_only: bool = False, trust_unverified: bool = False,
+                    ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Any]]:
+    """Load checkpoint directory ``ckpt``, verified against its manifest: ``(model_state, tensors, meta)``.
+
+    The one place where checkpoint files are read: every caller (resume, the
+    final reload, eval/predict/generate/export) goes through it.
+
+    Args:
+        ckpt: the checkpoint directory (``.../checkpoints/step-<N>``).
+        weights_only: read ``model.safetensors`` only (``tensors`` and ``meta`` come back empty);
+            the manifest still covers every file.
+        trust_unverified: load a checkpoint that has no ``manifest.json`` (written by hand or by
+            another tool) instead of refusing it. A manifest that exists is always checked.
+
+    Raises:
+        CheckpointError: no manifest (and not ``trust_unverified``), a file that does not match its
+            manifest, or a missing/unsafe/corrupted file.
+    """
     ckpt = Path(ckpt)
     if (ckpt / MANIFEST).is_file():
         verify(ckpt)
+    elif not trust_unverified:
+        raise CheckpointError(f"checkpoint {ckpt} has no {MANIFEST}, so its files cannot be checked for corruption "
+                              "or tampering; refusing to load it. If you trust these files, pass "
+                              "--trust-unverified (trust_unverified=True)")
     model_state, _ = read_safetensors(ckpt / MODEL_FILE)
+    if weights_only:
+        return model_state, {}, {}
     tensors, _ = read_safetensors(ckpt / TRAINER_FILE)
     meta = _read_json(ckpt / TRAINER_JSON)
     return model_state, tensors, meta
@@ -232,9 +266,19 @@ class CheckpointDir:
                       if p.is_dir() and p.name.startswith("step-") and (p / MANIFEST).is_file())
 
     def path(self, which: str) -> Optional[Path]:
-        """The directory of the ``"last"`` or ``"best"`` checkpoint, or None."""
+        """The directory of the ``"last"`` or ``"best"`` checkpoint, or None.
+
+        Raises:
+            CheckpointError: ``index.json`` names something that is not a checkpoint directory
+                name (``step-<N>``): an absolute path, ``..``, a separator or another type.
+        """
         name = self.index().get(which)
-        return self.root / name if name else None
+        if name is None:
+            return None
+        if not isinstance(name, str) or not CHECKPOINT_NAME.fullmatch(name):
+            raise CheckpointError(f"{self.root / INDEX}: {which!r} must name a checkpoint directory of "
+                                  f"{self.root} (step-<N>), got {name!r}; refusing to follow it")
+        return self.root / name
 
     def update(self, **entries: Any) -> None:
         """Atomically update the index (``last=...``, ``best=...``)."""
@@ -252,8 +296,3 @@ class CheckpointDir:
         for p in complete[: max(0, len(complete) - keep)]:
             if p.name not in protected:
                 shutil.rmtree(p, ignore_errors=True)
-
-
-def is_finite_number(x: Any) -> bool:
-    """True for a finite int/float."""
-    return isinstance(x, (int, float)) and math.isfinite(x)

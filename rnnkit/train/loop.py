@@ -14,6 +14,9 @@ in the epoch (batch index), so ``--resume`` continues exactly; in
 uninterrupted one. SIGINT/SIGTERM save a checkpoint and stop; a non-finite
 loss or gradient skips the step with a warning, and ``max_nonfinite`` in a
 row stop the run with :class:`~rnnkit.train.checkpoint.NonFiniteError`.
+Resuming with another ``--threads`` or ``--device`` warns that bit-identity is lost.
+``--time-budget MINUTES`` ends training early but cleanly: the current epoch is
+validated and checkpointed, then the best weights are tested and reported.
 """
 
 from __future__ import annotations
@@ -95,7 +98,10 @@ class Trainer:
         self.best: Optional[float] = None
         self.best_epoch = -1
         self.bad_epochs = 0
-        self.loss_sum, self.loss_count, self.skipped = 0.0, 0, 0
+        self.loss_sum, self.loss_count, self.skipped, self.nonfinite_streak = 0.0, 0, 0, 0
+        self.wall_before = 0.0  # wall time of earlier invocations of this run (restored on resume)
+        self.sessions = 1
+        self.t_start = time.perf_counter()
         self.carry: Any = None
         self.stopped = ""
         self.saved_step = -1
@@ -126,7 +132,10 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimizer, mode=self.recipe.monitor_mode, factor=0.5, patience=1)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.resume and self.ckdir.path("last") is not None:
+        if self.resume:
+            if self.ckdir.path("last") is None:
+                raise CheckpointError(f"rnnkit: --resume: {self.run_dir} has no checkpoint to resume from (the run "
+                                      "stopped before its first one); start it again without --resume")
             self._restore_newest_loadable()
         else:
             if self.ckdir.path("last") is not None:
@@ -152,7 +161,9 @@ class Trainer:
         meta = {"epoch": self.epoch, "batch_index": self.batch_index, "step": self.step, "best": self.best,
                 "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "loss_sum": self.loss_sum,
                 "loss_count": self.loss_count, "skipped": self.skipped, "rng": meta_rng, "optimizer": opt_spec,
-                "scheduler": sch_spec, "carry": carry_spec, "recipe": self.recipe.name}
+                "scheduler": sch_spec, "carry": carry_spec, "recipe": self.recipe.name,
+                "nonfinite_streak": self.nonfinite_streak, "threads": torch.get_num_threads(), "device": self.cfg.device,
+                "wall_time_s": self.wall_time(), "sessions": self.sessions}
         path = save_checkpoint(self.ckdir.root, f"step-{self.step:08d}", model_state=self.model.state_dict(),
                                tensors=tensors, meta=meta,
                                model_metadata={"recipe": self.recipe.name, "config": json.dumps(self.cfg.to_dict())})
@@ -193,6 +204,16 @@ class Trainer:
         for key in ("epoch", "batch_index", "step", "best", "best_epoch", "bad_epochs", "loss_sum",
                     "loss_count", "skipped"):
             setattr(self, key, meta[key])
+        # older checkpoints predate these keys: a fresh streak, and no wall time recorded for earlier sessions
+        self.nonfinite_streak = int(meta.get("nonfinite_streak", 0))
+        self.wall_before, self.sessions = float(meta.get("wall_time_s", 0.0)), int(meta.get("sessions", 0)) + 1
+        changed = [f"{what} {meta[key]} -> {now}" for what, key, now in (
+            ("--threads", "threads", torch.get_num_threads()), ("--device", "device", self.cfg.device))
+            if key in meta and meta[key] != now]
+        if changed:
+            warnings.warn(f"rnnkit: resuming with {', '.join(changed)}: the run is no longer bit-identical to an "
+                          "uninterrupted one (floating-point sums are ordered by the thread count and device)",
+                          RuntimeWarning, stacklevel=2)
         if self.main:
             self.metrics.truncate_after(self.step, self.epoch)
         self.log(f"resumed from {path} (epoch {self.epoch + 1}, batch {self.batch_index}, step {self.step})")
@@ -237,7 +258,10 @@ class Trainer:
         return value
 
     def _run_epoch(self, stop: GracefulStop) -> bool:
-        """Train the rest of ``self.epoch``; returns False if training must stop (max_steps)."""
+        """Train the rest of ``self.epoch``; returns False if training must stop (max_steps).
+
+        When ``--time-budget`` runs out, the epoch ends early (``self.stopped`` says so) and is validated
+        and checkpointed like a full one; the run then finishes (test, artefacts, report)."""
         cfg, recipe = self.cfg, self.recipe
         batches = recipe.train_batches(self.epoch)
         n = len(batches)
@@ -268,6 +292,11 @@ class Trainer:
                     if self.saved_step != self.step:
                         self._save()
                     return False
+                if cfg.time_budget and self.batch_index < n and self.over_budget():
+                    self.stopped = (f"time budget ({cfg.time_budget:g} min) reached at step {self.step}, batch "
+                                    f"{self.batch_index} of {n} in epoch {self.epoch + 1}, which was validated as it "
+                                    "stood")
+                    break
         finally:
             bar.close()
         self.epoch_time = time.perf_counter() - t0
@@ -325,25 +354,33 @@ class Trainer:
             Interrupted: on SIGINT/SIGTERM, after saving a checkpoint.
             NonFiniteError: after ``max_nonfinite`` consecutive non-finite steps.
         """
-        t_start = time.perf_counter()
-        self.nonfinite_streak = 0
+        self.t_start = time.perf_counter()
         threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
         try:  # process-wide torch settings are restored afterwards (the Trainer may run inside a library)
             with GracefulStop() as stop:
                 self.setup()
                 while self.epoch < self.cfg.epochs:
-                    if not self._run_epoch(stop) or not self._end_epoch():
-                        break
+                    if not self._run_epoch(stop) or not self._end_epoch() or self.stopped:
+                        break  # max_steps, early stopping, or the time budget
                     if distributed.any_rank(stop.requested):
                         raise Interrupted(stop.signal_name or "signal", self.ckdir.path("last"))
             if not self.main:  # rank 0 tests the best weights and writes the report
                 return {}
-            return self._finish(t_start)
+            return self._finish()
         finally:
             torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(deterministic)
 
-    def _finish(self, t_start: float) -> dict[str, Any]:
+    def wall_time(self) -> float:
+        """Seconds this run has taken: this invocation so far plus the earlier ones up to their last checkpoint."""
+        return self.wall_before + time.perf_counter() - self.t_start
+
+    def over_budget(self) -> bool:
+        """True once ``--time-budget`` minutes of this invocation have passed (the same answer on every rank)."""
+        budget = self.cfg.time_budget
+        return bool(budget) and distributed.any_rank(time.perf_counter() - self.t_start >= 60.0 * budget)
+
+    def _finish(self) -> dict[str, Any]:
         """Reload the best weights, test them, let the recipe write its artefacts, write the report."""
         self.stopped = self.stopped or f"completed {self.cfg.epochs} epochs"
         plots.plot_learning_curves(self.metrics.read(), self.run_dir / "learning_curves.png", self.recipe.monitor)
@@ -354,4 +391,4 @@ class Trainer:
         self.model.eval()
         with torch.no_grad():
             extra = self.recipe.finish(self.model, self.run_dir, test)
-        return write_report(self, best, val, test, extra, time.perf_counter() - t_start)
+        return write_report(self, best, val, test, extra, self.wall_time())

@@ -23,7 +23,8 @@ def write_report(trainer: Any, best: Path, val: dict[str, float], test: dict[str
         val: validation metrics of those weights.
         test: test metrics of those weights.
         extra: what the recipe's ``finish`` returned (``markdown`` and ``files`` are treated specially).
-        wall_s: wall time of this invocation (a resumed run counts only its own part).
+        wall_s: wall time of the run: this invocation plus, for a resumed run, the earlier ones up to
+            their last checkpoint (``trainer.sessions`` invocations in all).
     """
     recipe, cfg, run_dir = trainer.recipe, trainer.cfg, trainer.run_dir
     extra = dict(extra)
@@ -35,6 +36,7 @@ def write_report(trainer: Any, best: Path, val: dict[str, float], test: dict[str
         "best_epoch": trainer.best_epoch + 1 if trainer.best_epoch >= 0 else None,
         "monitor": f"val_{recipe.monitor}", "checkpoint": str(best.relative_to(run_dir)),
         "val": val, "test": test, "parameters": n_params, "wall_time_s": round(wall_s, 1),
+        "sessions": trainer.sessions,
         "threads": cfg.threads, "device": cfg.device, "results": extra,
     }
     atomic_write_json(run_dir / "report.json", _clean(report))
@@ -43,7 +45,8 @@ def write_report(trainer: Any, best: Path, val: dict[str, float], test: dict[str
              f"- model: {cfg.cell}, {cfg.num_layers} layer(s) x {cfg.hidden_size}"
              + (" bidirectional" if cfg.bidirectional else "") + f", {n_params:,} parameters",
              f"- best epoch (val_{recipe.monitor}): {report['best_epoch']}, checkpoint `{report['checkpoint']}`",
-             f"- wall time: {wall_s:.1f} s", "", "| metric | validation | test |", "|---|---|---|"]
+             f"- wall time: {wall_s:.1f} s" + (f" over {trainer.sessions} sessions (--resume; each counted up to "
+                                                 "its last checkpoint)" if trainer.sessions > 1 else ""), "", "| metric | validation | test |", "|---|---|---|"]
     for key in sorted(set(val) | set(test)):
         lines.append(f"| {key} | {_fmt(val.get(key, ''))} | {_fmt(test.get(key, ''))} |")
     lines += ["", "Learning curves: `learning_curves.png`; per-epoch metrics: `metrics.jsonl`.", ""]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import bz2
 import glob
 import os
+import http.client
 import socket
+import urllib.request
 import subprocess
 import sys
 from pathlib import Path
@@ -30,18 +32,29 @@ def _installed(name: str) -> bool:
     return ds.dataset_status()[name][0]
 
 
+ATTEMPTS: list = []
+"""Every network call made while blocked (a loader that caught the RuntimeError would still show here)."""
+
+
 def _blocked(*args: object, **kwargs: object) -> None:
+    ATTEMPTS.append(args[:1])
     raise RuntimeError("network access attempted while sockets are blocked")
+
+
+def _block_network(mp: pytest.MonkeyPatch) -> None:
+    """What the loaders run under: no socket can be made, no name resolved, no connection opened."""
+    mp.setattr(socket, "socket", _blocked)
+    mp.setattr(socket, "create_connection", _blocked)
+    mp.setattr(socket, "getaddrinfo", _blocked)
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, object]]:
     """Every installed dataset, parsed once into a fresh cache with sockets blocked, then again from the cache."""
     cache = tmp_path_factory.mktemp("rnnkit-cache")
+    ATTEMPTS.clear()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket, "socket", _blocked)
-        mp.setattr(socket, "create_connection", _blocked)
-        mp.setattr(socket, "getaddrinfo", _blocked)
+        _block_network(mp)
         out: Dict[str, object] = {"cache": cache}
         for name, info in ds.DATASETS.items():
             if not _installed(name):
@@ -68,10 +81,17 @@ def _file(name: str) -> Path:
 
 
 def test_sockets_really_blocked(loaded: Dict[str, object]) -> None:
+    """No loader tried the network (not even one that swallowed the error), and the block the loaders ran
+    under stops what a download would use: urllib and http.client connections, name resolution."""
+    assert ATTEMPTS == [], f"loaders tried the network: {ATTEMPTS}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket, "socket", _blocked)
-        with pytest.raises(RuntimeError):
-            socket.socket()
+        _block_network(mp)
+        with pytest.raises(RuntimeError, match="sockets are blocked"):
+            urllib.request.urlopen("http://127.0.0.1:9/", timeout=1)
+        with pytest.raises(RuntimeError, match="sockets are blocked"):
+            http.client.HTTPSConnection("example.org", timeout=1).connect()
+    assert len(ATTEMPTS) == 2
+    ATTEMPTS.clear()
 
 
 def test_mnist_5k(loaded: Dict[str, object]) -> None:

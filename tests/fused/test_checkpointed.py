@@ -72,3 +72,86 @@ def test_fused_false_runs_reference_per_segment() -> None:
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="unroll_checkpointed: fused must be 'auto', True or False, got 'yes'"):
         unroll_checkpointed(cell, x, None, None, False, 3, fused="yes")
+
+
+def _zoneout_gru() -> Any:
+    from rnnkit.wrappers import Zoneout
+
+    return Zoneout(GRUCell(3, 4), h=0.3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on the GPU machine)")
+@pytest.mark.parametrize("make", [_dropout_lstm, _zoneout_gru], ids=["dropout-lstm", "zoneout-gru"])
+def test_random_wrappers_on_cuda_replay_the_cuda_rng(make: Callable[[], Any]) -> None:
+    """Masks drawn on the GPU inside steps are the same in the forward pass and the recomputation, so the
+    gradients equal the unsegmented run's (with only the CPU RNG replayed, they did not)."""
+    torch.manual_seed(0)
+    cell = make().cuda().train()
+    T, B = 23, 4
+    x = torch.randn(T, B, 3, device="cuda")
+    state = map_state(lambda s: torch.randn(s.shape, device="cuda"), cell.initial_state(B, device="cuda"))
+    lengths = torch.tensor([23, 0, 9, 17], device="cuda")
+    segmented = _grads(lambda xr, st: unroll_checkpointed(cell, xr, st, lengths, False, 4), cell, x, state)
+    reference = _grads(lambda xr, st: unroll_unchecked(cell, xr, st, lengths, False), cell, x, state)
+    for a, b in zip(segmented, reference):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    before = torch.cuda.get_rng_state()
+    out, _ = unroll_checkpointed(cell, x.requires_grad_(True), state, lengths, False, 4)
+    after_forward = torch.cuda.get_rng_state()
+    out.sum().backward()
+    assert not torch.equal(before, after_forward) and torch.equal(torch.cuda.get_rng_state(), after_forward)
+
+
+class _SavedBytes:
+    """Peak bytes of tensors autograd keeps for backward (saved-tensor hooks), the input itself excluded."""
+
+    def __init__(self, exclude: torch.Tensor) -> None:
+        self.exclude = exclude.untyped_storage().data_ptr()
+        self.live = self.peak = 0
+
+    def pack(self, t: torch.Tensor) -> Any:
+        import weakref
+
+        if t.untyped_storage().data_ptr() == self.exclude:
+            return t
+        holder = _Held(t)
+        self.live += t.untyped_storage().nbytes()
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(holder, self._release, t.untyped_storage().nbytes())
+        return holder
+
+    def _release(self, n: int) -> None:
+        self.live -= n
+
+    @staticmethod
+    def unpack(p: Any) -> torch.Tensor:
+        return p.t if isinstance(p, _Held) else p
+
+
+class _Held:
+    def __init__(self, t: torch.Tensor) -> None:
+        self.t = t
+
+
+def _peak_saved(T: int, checkpointed: bool) -> int:
+    torch.manual_seed(0)
+    cell = LSTMCell(3, 16)
+    x = torch.randn(T, 2, 3, requires_grad=True)
+    meter = _SavedBytes(x)
+    with torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack):
+        if checkpointed:
+            out, _ = unroll_checkpointed(cell, x, None, None, False, fused=False)
+        else:
+            out, _ = unroll_unchecked(cell, x, cell.initial_state(2), None, False)
+        out.sum().backward()
+    return meter.peak
+
+
+def test_peak_activation_memory_grows_like_sqrt_T() -> None:
+    """16 times the steps: the saved activations of the reference runner grow ~16x, segmented ~4x (sqrt)."""
+    small, large = 64, 1024
+    plain = _peak_saved(large, False) / _peak_saved(small, False)
+    segmented = _peak_saved(large, True) / _peak_saved(small, True)
+    assert plain > 12  # linear in T
+    assert segmented < 6, segmented  # sqrt(16) = 4, plus boundary states
+    assert _peak_saved(large, True) < _peak_saved(large, False) / 8

@@ -20,6 +20,7 @@ from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.fused import build
 from rnnkit.fused.dense import linear
 from rnnkit.wrappers import Dropout, Zoneout
+from tests.fused.core import compiled_core
 from tests.fused.test_compiled import _assert_float32_match, _float32_case, _randomised, _run_both, path  # noqa: F401
 
 I, H = 48, 64
@@ -38,10 +39,7 @@ BIG_CONFIGS: dict[str, Callable[[], Any]] = {
 
 @pytest.fixture()
 def module() -> Any:
-    loaded = build.load()
-    if loaded is None:
-        pytest.skip(build.unavailable_reason() or "compiled core unavailable")
-    return loaded
+    return compiled_core()
 
 
 @pytest.mark.parametrize("onednn", ["1", "0"])

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from rnnkit.fused import build
+from tests.fused.core import compiled_core
 
 # function (the start of its mangled name; lambdas, "_ZZ...", are other symbols) -> the fewest packed
 # ymm/zmm float instructions it must contain
@@ -44,9 +44,7 @@ def library() -> str:
         pytest.skip("the check reads x86-64 machine code")
     if shutil.which("objdump") is None or shutil.which("nm") is None:
         pytest.skip("needs binutils (objdump, nm)")
-    module = build.load()
-    if module is None:
-        pytest.skip(build.unavailable_reason() or "compiled core unavailable")
+    module = compiled_core()
     with open("/proc/cpuinfo") as f:
         if " avx2" not in f.read():
             pytest.skip("the build targets a CPU without AVX2: no ymm code to look for")

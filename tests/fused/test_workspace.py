@@ -17,14 +17,14 @@ import rnnkit
 from rnnkit.cells import LSTMCell
 from rnnkit.fused import build
 from rnnkit.fused import workspace as ws
+from tests.fused.core import compiled_core
 
 T, B, I, H = 20, 64, 16, 64  # the (T, B, 4H) buffers are 1.3 MB: over the pool's 256 KiB minimum
 
 
 @pytest.fixture()
 def layer(monkeypatch: pytest.MonkeyPatch) -> Any:
-    if build.load() is None:
-        pytest.skip(build.unavailable_reason() or "compiled core unavailable")
+    compiled_core()
     monkeypatch.delenv("RNNKIT_WORKSPACE_MB", raising=False)
     torch.manual_seed(0)
     return rnnkit.Recurrent(LSTMCell(I, H, use_peepholes=True), fused=True)

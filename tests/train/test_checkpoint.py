@@ -130,7 +130,7 @@ def test_crafted_pickle_is_refused_and_runs_no_code(tmp_path):
     (ck / "model.safetensors").write_bytes(payload)
     (ck / "manifest.json").unlink()  # even without the manifest's checksum, the format check refuses it
     with pytest.raises(CheckpointError, match="is a Python pickle.*never unpickles"):
-        load_checkpoint(ck)
+        load_checkpoint(ck, trust_unverified=True)
     with pytest.raises(CheckpointError, match="is a Python pickle"):
         read_safetensors(ck / "model.safetensors")
     assert not marker.exists()
@@ -160,7 +160,7 @@ def test_truncated_file(tmp_path, cut):
         load_checkpoint(ck)
     (ck / "manifest.json").unlink()
     with pytest.raises(CheckpointError, match="truncated"):
-        load_checkpoint(ck)
+        load_checkpoint(ck, trust_unverified=True)
 
 
 def test_corrupted_bytes_fail_the_checksum(tmp_path):
@@ -177,7 +177,7 @@ def test_corrupted_json(tmp_path):
     (ck / "manifest.json").unlink()
     (ck / "trainer.json").write_text('{"step": 1')
     with pytest.raises(CheckpointError, match="trainer.json is truncated or corrupted \\(not valid JSON"):
-        load_checkpoint(ck)
+        load_checkpoint(ck, trust_unverified=True)
 
 
 def test_missing_file(tmp_path):
@@ -236,3 +236,22 @@ def test_namedtuple_state_round_trip_and_foreign_types_refused():
     with pytest.raises(TypeError, match="cannot store a object at x in a checkpoint"):
         flatten(object(), "x")
     assert unflatten(flatten(OrderedDict(a=1), "o")[1], {}) == {"a": 1}
+
+
+def test_a_checkpoint_without_manifest_is_refused_unless_trusted(tmp_path):
+    ck = save(tmp_path)
+    (ck / "manifest.json").unlink()
+    with pytest.raises(CheckpointError, match="has no manifest.json.*--trust-unverified"):
+        load_checkpoint(ck)
+    state, _, _ = load_checkpoint(ck, trust_unverified=True)
+    torch.testing.assert_close(state["w"], small_state()["w"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["/etc", "..", "../step-00000001", "step-1/../../x", "x", 3])
+def test_index_names_must_be_checkpoint_directories(tmp_path, name):
+    root = tmp_path / "run" / "checkpoints"
+    ck = save(root)
+    (root / "index.json").write_text(json.dumps({"last": ck.name, "best": name}))
+    assert CheckpointDir(root).path("last") == ck
+    with pytest.raises(CheckpointError, match="'best' must name a checkpoint directory"):
+        CheckpointDir(root).path("best")

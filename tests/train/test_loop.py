@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 import warnings
 
 import pytest
@@ -173,3 +174,56 @@ def test_resume_uses_the_runs_saved_assets(tmp_path):
     trainer, _ = run(tmp_path, epochs=2, resume=True)
     assert trainer.recipe.assets["vocabulary"] == ["a", "b"]  # load_data kept them instead of rebuilding
     assert json.loads(path.read_text())["vocabulary"] == ["a", "b"]
+
+
+# ---- issue 18: resume bookkeeping, --time-budget --------------------------------------------------
+def test_nonfinite_streak_survives_a_resume(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        run(tmp_path, epochs=3, max_steps=4, max_nonfinite=3, poison={4})  # step 4 (the last) is skipped
+        meta = load_checkpoint(CheckpointDir(tmp_path / "run" / "checkpoints").path("last"))[2]
+        assert meta["nonfinite_streak"] == 1
+        # two more in a row after the resume make three: the run stops, as it would have uninterrupted
+        with pytest.raises(NonFiniteError, match="3 consecutive steps"):
+            run(tmp_path, epochs=3, max_nonfinite=3, poison={1, 2}, resume=True)
+
+
+def test_resume_with_other_threads_warns_that_bit_identity_is_lost(tmp_path):
+    run(tmp_path, epochs=2, max_steps=3, threads=1)
+    with pytest.warns(RuntimeWarning, match=r"--threads 1 -> 2: the run is no longer bit-identical"):
+        run(tmp_path, epochs=2, threads=2, resume=True)
+    run(tmp_path, "same", epochs=2, max_steps=3, threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        run(tmp_path, "same", epochs=2, threads=1, resume=True)
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="--resume: .*empty has no checkpoint to resume from"):
+        run(tmp_path, "empty", epochs=1, resume=True)
+
+
+def test_report_wall_time_counts_every_session(tmp_path):
+    run(tmp_path, epochs=2, max_steps=10)
+    before = load_checkpoint(CheckpointDir(tmp_path / "run" / "checkpoints").path("last"))[2]["wall_time_s"]
+    assert before > 0
+    t0 = time.perf_counter()
+    _, report = run(tmp_path, epochs=2, resume=True)
+    second = time.perf_counter() - t0
+    assert report["sessions"] == 2
+    assert second < report["wall_time_s"] <= before + second + 0.1  # only this session's part is < second
+    assert "over 2 sessions" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_time_budget_ends_the_epoch_cleanly_and_reports(tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 20))  # every reading of the clock is 20 s later than the one before
+    monkeypatch.setattr("rnnkit.train.loop.time.perf_counter", lambda: float(next(clock)))
+    trainer, report = run(tmp_path, epochs=5, time_budget=1.0)  # one minute: three readings
+    assert "time budget (1 min) reached" in report["stopped"] and "epoch 1" in report["stopped"]
+    assert 0 < trainer.step < 8 and report["epochs_completed"] == 1  # the first epoch, cut short and validated
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [trainer.step]
+    ckdir = CheckpointDir(tmp_path / "run" / "checkpoints")
+    assert ckdir.path("best") == ckdir.path("last") and ckdir.path("best").name == f"step-{trainer.step:08d}"
+    assert "time budget" in (tmp_path / "run" / "report.md").read_text()
