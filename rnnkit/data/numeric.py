@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file
-from rnnkit.data.rows import MISSING, check_column, csv_rows, number, scalar_text
+from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file, hint, with_hint
+from rnnkit.data.rows import MISSING, check_column, csv_rows, looks_like_time, number, scalar_text
 
 __all__ = ["read_series_csv", "read_sequences_csv"]
 
@@ -20,17 +21,20 @@ def read_series_csv(
     skip_bad: bool = False,
     interpolate_missing: bool = False,
     encoding: str = "utf-8",
+    max_skipped_share: Optional[float] = None,
 ) -> np.ndarray:
     """Read one numeric column of a CSV file as a time series, in file order.
 
     Args:
-        path: a CSV file with a header row.
+        path: a CSV file with a header row (``.gz`` accepted).
         column: the column; ``None`` is allowed when the file has a single column.
         skip_bad: skip rows whose value is not a number (counted, with a warning).
         interpolate_missing: fill empty/``NA``/``nan`` cells by linear interpolation
             (ends take the nearest value); otherwise a missing value is a bad row.
             Fully blank lines are not rows: in a one-column file write ``NA`` for a gap.
         encoding: the file's encoding.
+        max_skipped_share: with ``skip_bad``, the largest share of lines that may be skipped
+            (default :data:`rnnkit.data.errors.MAX_SKIPPED_SHARE`).
 
     Returns:
         ``(N,)`` float64 array.
@@ -39,12 +43,13 @@ def read_series_csv(
         DataFileError: with the file and line of the problem.
     """
     check_column("column", column, optional=True)
-    log = ProblemLog(path, skip_bad)
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)
     if column is None:
         if len(header) != 1:
-            raise DataFileError(path, 1, f"the file has {len(header)} columns {header}; pass column=... to choose one")
+            raise DataFileError(path, 1, f"the file has {len(header)} columns {header}; "
+                                         f"{hint('column') or 'name one'} to choose one")
         column = header[0]
     if column not in header:
         raise DataFileError(path, 1, f"no column {column!r} in the header; columns are {header}")
@@ -56,8 +61,9 @@ def read_series_csv(
             continue
         x = number(raw)
         if x is None:
-            hint = " (pass interpolate_missing=True to fill gaps)" if raw.lower() in MISSING else ""
-            log.bad(line, f"{column!r} must be a finite number, got {raw!r}{hint}")
+            problem = f"{column!r} must be a finite number, got {raw!r}"
+            log.bad(line, with_hint(problem, "interpolate_missing", "fill gaps") if raw.lower() in MISSING
+                    else problem)
             continue
         values.append(x)
     log.finish(len(values))
@@ -80,6 +86,7 @@ def read_sequences_csv(
     time_column: Optional[str] = None,
     skip_bad: bool = False,
     encoding: str = "utf-8",
+    max_skipped_share: Optional[float] = None,
 ) -> Tuple[List[np.ndarray], Optional[np.ndarray]]:
     """Read variable-length multivariate sequences stored one time step per row.
 
@@ -87,14 +94,18 @@ def read_sequences_csv(
     ``time_column``); sequences come out in order of first appearance.
 
     Args:
-        path: a CSV file with a header row.
+        path: a CSV file with a header row (``.gz`` accepted).
         id_column: the sequence id column.
         label_column: the label column (constant within a sequence), or ``None`` for unlabelled data.
-        feature_columns: the numeric feature columns; default all other columns.
+        feature_columns: the numeric feature columns; default all other columns (with a warning
+            when one of them is named like a time index, e.g. ``t`` or ``date``, and no
+            ``time_column`` is given: it probably should not be a feature).
         time_column: sort each sequence's rows by this numeric column (it is not a feature by default).
         skip_bad: skip bad rows (non-numeric features, empty ids, a label that changes
             within a sequence), counted with a warning, instead of raising.
         encoding: the file's encoding.
+        max_skipped_share: with ``skip_bad``, the largest share of lines that may be skipped
+            (default :data:`rnnkit.data.errors.MAX_SKIPPED_SHARE`).
 
     Returns:
         ``(sequences, labels)``: float32 arrays ``(T_i, C)`` and a ``str`` array of labels (or ``None``).
@@ -108,7 +119,7 @@ def read_sequences_csv(
     if feature_columns is not None:
         if isinstance(feature_columns, str) or not all(isinstance(c, str) for c in feature_columns):
             raise TypeError(f"read_sequences_csv: feature_columns must be a list of column names, got {feature_columns!r}")
-    log = ProblemLog(path, skip_bad)
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)
     special = [c for c in (id_column, label_column, time_column) if c is not None]
@@ -118,6 +129,11 @@ def read_sequences_csv(
         raise DataFileError(path, 1, f"no column(s) {', '.join(map(repr, missing))} in the header; columns are {header}")
     if not features:
         raise DataFileError(path, 1, f"no feature columns left besides {special}; columns are {header}")
+    timelike = [c for c in features if looks_like_time(c)] if feature_columns is None else []
+    if timelike:
+        fixes = " or ".join(h for h in (hint("time_column"), hint("feature_columns")) if h)
+        warnings.warn(f"{path}: column(s) {', '.join(map(repr, timelike))} look like a time index but are read as "
+                      f"feature(s){'; ' + fixes + ' to say otherwise' if fixes else ''}", UserWarning, stacklevel=2)
     steps: Dict[str, List[Tuple[float, List[float]]]] = {}
     seq_labels: Dict[str, Tuple[str, int]] = {}
     kept = 0
