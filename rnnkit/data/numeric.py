@@ -11,7 +11,7 @@ import numpy as np
 from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file, hint, with_hint
 from rnnkit.data.rows import MISSING, check_column, csv_rows, looks_like_time, number, scalar_text
 
-__all__ = ["read_series_csv", "read_sequences_csv"]
+__all__ = ["read_series_csv", "read_timed_series_csv", "read_sequences_csv"]
 
 
 def read_series_csv(
@@ -42,30 +42,70 @@ def read_series_csv(
     Raises:
         DataFileError: with the file and line of the problem.
     """
+    return read_timed_series_csv(path, column, None, skip_bad=skip_bad, interpolate_missing=interpolate_missing,
+                                 encoding=encoding, max_skipped_share=max_skipped_share)[1]
+
+
+def read_timed_series_csv(
+    path: PathLike,
+    column: Optional[str] = None,
+    time_column: Optional[str] = None,
+    *,
+    skip_bad: bool = False,
+    interpolate_missing: bool = False,
+    encoding: str = "utf-8",
+    max_skipped_share: Optional[float] = None,
+) -> Tuple[Optional[List[str]], np.ndarray]:
+    """:func:`read_series_csv` and, row for row, the file's time column (as written).
+
+    Args:
+        path, column, skip_bad, interpolate_missing, encoding, max_skipped_share: as :func:`read_series_csv`
+            (``column=None`` also allowed when the only other column is ``time_column``).
+        time_column: the column holding each row's time (kept as text, stripped; it must not
+            be empty), or ``None``.
+
+    Returns:
+        ``(times, values)``: a list of ``N`` strings (``None`` without ``time_column``) and ``(N,)`` float64.
+
+    Raises:
+        DataFileError: with the file and line of the problem.
+    """
     check_column("column", column, optional=True)
+    check_column("time_column", time_column, optional=True)
     log = ProblemLog(path, skip_bad, max_skipped_share)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)
+    if time_column is not None and time_column not in header:
+        raise DataFileError(path, 1, f"no time column {time_column!r} in the header; columns are {header}")
     if column is None:
-        if len(header) != 1:
+        candidates = [c for c in header if c != time_column]
+        if len(candidates) != 1:
             raise DataFileError(path, 1, f"the file has {len(header)} columns {header}; "
                                          f"{hint('column') or 'name one'} to choose one")
-        column = header[0]
+        column = candidates[0]
     if column not in header:
         raise DataFileError(path, 1, f"no column {column!r} in the header; columns are {header}")
     values: List[float] = []
+    times: List[str] = []
     for line, row in rows:
+        if time_column is not None:
+            stamp = str(row[time_column]).strip()
+            if not stamp:
+                log.bad(line, f"{time_column!r} (the time) is empty")
+                continue
         raw = str(row[column]).strip()
         if interpolate_missing and raw.lower() in MISSING:
-            values.append(math.nan)
-            continue
-        x = number(raw)
+            x: Optional[float] = math.nan
+        else:
+            x = number(raw)
         if x is None:
             problem = f"{column!r} must be a finite number, got {raw!r}"
             log.bad(line, with_hint(problem, "interpolate_missing", "fill gaps") if raw.lower() in MISSING
                     else problem)
             continue
         values.append(x)
+        if time_column is not None:
+            times.append(stamp)
     log.finish(len(values))
     series = np.array(values, dtype=np.float64)
     gaps = np.isnan(series)
@@ -74,7 +114,7 @@ def read_series_csv(
     if gaps.any():
         idx = np.arange(len(series))
         series[gaps] = np.interp(idx[gaps], idx[~gaps], series[~gaps])
-    return series
+    return (times if time_column is not None else None), series
 
 
 def read_sequences_csv(

@@ -54,8 +54,8 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     report = json.loads((run / "report.json").read_text())
     assert report["results"]["beats_naive"] and report["test"]["mae"] < report["test"]["naive_mae"]
     assert (run / "forecast.png").read_bytes()[:4] == b"\x89PNG"
-    # the baseline on the held-out tail (the last 12 points, one block from true history), by hand
-    tail = np.arange(188, 200)  # 200 points < 20 horizons: a one-horizon test tail
+    # the baseline on the held-out tail (the last 24 points, two blocks from true history), by hand
+    tail = np.arange(176, 200)  # 10% of 200 points, in whole horizons: two horizons of 12
     assert report["test"]["naive_mae"] == pytest.approx(np.abs(y[tail - 12] - y[tail]).mean(), rel=1e-4)
 
     assert main(["train", "forecast", "--resume", "--run-dir", str(run), "--epochs", "7", "--no-progress"]) == 0
@@ -68,12 +68,12 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     recipe.load_data()
     model, _ = rundir.load_weights(recipe, run)
     a = recipe.assets
-    assert (a["season"], a["horizon"], a["window"], a["test_size"], a["val_size"]) == (12, 12, 24, 12, 12)
+    assert (a["season"], a["horizon"], a["window"], a["test_size"], a["val_size"]) == (12, 12, 24, 24, 24)
     filled = y.copy()
     filled[7] = (y[6] + y[8]) / 2
     x = torch.tensor(features(filled, 12, a["scale1"], a["scale"]), dtype=torch.float32)
     with torch.no_grad():
-        out = model(x[187 - 23:188][None])[0][0].double().numpy()
+        out = np.concatenate([model(x[o - 23:o + 1][None])[0][0].double().numpy() for o in (175, 187)])
     manual = filled[tail - 12] + out * a["scale"]
     assert result["test"]["mae"] == pytest.approx(np.abs(manual - y[tail]).mean(), rel=1e-4)
 
@@ -91,7 +91,7 @@ def test_untrained_residual_model_is_the_seasonal_naive_forecast():
     y = series(120)
     recipe = Forecast(Config(season=12, data="unused.csv"))
     recipe.assets = {**recipe._sizes(len(y)), "scale1": 1.0, "scale": 2.0}
-    recipe._read = lambda path=None: y  # type: ignore[method-assign]
+    recipe._read_timed = lambda path=None: (None, y, "")  # type: ignore[method-assign]
     recipe.load_data()
     model = recipe.build_model().eval()
     with torch.no_grad():
