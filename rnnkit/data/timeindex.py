@@ -62,7 +62,7 @@ def infer_step(times: Sequence[str]) -> Optional[TimeStep]:
     if numbers is not None:
         d = np.diff(numbers)
         if d[0] > 0 and np.allclose(d, d[0], rtol=1e-9, atol=0):
-            return TimeStep("number", float(d[0]), f"every {d[0]:g}", None)
+            return TimeStep("number", float(d[0]), f"numbers {d[0]:g} apart", None)
         return None
     dates = _as_datetimes(times)
     if dates is None:

@@ -185,17 +185,32 @@ class Forecast(Recipe):
         for name in ("season", "horizon", "window", "test_size", "val_size"):
             if getattr(cfg, name) < 0:
                 raise ValueError(f"forecast: --{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
-        if not 0.0 <= cfg.max_bad_share <= 1.0:
-            raise ValueError(f"forecast: --max-bad-share must be in [0, 1], got {cfg.max_bad_share}")
-        why = {}
+        why: dict[str, str] = {}
         season = cfg.season
         if not season and cfg.data:
             from rnnkit.data.timeindex import infer_step
             step = infer_step(times) if times else None
             season = (step.season or 1) if step else 1
             why["season"] = (f"the time column's step is {step.name}" if step else
-                             "no regular time column: no season (--season to set one)")
+                             "the time column's step is irregular: no season (--season to set one)" if times else
+                             "no time column: no season (--season to set one)")
+            if season > 1 and n < self._lengths(n, season)[-1]:
+                why["season"] = (f"the time column's step is {step.name}, but {n} points are too few for season "
+                                 f"{season} ({self._lengths(n, season)[-1]} needed): no season (--season to insist)")
+                season = 1
         season = season or SEASONS[cfg.dataset]
+        horizon, window, test, val, need = self._lengths(n, season)
+        transform = cfg.transform if cfg.transform != "auto" else ("none" if cfg.data else TRANSFORMS[cfg.dataset])
+        if n < need:
+            raise ValueError(f"forecast: the series must have at least window + season + horizon + val + test = "
+                             f"{window} + {season} + {horizon} + {val} + {test} = {need} points, got {n}; "
+                             "lower --window/--horizon/--test-size/--val-size")
+        return {"season": season, "horizon": horizon, "window": window, "test_size": test, "val_size": val,
+                "transform": transform, "why": why}
+
+    def _lengths(self, n: int, season: int) -> tuple[int, int, int, int, int]:
+        """``(horizon, window, test, val, points needed)`` for ``season`` (0 / auto resolved)."""
+        cfg = self.cfg
         horizon = cfg.horizon or season
         window = cfg.window or max(2 * season, 8)
         if cfg.data:
@@ -204,14 +219,7 @@ class Forecast(Recipe):
         else:
             test = cfg.test_size or (2 * horizon if n >= 20 * horizon else horizon)
             val = cfg.val_size or test
-        transform = cfg.transform if cfg.transform != "auto" else ("none" if cfg.data else TRANSFORMS[cfg.dataset])
-        need = window + season + horizon + val + test
-        if n < need:
-            raise ValueError(f"forecast: the series must have at least window + season + horizon + val + test = "
-                             f"{window} + {season} + {horizon} + {val} + {test} = {need} points, got {n}; "
-                             "lower --window/--horizon/--test-size/--val-size")
-        return {"season": season, "horizon": horizon, "window": window, "test_size": test, "val_size": val,
-                "transform": transform, "why": why}
+        return horizon, window, test, val, window + season + horizon + val + test
 
     def _say_picked(self, n: int, time_col: str) -> None:
         """Print the sizes chosen for a user's series and why."""
@@ -224,7 +232,7 @@ class Forecast(Recipe):
                 "season, in whole horizons)") if picked else ""
         print(f"forecast: {n} points, {source}; season {a['season']}{f' ({season_why})' if season_why else ''}, "
               f"horizon {a['horizon']}, window {a['window']}; test = the last {a['test_size']} points "
-              f"({math.ceil(a['test_size'] / a['horizon'])} forecast origins), validation = the {a['val_size']} "
+              f"({math.ceil(a['test_size'] / a['horizon'])} forecast origin(s)), validation = the {a['val_size']} "
               f"before them{rule}")
 
     def _transform(self, y: np.ndarray) -> np.ndarray:
