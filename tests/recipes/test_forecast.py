@@ -129,3 +129,80 @@ def test_airline_tiny(tmp_path, monkeypatch):
                  "--run-dir", str(tmp_path / "air")]) == 0
     assets = json.loads((tmp_path / "air" / "assets.json").read_text())
     assert (assets["season"], assets["horizon"], assets["test_size"], assets["transform"]) == (12, 12, 12, "log")
+
+
+def write_dated(path: Path, y: np.ndarray, start: str = "2001-01", extra: str = "") -> list[str]:
+    months = [str(m) for m in np.arange(np.datetime64(start, "M"), np.datetime64(start, "M") + len(y))]
+    text = "month,sales\n" + "".join(f"{m},{v:.4f}\n" for m, v in zip(months, y)) + extra
+    if path.suffix == ".gz":
+        import gzip
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, encoding="utf-8")
+    return months
+
+
+def test_user_series_defaults_forecasts_csv_and_dated_predict(tmp_path, monkeypatch, capsys):
+    from sklearn.metrics import mean_absolute_error, mean_absolute_percentage_error, mean_squared_error
+
+    monkeypatch.chdir(tmp_path)
+    y = series(150)
+    months = write_dated(tmp_path / "sales.csv.gz", y)
+    run = tmp_path / "r"
+    assert main(["train", "forecast", "--data", str(tmp_path / "sales.csv.gz"), "--column", "sales", *SMALL,
+                 "--epochs", "2", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    # no --season, --test-size, --val-size: the season from the monthly dates, the tail from the series
+    assert ("150 points, time column 'month'; season 12 (the time column's step is monthly), horizon 12, window 24; "
+            "test = the last 12 points (1 forecast origin(s)), validation = the 12 before them") in out
+    assert "| model |" in out and "MASE" in out and "sMAPE" in out
+    rows = read_rows(run / "forecasts.csv")
+    assert [r["target_time"] for r in rows] == months[138:] and {r["origin_time"] for r in rows} == {months[137]}
+    assert [int(r["step_ahead"]) for r in rows] == list(range(1, 13))
+    actual = np.array([float(r["actual"]) for r in rows])
+    pred = np.array([float(r["predicted"]) for r in rows])
+    base = np.array([float(r["baseline"]) for r in rows])
+    np.testing.assert_allclose(actual, y[138:], rtol=1e-5)
+    np.testing.assert_allclose(base, y[126:138], atol=1e-4)  # seasonal naive: the same month a year before
+    test = json.loads((run / "report.json").read_text())["test"]
+    q = np.mean(np.abs(y[12:126] - y[:114]))  # MASE scale: in-sample seasonal naive on the training part
+    assert test["mae"] == pytest.approx(mean_absolute_error(actual, pred), rel=1e-4)
+    assert test["mse"] == pytest.approx(mean_squared_error(actual, pred), rel=1e-4)
+    assert test["mape"] == pytest.approx(100 * mean_absolute_percentage_error(actual, pred), rel=1e-4)
+    assert test["mase"] == pytest.approx(mean_absolute_error(actual, pred) / q, rel=1e-3)
+    assert test["naive_mase"] == pytest.approx(mean_absolute_error(actual, base) / q, rel=1e-3)
+
+    # predict: rows carry the months after the input's end
+    assert main(["predict", str(run), "--input", str(tmp_path / "sales.csv.gz")]) == 0
+    pred_rows = read_rows(tmp_path / "sales.forecast.csv")
+    future = [str(m) for m in np.datetime64(months[-1], "M") + np.arange(1, 13)]
+    assert [r["month"] for r in pred_rows] == future and int(pred_rows[0]["index"]) == 150
+
+
+def test_user_file_errors_speak_cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    y = series(150)
+    write_dated(tmp_path / "two.csv", y)
+    (tmp_path / "wide.csv").write_text("month,a,b\n" + "".join(f"{k},{v},{v}\n" for k, v in enumerate(y)))
+    base = ["train", "forecast", *SMALL, "--epochs", "1"]
+    assert main([*base, "--data", str(tmp_path / "wide.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "columns ['month', 'a', 'b']; add --column NAME to choose one" in err and "column=" not in err
+    write_dated(tmp_path / "bad.csv", y, extra="2013-07,oops\n" * 20)  # 20 bad rows of 170: 11.8%
+    assert main([*base, "--data", str(tmp_path / "bad.csv"), "--column", "sales"]) == 1
+    err = capsys.readouterr().err
+    assert "line 152: 'sales' must be a finite number, got 'oops' (add --skip-bad to skip bad rows)" in err
+    assert main([*base, "--data", str(tmp_path / "bad.csv"), "--column", "sales", "--skip-bad"]) == 1
+    err = capsys.readouterr().err
+    assert "11.8% skipped, more than the 10% allowed" in err and "(raise --max-bad-share to allow more)" in err
+    assert main([*base, "--data", str(tmp_path / "bad.csv"), "--column", "sales", "--skip-bad",
+                 "--max-bad-share", "0.2", "--run-dir", str(tmp_path / "ok")]) == 0
+    (tmp_path / "latin.csv").write_bytes("month,sales\n1,caf\xe9\n".encode("latin-1"))
+    assert main([*base, "--data", str(tmp_path / "latin.csv"), "--column", "sales"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'latin.csv'}, line 2: not valid utf-8" in err and "add --encoding NAME" in err
+    short = tmp_path / "short.csv"
+    write_dated(short, series(40))
+    assert main([*base, "--data", str(short), "--column", "sales", "--run-dir", str(tmp_path / "s")]) == 0
+    assert ("season 1 (the time column's step is monthly, but 40 points are too few for season 12 (72 needed): "
+            "no season (--season to insist))") in capsys.readouterr().out
