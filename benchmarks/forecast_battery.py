@@ -182,8 +182,10 @@ def _arima_fit(y: np.ndarray, season: int, order: Tuple[Tuple[int, int, int], Tu
 
 
 def _arima_orders(season: int, n: int) -> List[Tuple[Tuple[int, int, int], Tuple[int, int, int, int]]]:
-    seasonal = [(0, 0, 0, 0)] + ([(0, 1, 1, season), (1, 0, 0, season)] if season > 1 and n >= 3 * season else [])
-    return [((p, d, q), s) for p in (0, 1, 2) for d in (0, 1) for q in (0, 1) for s in seasonal]
+    """Candidates: (p, d, q) with p <= 2, d <= 1, q <= 1; with a season, (p, 1, q)(0, 1, 1) (the airline model family)."""
+    if season > 1 and n >= 3 * season:
+        return [((p, 1, q), (0, 1, 1, season)) for p in (0, 1, 2) for q in (0, 1)]
+    return [((p, d, q), (0, 0, 0, 0)) for p in (0, 1, 2) for d in (0, 1) for q in (0, 1)]
 
 
 def _select(fit: Callable, options: list, y: np.ndarray):
