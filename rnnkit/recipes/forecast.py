@@ -8,7 +8,9 @@ previous step and from the same step one season before. With ``--residual``
 (default) it predicts the correction to the seasonal-naive forecast, its head
 starts at zero, so training starts exactly at the baseline and learns what the
 baseline misses (trend, changing seasonality); ``--no-residual`` predicts the
-change from the last observed value instead.
+change from the last observed value instead. Each validation keeps the network's
+correction only if it beats the base forecast there (``base_gate``, stored
+with the weights); otherwise the run forecasts with the base alone and says so.
 
 Splits, in time order: train | validation (``--val-size``) | test
 (``--test-size``, the held-out tail). Validation and test are forecast in
@@ -249,7 +251,7 @@ class Forecast(Recipe):
         times, y, time_col = self._read_timed()
         n = len(y)
         if not self.assets:
-            self.assets = self._sizes(n, times)
+            self.assets = {**self._sizes(n, times), "gate": True}
             if self.cfg.data:
                 self._say_picked(n, time_col)
             a = self._transform(y)
@@ -295,6 +297,8 @@ class Forecast(Recipe):
         model = RNNModel(self.cfg, self.assets["horizon"], input_size=2)
         nn.init.zeros_(model.head.weight)  # start at the base forecast (the seasonal-naive one with --residual)
         nn.init.zeros_(model.head.bias)
+        if self.assets.get("gate"):  # runs since the forecasting battery: see _gated_val
+            model.register_buffer("base_gate", torch.ones(()))
         return model
 
     def training_loss(self, model: nn.Module, batch: Any, carry: Any) -> tuple[Tensor, None]:
@@ -308,7 +312,8 @@ class Forecast(Recipe):
         device = next(model.parameters()).device
         out, _ = model(x[origin - w + 1:origin + 1][None].to(device))
         step = out[0, :h].double().cpu().numpy() * self.assets["scale"]
-        return self._untransform(self._base(a, origin, h) + step)
+        gate = float(model.base_gate) if hasattr(model, "base_gate") else 1.0
+        return self._untransform(self._base(a, origin, h) + gate * step)
 
     def _rolling(self, model: nn.Module, split: str) -> dict[str, np.ndarray]:
         """Forecast a split in blocks of ``horizon`` from the true history.
@@ -331,14 +336,33 @@ class Forecast(Recipe):
         return {"origin": np.concatenate(origin), "step": np.concatenate(step), "pos": p, "actual": self.y[p],
                 "predicted": np.concatenate(model_fc), "baseline": np.concatenate(naive)}
 
+    def _gated_val(self, model: nn.Module) -> None:
+        """Set ``model.base_gate``: 1 when the network's validation MAE beats its base forecast's, else 0.
+
+        The network only corrects a base forecast (seasonal naive with ``--residual``). On a series
+        where no correction it learnt helps on the validation stretch (noise, too little data), the
+        run forecasts with the base alone rather than with a correction that made things worse; the
+        gate is stored with the weights (so ``predict`` and ``eval`` use it) and ``finish`` says so.
+        """
+        model.base_gate.fill_(1.0)
+        with_model = self._rolling(model, "val")
+        model.base_gate.fill_(0.0)
+        base_only = self._rolling(model, "val")
+        better = np.abs(with_model["predicted"] - with_model["actual"]).mean() < np.abs(
+            base_only["predicted"] - base_only["actual"]).mean()
+        model.base_gate.fill_(1.0 if better else 0.0)
+
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        if split == "val" and hasattr(model, "base_gate"):
+            self._gated_val(model)
         r = self._rolling(model, split)
         truth, fc = r["actual"], r["predicted"]
         scaled = (self._transform(fc) - self._transform(truth)) / self.assets["scale"]  # as the training loss
         ours = point_metrics(truth, fc, self.mase_q)
         naive = point_metrics(truth, r["baseline"], self.mase_q)
+        gate = {"base_gate": float(model.base_gate)} if hasattr(model, "base_gate") else {}
         return {"loss": float(np.mean(scaled ** 2)), **ours, **{f"naive_{k}": v for k, v in naive.items()},
-                "mae_vs_naive": ours["mae"] / max(naive["mae"], 1e-12)}
+                "mae_vs_naive": ours["mae"] / max(naive["mae"], 1e-12), **gate}
 
     # ---- artefacts ------------------------------------------------------------------------------
     def finish(self, model: nn.Module, run_dir: Path, test_metrics: dict[str, float]) -> dict[str, Any]:
@@ -360,6 +384,13 @@ class Forecast(Recipe):
         write_forecasts_csv(run_dir / "forecasts.csv", r, self.times)
         beats = test_metrics["mae"] < test_metrics["naive_mae"]
         table = metrics_table(test_metrics, s)
+        if hasattr(model, "base_gate") and float(model.base_gate) == 0.0:
+            base = "seasonal-naive" if self.cfg.residual else "last-value"
+            gate_note = (f"the network's corrections did not beat the {base} forecast on the validation stretch, so "
+                         f"this run forecasts with the {base} forecast alone (base_gate 0; more data, another "
+                         "--season or --window may help)")
+            print(f"forecast: NOTE {gate_note}")
+            table += f"\n\nNote: {gate_note}."
         print(f"forecast: test tail of {len(pos)} points\n{table}\n"
               f"the model {'beats' if beats else 'does NOT beat'} the seasonal-naive MAE "
               f"(relative MAE {test_metrics['mae_vs_naive']:.3f}); every forecast: forecasts.csv")

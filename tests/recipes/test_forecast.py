@@ -74,6 +74,7 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     x = torch.tensor(features(filled, 12, a["scale1"], a["scale"]), dtype=torch.float32)
     with torch.no_grad():
         out = np.concatenate([model(x[o - 23:o + 1][None])[0][0].double().numpy() for o in (175, 187)])
+    assert float(model.base_gate) == 1.0  # the network beat seasonal naive on validation: its corrections are used
     manual = filled[tail - 12] + out * a["scale"]
     assert result["test"]["mae"] == pytest.approx(np.abs(manual - y[tail]).mean(), rel=1e-4)
 
@@ -206,3 +207,25 @@ def test_user_file_errors_speak_cli(tmp_path, monkeypatch, capsys):
     assert main([*base, "--data", str(short), "--column", "sales", "--run-dir", str(tmp_path / "s")]) == 0
     assert ("season 1 (the time column's step is monthly, but 40 points are too few for season 12 (72 needed): "
             "no season (--season to insist))") in capsys.readouterr().out
+
+
+def test_base_gate_falls_back_to_the_baseline_when_validation_says_so(tmp_path, capsys):
+    y = series(150)
+    recipe = Forecast(Config(season=12, data="unused.csv"))
+    recipe._read_timed = lambda path=None: (None, y, "")  # type: ignore[method-assign]
+    recipe.load_data()
+    assert recipe.assets["gate"] is True
+    model = recipe.build_model().eval()
+    with torch.no_grad():
+        model.head.bias.fill_(-3.0)  # a correction against the trend: worse than seasonal naive
+        val = recipe.evaluate(model, "val")
+        assert float(model.base_gate) == 0.0 and val["base_gate"] == 0.0
+        assert val["mae"] == pytest.approx(val["naive_mae"])  # forecasts are the baseline's, exactly
+        test = recipe.evaluate(model, "test")
+        assert test["mae"] == pytest.approx(test["naive_mae"])
+        recipe.finish(model, tmp_path, test)
+        assert "this run forecasts with the seasonal-naive forecast alone (base_gate 0" in capsys.readouterr().out
+        # a correction that helps: the true seasonal difference of the trend (0.5 * 12 per step) is learnt
+        model.head.bias.fill_(6.0 / recipe.assets["scale"])
+        val = recipe.evaluate(model, "val")
+        assert float(model.base_gate) == 1.0 and val["mae"] < 0.5 * val["naive_mae"]
