@@ -67,6 +67,28 @@ CLI_HINTS = {"skip_bad": "add --skip-bad", "column": "add --column NAME", "encod
 """How :mod:`rnnkit.data`'s hints name this recipe's options (its flags)."""
 
 
+def auto_transform(train: np.ndarray, season: int) -> tuple[str, str]:
+    """``("log", why)`` when a user's series looks multiplicative, else ``("none", why)``.
+
+    Multiplicative: every value is positive, the series holds at least four whole seasons, the
+    level (mean of each season-long block) changes by a factor of 1.5 or more, and the swing
+    within a block (the standard deviation about the block's own linear trend) grows with the
+    level (correlation > 0.7 across blocks).
+    """
+    blocks = len(train) // season if season > 1 else 0
+    if season <= 1 or blocks < 4 or (train <= 0).any():
+        return "none", "no season, fewer than four seasons, or values <= 0"
+    b = train[len(train) - blocks * season:].reshape(blocks, season)
+    xc = np.arange(season) - (season - 1) / 2  # remove each block's own linear trend: the swing is seasonal only
+    slope = (b - b.mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
+    level, swing = b.mean(axis=1), (b - b.mean(axis=1, keepdims=True) - slope[:, None] * xc).std(axis=1)
+    ratio = float(level.max() / level.min())
+    corr = float(np.corrcoef(level, swing)[0, 1]) if swing.std() > 0 else 0.0
+    if ratio >= 1.5 and corr > 0.7:
+        return "log", f"the level changes {ratio:.1f}-fold and the seasonal swing grows with it (r = {corr:.2f})"
+    return "none", f"level ratio {ratio:.2f}, swing-level correlation {corr:.2f}: additive"
+
+
 def split_sizes(n: int, season: int, horizon: int, window: int, share: float = TEST_SHARE) -> tuple[int, int]:
     """The test and validation lengths picked for a series of ``n`` points (``--data`` defaults).
 
@@ -105,7 +127,8 @@ class Config(RunConfig):
                                 "warning; empty cells are interpolated anyway)")
     max_bad_share: float = opt(0.1, "with --skip-bad: stop when more than this share of the file's lines is bad")
     encoding: str = opt("utf-8", "encoding of --data / predict files")
-    transform: str = opt("auto", "transform before scaling (auto = log for airline, none otherwise)",
+    transform: str = opt("auto", "transform before scaling (auto = log for airline; for --data, log when every "
+                                 "value is positive and the seasonal swing grows with the level; else none)",
                          choices=("auto", "none", "log"))
     residual: bool = opt(True, "predict the correction to the seasonal-naive forecast (else the change "
                                "from the last value)")
@@ -181,7 +204,7 @@ class Forecast(Recipe):
         found = [c for c in header if looks_like_time(c) and c != self.cfg.column]
         return found[0] if len(found) == 1 else ""
 
-    def _sizes(self, n: int, times: Optional[list[str]] = None) -> dict[str, Any]:
+    def _sizes(self, n: int, times: Optional[list[str]] = None, y: Optional[np.ndarray] = None) -> dict[str, Any]:
         """Season, horizon, window, split sizes and transform, from the config (0 / auto resolved)."""
         cfg = self.cfg
         for name in ("season", "horizon", "window", "test_size", "val_size"):
@@ -203,6 +226,8 @@ class Forecast(Recipe):
         season = season or SEASONS[cfg.dataset]
         horizon, window, test, val, need = self._lengths(n, season)
         transform = cfg.transform if cfg.transform != "auto" else ("none" if cfg.data else TRANSFORMS[cfg.dataset])
+        if cfg.transform == "auto" and cfg.data and y is not None:
+            transform, why["transform"] = auto_transform(y[: n - test - val], season)
         if n < need:
             raise ValueError(f"forecast: the series must have at least window + season + horizon + val + test = "
                              f"{window} + {season} + {horizon} + {val} + {test} = {need} points, got {n}; "
@@ -232,6 +257,8 @@ class Forecast(Recipe):
         source = f"time column {time_col!r}" if time_col else "no time column"
         rule = (f" ({' and '.join(picked)} picked from the series: about {TEST_SHARE:.0%} each, at least one "
                 "season, in whole horizons)") if picked else ""
+        tf_why = a.get("why", {}).get("transform")
+        source += f"; transform {a['transform']}" + (f" ({tf_why})" if tf_why else "")
         print(f"forecast: {n} points, {source}; season {a['season']}{f' ({season_why})' if season_why else ''}, "
               f"horizon {a['horizon']}, window {a['window']}; test = the last {a['test_size']} points "
               f"({math.ceil(a['test_size'] / a['horizon'])} forecast origin(s)), validation = the {a['val_size']} "
@@ -251,7 +278,7 @@ class Forecast(Recipe):
         times, y, time_col = self._read_timed()
         n = len(y)
         if not self.assets:
-            self.assets = {**self._sizes(n, times), "gate": True}
+            self.assets = {**self._sizes(n, times, y), "gate": True}
             if self.cfg.data:
                 self._say_picked(n, time_col)
             a = self._transform(y)

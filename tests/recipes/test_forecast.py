@@ -154,7 +154,8 @@ def test_user_series_defaults_forecasts_csv_and_dated_predict(tmp_path, monkeypa
                  "--epochs", "2", "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
     # no --season, --test-size, --val-size: the season from the monthly dates, the tail from the series
-    assert ("150 points, time column 'month'; season 12 (the time column's step is monthly), horizon 12, window 24; "
+    assert "150 points, time column 'month'; transform none (level ratio" in out
+    assert ("season 12 (the time column's step is monthly), horizon 12, window 24; "
             "test = the last 12 points (1 forecast origin(s)), validation = the 12 before them") in out
     assert "| model |" in out and "MASE" in out and "sMAPE" in out
     rows = read_rows(run / "forecasts.csv")

@@ -61,3 +61,16 @@ def test_split_sizes_shrink_for_a_short_series():
     # 10% of 120 is one season; with a long window the share would leave nothing to train on
     assert split_sizes(120, 12, 12, 24, share=0.3) == (36, 36)
     assert split_sizes(100, 12, 12, 24, share=0.3) == (24, 24)  # shrunk: 100 - 72 < 24 + 12 + 12
+
+
+def test_auto_transform_logs_only_multiplicative_series():
+    from rnnkit.recipes.forecast import auto_transform
+
+    t = np.arange(120)
+    level = 100 * 1.02 ** t
+    multiplicative = level * (1 + 0.2 * np.sin(2 * np.pi * t / 12))
+    additive = level + 20 * np.sin(2 * np.pi * t / 12)
+    assert auto_transform(multiplicative, 12)[0] == "log"
+    assert auto_transform(additive, 12)[0] == "none"  # the swing does not grow with the level
+    assert auto_transform(multiplicative - 150, 12)[0] == "none"  # values <= 0
+    assert auto_transform(multiplicative, 1)[0] == "none" and auto_transform(multiplicative[:40], 12)[0] == "none"
