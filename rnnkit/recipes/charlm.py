@@ -158,8 +158,10 @@ class CharLM(Recipe):
     def _corpus(self) -> str:
         cfg = self.cfg
         if cfg.text:
+            from rnnkit.data.errors import option_spelling
             from rnnkit.data.files import read_text_file
-            text = read_text_file(cfg.text, encoding=cfg.encoding)
+            with option_spelling(encoding="add --encoding NAME, e.g. latin-1 or cp1252"):
+                text = read_text_file(cfg.text, encoding=cfg.encoding)
         else:
             from rnnkit.data.datasets import load_shakespeare
             text = load_shakespeare()
