@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
+from rnnkit.recipes.forecast_choices import TEST_SHARE, auto_transform, gate_passes, split_sizes
 from rnnkit.recipes.forecast_metrics import mase_scale, point_metrics
 from rnnkit.recipes.forecast_output import metrics_table, write_forecasts_csv, write_prediction_csv
 from rnnkit.recipes.models import RNNModel
@@ -58,52 +59,10 @@ from rnnkit.train.plots import new_figure
 
 SEASONS = {"co2": 52, "airline": 12}
 TRANSFORMS = {"co2": "none", "airline": "log"}
-TEST_SHARE = 0.10
-"""For ``--data``: the test tail (and the validation stretch) each take about this share of the series."""
-
 CLI_HINTS = {"skip_bad": "add --skip-bad", "column": "add --column NAME", "encoding": "add --encoding NAME",
              "interpolate_missing": None, "max_skipped_share": "raise --max-bad-share",
              "time_column": "add --time-column NAME", "feature_columns": None}
 """How :mod:`rnnkit.data`'s hints name this recipe's options (its flags)."""
-
-
-def auto_transform(train: np.ndarray, season: int) -> tuple[str, str]:
-    """``("log", why)`` when a user's series looks multiplicative, else ``("none", why)``.
-
-    Multiplicative: every value is positive, the series holds at least four whole seasons, the
-    level (mean of each season-long block) changes by a factor of 1.5 or more, and the swing
-    within a block (the standard deviation about the block's own linear trend) grows with the
-    level (correlation > 0.7 across blocks).
-    """
-    blocks = len(train) // season if season > 1 else 0
-    if season <= 1 or blocks < 4 or (train <= 0).any():
-        return "none", "no season, fewer than four seasons, or values <= 0"
-    b = train[len(train) - blocks * season:].reshape(blocks, season)
-    xc = np.arange(season) - (season - 1) / 2  # remove each block's own linear trend: the swing is seasonal only
-    slope = (b - b.mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
-    level, swing = b.mean(axis=1), (b - b.mean(axis=1, keepdims=True) - slope[:, None] * xc).std(axis=1)
-    ratio = float(level.max() / level.min())
-    corr = float(np.corrcoef(level, swing)[0, 1]) if swing.std() > 0 else 0.0
-    if ratio >= 1.5 and corr > 0.7:
-        return "log", f"the level changes {ratio:.1f}-fold and the seasonal swing grows with it (r = {corr:.2f})"
-    return "none", f"level ratio {ratio:.2f}, swing-level correlation {corr:.2f}: additive"
-
-
-def split_sizes(n: int, season: int, horizon: int, window: int, share: float = TEST_SHARE) -> tuple[int, int]:
-    """The test and validation lengths picked for a series of ``n`` points (``--data`` defaults).
-
-    Each is ``k`` whole horizons, ``k = max(ceil(season / horizon), round(share * n / horizon), 1)``:
-    at least one season, about ``share`` of the series. When that leaves too little to train on
-    (fewer than ``window + season + horizon`` points), ``k`` shrinks towards its minimum.
-
-    Returns:
-        ``(test_size, val_size)`` (equal).
-    """
-    k_min = max(math.ceil(season / horizon), 1)
-    k = max(k_min, round(share * n / horizon))
-    while k > k_min and n - 2 * k * horizon < window + season + horizon:
-        k -= 1
-    return k * horizon, k * horizon
 
 
 @dataclass
@@ -347,11 +306,12 @@ class Forecast(Recipe):
 
         Returns:
             ``origin`` (last observed index), ``step`` (1-based steps ahead), ``pos`` (target index),
-            ``actual``, ``predicted``, ``baseline`` (seasonal naive): one entry per scored point.
+            ``actual``, ``predicted``, ``baseline`` (seasonal naive), ``baseline_in_use`` (what the network
+            corrects: seasonal naive, or the last value with ``--no-residual``): one entry per scored point.
         """
         start, end = self.bounds[split]
         h, s = self.assets["horizon"], self.assets["season"]
-        origin, step, pos, model_fc, naive = [], [], [], [], []
+        origin, step, pos, model_fc, naive, in_use = [], [], [], [], [], []
         for o in range(start - 1, end - 1, h):
             k = min(h, end - 1 - o)
             origin.append(np.full(k, o))
@@ -359,25 +319,26 @@ class Forecast(Recipe):
             pos.append(np.arange(o + 1, o + 1 + k))
             model_fc.append(self._forecast(model, self.x, self.a, o, k))
             naive.append(self._untransform(seasonal_base(self.a, o, k, s)))
+            in_use.append(self._untransform(self._base(self.a, o, k)))
         p = np.concatenate(pos)
         return {"origin": np.concatenate(origin), "step": np.concatenate(step), "pos": p, "actual": self.y[p],
-                "predicted": np.concatenate(model_fc), "baseline": np.concatenate(naive)}
+                "predicted": np.concatenate(model_fc), "baseline": np.concatenate(naive),
+                "baseline_in_use": np.concatenate(in_use)}
 
     def _gated_val(self, model: nn.Module) -> None:
         """Set ``model.base_gate``: 1 when the network's validation MAE beats its base forecast's, else 0.
 
-        The network only corrects a base forecast (seasonal naive with ``--residual``). On a series
-        where no correction it learnt helps on the validation stretch (noise, too little data), the
-        run forecasts with the base alone rather than with a correction that made things worse; the
-        gate is stored with the weights (so ``predict`` and ``eval`` use it) and ``finish`` says so.
+        The network only corrects a base forecast (seasonal naive with ``--residual``). Unless its
+        correction beats the base on the validation stretch clearly (:func:`gate_passes`: the mean
+        gain in absolute error at least ``GATE_T`` standard errors above 0), the run forecasts with
+        the base alone: on a noisy series a small validation win is luck, and the battery showed
+        such corrections losing on the test tail. The gate is stored with the weights (so
+        ``predict`` and ``eval`` use it) and ``finish`` says so.
         """
         model.base_gate.fill_(1.0)
-        with_model = self._rolling(model, "val")
-        model.base_gate.fill_(0.0)
-        base_only = self._rolling(model, "val")
-        better = np.abs(with_model["predicted"] - with_model["actual"]).mean() < np.abs(
-            base_only["predicted"] - base_only["actual"]).mean()
-        model.base_gate.fill_(1.0 if better else 0.0)
+        r = self._rolling(model, "val")
+        gain = np.abs(r["baseline_in_use"] - r["actual"]) - np.abs(r["predicted"] - r["actual"])  # per point
+        model.base_gate.fill_(1.0 if gate_passes(gain) else 0.0)
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         if split == "val" and hasattr(model, "base_gate"):
