@@ -76,12 +76,12 @@ def test_auto_transform_logs_only_multiplicative_series():
     assert auto_transform(multiplicative, 1)[0] == "none" and auto_transform(multiplicative[:40], 12)[0] == "none"
 
 
-def test_gate_passes_is_a_paired_test_at_two_standard_errors():
+def test_gate_passes_is_a_paired_test_at_gate_t_standard_errors():
     from rnnkit.recipes.forecast_choices import gate_passes
 
     gain = np.array([1.0, 2.0, 0.5, 1.5, -0.5, 1.0])  # mean 0.9167, sd 0.861 -> t = 2.61
     assert gain.mean() / (gain.std(ddof=1) / math.sqrt(6)) == pytest.approx(2.608, abs=1e-3)
-    assert gate_passes(gain) and not gate_passes(gain, t=2.7)
-    assert not gate_passes(np.array([3.0, -2.0, 0.5, -0.5]))  # mean 0.25, t = 0.23: a lucky win
+    assert gate_passes(gain, t=2.0) and not gate_passes(gain, t=2.7)
+    assert not gate_passes(np.array([3.0, -2.0, 0.5, -0.5]))  # mean 0.25, t = 0.23 < GATE_T = 1: a lucky win
     assert not gate_passes(-gain) and not gate_passes(np.array([5.0]))
     assert gate_passes(np.full(4, 0.1))  # a constant gain: sd 0
