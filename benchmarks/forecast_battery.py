@@ -284,6 +284,23 @@ def run_series(name: str, workdir: Path, threads: int, extra: List[str], baselin
     return result
 
 
+def reuse_baselines(r: dict, earlier: Dict[str, dict]) -> None:
+    """Copy ETS/ARIMA from an earlier run of the same series when its test points are the same.
+
+    ETS and ARIMA depend only on the series and the origins, so an earlier run's numbers hold
+    when ``n``, season, horizon, test, validation and origins all match (and the naive MAE
+    agrees, a check that the same points were scored); otherwise they are left out.
+    """
+    old = earlier.get(r["series"])
+    keys = ("n", "season", "horizon", "test", "val", "origins")
+    if old is None or "error" in r or any(old.get(k) != r.get(k) for k in keys):
+        return
+    if not math.isclose(old["naive"]["mae"], r["naive"]["mae"], rel_tol=1e-9):
+        return
+    r["ets"], r["arima"] = old["ets"], old["arima"]
+    r["baselines_from"] = "earlier run (same test points)"
+
+
 def table(results: List[dict]) -> str:
     head = ("| series | n | season | test (origins x horizon) | rnnkit MAE | RMSE | MASE | rel. MAE vs naive | "
             "naive MASE | ETS MASE | ARIMA MASE | rnnkit wall s |\n|" + "---|" * 12)
@@ -316,24 +333,29 @@ def main() -> None:
     p.add_argument("--extra", default="", help="extra flags for every rnnkit run (to try other settings)")
     p.add_argument("--workdir", type=Path, default=None, help="keep the CSVs and runs here (default: a temp dir)")
     p.add_argument("--no-baselines", action="store_true", help="skip ETS and ARIMA (quick tuning runs)")
+    p.add_argument("--baselines-from", type=Path, default=None,
+                   help="reuse ETS/ARIMA from an earlier JSON where the series' test points match exactly")
     args = p.parse_args()
     names = [s.strip() for s in args.series.split(",") if s.strip()]
     unknown = [s for s in names if s not in BATTERY]
     if unknown:
         raise SystemExit(f"forecast_battery: unknown series {unknown}; known: {', '.join(BATTERY)}")
+    earlier = {} if args.baselines_from is None else {
+        r["series"]: r for r in json.loads(args.baselines_from.read_text())["results"] if "error" not in r}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name in names:
-            r = run_series(name, work, args.threads, args.extra.split(), not args.no_baselines)
+            r = run_series(name, work, args.threads, args.extra.split(), not (args.no_baselines or earlier))
+            reuse_baselines(r, earlier)
             results.append(r)
             print(f"{name}: " + (r.get("error") or f"rnnkit MASE {r['rnnkit']['mase']:.3f}, naive "
                                  f"{r['naive']['mase']:.3f}, ETS {r.get('ets', {}).get('mase', math.nan):.3f}, ARIMA "
                                  f"{r.get('arima', {}).get('mase', math.nan):.3f} ({r['wall_s']} s)\n  {r['picked']}"),
                   flush=True)
     args.out.write_text(json.dumps({"extra": args.extra, "results": results}, indent=1) + "\n")
-    if not args.no_baselines:
+    if not args.no_baselines and all("ets" in r or "error" in r for r in results):
         print(table(results))
 
 
