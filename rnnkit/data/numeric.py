@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from rnnkit.data.columnar import read_sequences_fast, read_series_fast
 from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file, hint, with_hint
 from rnnkit.data.rows import MISSING, check_column, csv_rows, looks_like_time, number, scalar_text
 
@@ -72,6 +73,10 @@ def read_timed_series_csv(
     """
     check_column("column", column, optional=True)
     check_column("time_column", time_column, optional=True)
+    if time_column is None:
+        fast = read_series_fast(path, column, interpolate_missing=interpolate_missing, encoding=encoding)
+        if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
+            return None, fast
     log = ProblemLog(path, skip_bad, max_skipped_share)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)
@@ -159,6 +164,13 @@ def read_sequences_csv(
     if feature_columns is not None:
         if isinstance(feature_columns, str) or not all(isinstance(c, str) for c in feature_columns):
             raise TypeError(f"read_sequences_csv: feature_columns must be a list of column names, got {feature_columns!r}")
+    fast = read_sequences_fast(path, id_column, label_column, feature_columns, time_column=time_column,
+                               encoding=encoding)
+    if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
+        if feature_columns is None:
+            _warn_time_like(path, _fast_header(path, encoding), [c for c in (id_column, label_column, time_column)
+                                                                 if c is not None])
+        return fast
     log = ProblemLog(path, skip_bad, max_skipped_share)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)
@@ -169,11 +181,8 @@ def read_sequences_csv(
         raise DataFileError(path, 1, f"no column(s) {', '.join(map(repr, missing))} in the header; columns are {header}")
     if not features:
         raise DataFileError(path, 1, f"no feature columns left besides {special}; columns are {header}")
-    timelike = [c for c in features if looks_like_time(c)] if feature_columns is None else []
-    if timelike:
-        fixes = " or ".join(h for h in (hint("time_column"), hint("feature_columns")) if h)
-        warnings.warn(f"{path}: column(s) {', '.join(map(repr, timelike))} look like a time index but are read as "
-                      f"feature(s){'; ' + fixes + ' to say otherwise' if fixes else ''}", UserWarning, stacklevel=2)
+    if feature_columns is None:
+        _warn_time_like(path, header, special)
     steps: Dict[str, List[Tuple[float, List[float]]]] = {}
     seq_labels: Dict[str, Tuple[str, int]] = {}
     kept = 0
@@ -213,3 +222,22 @@ def read_sequences_csv(
         sequences.append(np.array([v for _, v in items], dtype=np.float32))
     labels = np.array([seq_labels[s][0] for s in steps], dtype=str) if label_column is not None else None
     return sequences, labels
+
+
+def _warn_time_like(path: PathLike, header: Sequence[str], special: Sequence[str]) -> None:
+    """Warn when a column that becomes a feature by default is named like a time index (``t``, ``date`` ...)."""
+    timelike = [c for c in header if c not in special and looks_like_time(c)]
+    if timelike:
+        fixes = " or ".join(h for h in (hint("time_column"), hint("feature_columns")) if h)
+        warnings.warn(f"{path}: column(s) {', '.join(map(repr, timelike))} look like a time index but are read as "
+                      f"feature(s){'; ' + fixes + ' to say otherwise' if fixes else ''}", UserWarning, stacklevel=3)
+
+
+def _fast_header(path: PathLike, encoding: str) -> List[str]:
+    """The header as the columnar reader saw it (it parsed the file already); [] if it cannot be read."""
+    from rnnkit.data import columnar
+
+    try:
+        return columnar._header(path, encoding)
+    except Exception:  # noqa: BLE001 - only for a warning; the file was read successfully
+        return []
