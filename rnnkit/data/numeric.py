@@ -164,12 +164,13 @@ def read_sequences_csv(
     if feature_columns is not None:
         if isinstance(feature_columns, str) or not all(isinstance(c, str) for c in feature_columns):
             raise TypeError(f"read_sequences_csv: feature_columns must be a list of column names, got {feature_columns!r}")
+    special = [c for c in (id_column, label_column, time_column) if c is not None]
+    early = _fast_header(path, encoding) if feature_columns is None else []
+    if early:  # warned once, before either reader, so both give the same warnings in the same order
+        _warn_time_like(path, early, special)
     fast = read_sequences_fast(path, id_column, label_column, feature_columns, time_column=time_column,
                                encoding=encoding)
     if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
-        if feature_columns is None:
-            _warn_time_like(path, _fast_header(path, encoding), [c for c in (id_column, label_column, time_column)
-                                                                 if c is not None])
         return fast
     log = ProblemLog(path, skip_bad, max_skipped_share)
     text = decode_file(path, encoding)
@@ -181,7 +182,7 @@ def read_sequences_csv(
         raise DataFileError(path, 1, f"no column(s) {', '.join(map(repr, missing))} in the header; columns are {header}")
     if not features:
         raise DataFileError(path, 1, f"no feature columns left besides {special}; columns are {header}")
-    if feature_columns is None:
+    if feature_columns is None and not early:
         _warn_time_like(path, header, special)
     steps: Dict[str, List[Tuple[float, List[float]]]] = {}
     seq_labels: Dict[str, Tuple[str, int]] = {}

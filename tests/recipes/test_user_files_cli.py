@@ -30,3 +30,14 @@ def test_sentiment_gz_data_and_skip_bad_share(tmp_path, monkeypatch, capsys):
     assert "reviews.jsonl.gz, line 6: malformed JSON" in err and "(add --skip-bad to skip bad rows)" in err
     assert main([*base, "--skip-bad", "--run-dir", str(tmp_path / "r")]) == 0
     assert "read 59 rows, skipped 1 bad rows (1.7% of the file dropped" in capsys.readouterr().out
+
+
+def test_charlm_reads_a_gz_corpus_like_the_plain_one(tmp_path):
+    from rnnkit.data.tokens import corpus_from_file
+
+    text = "To be, or not to be: that is the question.\n" * 40
+    (tmp_path / "c.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "c.txt.gz").write_bytes(gzip.compress(text.encode()))
+    plain = corpus_from_file(tmp_path / "c.txt", directory=tmp_path / "cache1")
+    packed = corpus_from_file(tmp_path / "c.txt.gz", directory=tmp_path / "cache2")
+    assert packed.vocab.chars == plain.vocab.chars and (packed.tokens[:] == plain.tokens[:]).all()
