@@ -203,15 +203,40 @@ def cmd_eval(argv: Sequence[str]) -> int:
     return 0
 
 
+PREDICT_READ_OPTIONS = (
+    ("column", str, "the input's column to read (recipes that read one column; default: the run's setting)"),
+    ("time_column", str, "the input's time column (forecast; default: the run's setting)"),
+    ("text_column", str, "the input's text column (sentiment; default: the run's setting)"),
+    ("skip_bad", bool, "skip bad rows of the input (counted, with a warning)"),
+    ("max_bad_share", float, "with --skip-bad: stop when more than this share of the input's lines is bad"),
+    ("encoding", str, "the input's encoding (default: the run's setting)"),
+)
+"""``predict`` flags that say how to read the input file, overriding the run's saved config."""
+
+
 def cmd_predict(argv: Sequence[str]) -> int:
     """``rnnkit predict RUN_DIR --input FILE [--output FILE]``."""
     p = _run_parser("predict", "Predict with a trained run on your own file.")
     p.add_argument("--input", required=True, type=Path, help="input file (format: see the recipe's docs)")
     p.add_argument("--output", type=Path, default=None, help="where to write predictions (default beside input)")
+    for name, kind, text in PREDICT_READ_OPTIONS:
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            p.add_argument(flag, dest=name, action="store_true", default=None, help=text)
+        else:
+            p.add_argument(flag, dest=name, type=kind, default=None, help=text)
     args = p.parse_args(argv)
     if not args.input.is_file():
         raise UsageError(f"rnnkit predict: --input {args.input} does not exist")
     recipe, model, _ = _open(args)
+    for name, _, _ in PREDICT_READ_OPTIONS:  # how to read this file: overrides the run's saved setting
+        value = getattr(args, name)
+        if value is not None:
+            if not hasattr(recipe.cfg, name):
+                raise UsageError(f"rnnkit predict: --{name.replace('_', '-')} does not apply to {recipe.name!r} "
+                                 "predict files")
+            setattr(recipe.cfg, name, value)
+    recipe.cfg.validate(recipe.name)
     out = recipe.predict(model, args.input, args.output)
     print(f"rnnkit: predictions written to {out}")
     return 0

@@ -4,7 +4,9 @@ Every reader decodes strictly (UTF-8 by default, ``encoding=`` for others) and
 names the file and line of any problem: malformed rows, missing columns,
 values that are not numbers, empty files. With ``skip_bad=True`` bad rows are
 skipped, counted in the returned :class:`~rnnkit.data.errors.ReadReport` and a
-warning is issued; nothing is dropped silently. Fully blank lines are not rows
+warning gives the share of the file dropped; nothing is dropped silently, and
+past ``max_skipped_share`` (default 10% of the lines) the reader stops. Files
+ending in ``.gz`` are decompressed. Fully blank lines are not rows
 and are ignored. Labels are returned as strings exactly as written; turn them
 into class indices with :func:`rnnkit.data.labels.encode_labels`.
 """
@@ -57,6 +59,7 @@ def read_labelled_table(
     skip_bad: bool = False,
     format: Optional[str] = None,
     encoding: str = "utf-8",
+    max_skipped_share: Optional[float] = None,
 ) -> Tuple[List[str], np.ndarray, ReadReport]:
     """Read ``(text, label)`` pairs from a CSV, TSV or JSONL file.
 
@@ -71,6 +74,8 @@ def read_labelled_table(
         skip_bad: skip bad rows (counted in the report, with a warning) instead of raising.
         format: ``"csv"``, ``"tsv"`` or ``"jsonl"`` to override the suffix.
         encoding: the file's encoding.
+        max_skipped_share: with ``skip_bad``, the largest share of lines that may be skipped
+            (default :data:`rnnkit.data.errors.MAX_SKIPPED_SHARE`).
 
     Returns:
         ``(texts, labels, report)``: ``labels`` is an array of ``str`` (as written, stripped).
@@ -83,7 +88,7 @@ def read_labelled_table(
     fast = read_labelled_fast(path, text_column, label_column, format=format, encoding=encoding)
     if fast is not None:  # pandas' parse of a clean CSV/TSV (or its cached arrays); else the strict reader below
         return fast
-    log = ProblemLog(path, skip_bad)
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     texts: List[str] = []
     labels: List[str] = []
     for line, row in table_rows(path, (text_column, label_column), format, encoding, log):
@@ -101,7 +106,13 @@ def read_labelled_table(
 
 
 def read_text_column(
-    path: PathLike, text_column: str, *, skip_bad: bool = False, format: Optional[str] = None, encoding: str = "utf-8"
+    path: PathLike,
+    text_column: str,
+    *,
+    skip_bad: bool = False,
+    format: Optional[str] = None,
+    encoding: str = "utf-8",
+    max_skipped_share: Optional[float] = None,
 ) -> Tuple[List[str], ReadReport]:
     """Read one text column of a CSV/TSV/JSONL file (inputs to predict on).
 
@@ -111,12 +122,13 @@ def read_text_column(
         skip_bad: skip bad rows (counted, with a warning) instead of raising.
         format: ``"csv"``, ``"tsv"`` or ``"jsonl"`` to override the suffix.
         encoding: the file's encoding.
+        max_skipped_share: with ``skip_bad``, the largest share of lines that may be skipped.
 
     Returns:
         ``(texts, report)``.
     """
     check_column("text_column", text_column)
-    log = ProblemLog(path, skip_bad)
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     texts: List[str] = []
     for line, row in table_rows(path, (text_column,), format, encoding, log):
         text = row[text_column]

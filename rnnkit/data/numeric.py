@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from rnnkit.data.columnar import read_sequences_fast, read_series_fast
-from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file
-from rnnkit.data.rows import MISSING, check_column, csv_rows, number, scalar_text
+from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file, hint, with_hint
+from rnnkit.data.rows import MISSING, check_column, csv_rows, looks_like_time, number, scalar_text
 
-__all__ = ["read_series_csv", "read_sequences_csv"]
+__all__ = ["read_series_csv", "read_timed_series_csv", "read_sequences_csv"]
 
 
 def read_series_csv(
@@ -21,17 +22,20 @@ def read_series_csv(
     skip_bad: bool = False,
     interpolate_missing: bool = False,
     encoding: str = "utf-8",
+    max_skipped_share: Optional[float] = None,
 ) -> np.ndarray:
     """Read one numeric column of a CSV file as a time series, in file order.
 
     Args:
-        path: a CSV file with a header row.
+        path: a CSV file with a header row (``.gz`` accepted).
         column: the column; ``None`` is allowed when the file has a single column.
         skip_bad: skip rows whose value is not a number (counted, with a warning).
         interpolate_missing: fill empty/``NA``/``nan`` cells by linear interpolation
             (ends take the nearest value); otherwise a missing value is a bad row.
             Fully blank lines are not rows: in a one-column file write ``NA`` for a gap.
         encoding: the file's encoding.
+        max_skipped_share: with ``skip_bad``, the largest share of lines that may be skipped
+            (default :data:`rnnkit.data.errors.MAX_SKIPPED_SHARE`).
 
     Returns:
         ``(N,)`` float64 array.
@@ -39,31 +43,74 @@ def read_series_csv(
     Raises:
         DataFileError: with the file and line of the problem.
     """
+    return read_timed_series_csv(path, column, None, skip_bad=skip_bad, interpolate_missing=interpolate_missing,
+                                 encoding=encoding, max_skipped_share=max_skipped_share)[1]
+
+
+def read_timed_series_csv(
+    path: PathLike,
+    column: Optional[str] = None,
+    time_column: Optional[str] = None,
+    *,
+    skip_bad: bool = False,
+    interpolate_missing: bool = False,
+    encoding: str = "utf-8",
+    max_skipped_share: Optional[float] = None,
+) -> Tuple[Optional[List[str]], np.ndarray]:
+    """:func:`read_series_csv` and, row for row, the file's time column (as written).
+
+    Args:
+        path, column, skip_bad, interpolate_missing, encoding, max_skipped_share: as :func:`read_series_csv`
+            (``column=None`` also allowed when the only other column is ``time_column``).
+        time_column: the column holding each row's time (kept as text, stripped; it must not
+            be empty), or ``None``.
+
+    Returns:
+        ``(times, values)``: a list of ``N`` strings (``None`` without ``time_column``) and ``(N,)`` float64.
+
+    Raises:
+        DataFileError: with the file and line of the problem.
+    """
     check_column("column", column, optional=True)
-    fast = read_series_fast(path, column, interpolate_missing=interpolate_missing, encoding=encoding)
-    if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
-        return fast
-    log = ProblemLog(path, skip_bad)
+    check_column("time_column", time_column, optional=True)
+    if time_column is None:
+        fast = read_series_fast(path, column, interpolate_missing=interpolate_missing, encoding=encoding)
+        if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
+            return None, fast
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)
+    if time_column is not None and time_column not in header:
+        raise DataFileError(path, 1, f"no time column {time_column!r} in the header; columns are {header}")
     if column is None:
-        if len(header) != 1:
-            raise DataFileError(path, 1, f"the file has {len(header)} columns {header}; pass column=... to choose one")
-        column = header[0]
+        candidates = [c for c in header if c != time_column]
+        if len(candidates) != 1:
+            raise DataFileError(path, 1, f"the file has {len(header)} columns {header}; "
+                                         f"{hint('column') or 'name one'} to choose one")
+        column = candidates[0]
     if column not in header:
         raise DataFileError(path, 1, f"no column {column!r} in the header; columns are {header}")
     values: List[float] = []
+    times: List[str] = []
     for line, row in rows:
+        if time_column is not None:
+            stamp = str(row[time_column]).strip()
+            if not stamp:
+                log.bad(line, f"{time_column!r} (the time) is empty")
+                continue
         raw = str(row[column]).strip()
         if interpolate_missing and raw.lower() in MISSING:
-            values.append(math.nan)
-            continue
-        x = number(raw)
+            x: Optional[float] = math.nan
+        else:
+            x = number(raw)
         if x is None:
-            hint = " (pass interpolate_missing=True to fill gaps)" if raw.lower() in MISSING else ""
-            log.bad(line, f"{column!r} must be a finite number, got {raw!r}{hint}")
+            problem = f"{column!r} must be a finite number, got {raw!r}"
+            log.bad(line, with_hint(problem, "interpolate_missing", "fill gaps") if raw.lower() in MISSING
+                    else problem)
             continue
         values.append(x)
+        if time_column is not None:
+            times.append(stamp)
     log.finish(len(values))
     series = np.array(values, dtype=np.float64)
     gaps = np.isnan(series)
@@ -72,7 +119,7 @@ def read_series_csv(
     if gaps.any():
         idx = np.arange(len(series))
         series[gaps] = np.interp(idx[gaps], idx[~gaps], series[~gaps])
-    return series
+    return (times if time_column is not None else None), series
 
 
 def read_sequences_csv(
@@ -84,6 +131,7 @@ def read_sequences_csv(
     time_column: Optional[str] = None,
     skip_bad: bool = False,
     encoding: str = "utf-8",
+    max_skipped_share: Optional[float] = None,
 ) -> Tuple[List[np.ndarray], Optional[np.ndarray]]:
     """Read variable-length multivariate sequences stored one time step per row.
 
@@ -91,14 +139,18 @@ def read_sequences_csv(
     ``time_column``); sequences come out in order of first appearance.
 
     Args:
-        path: a CSV file with a header row.
+        path: a CSV file with a header row (``.gz`` accepted).
         id_column: the sequence id column.
         label_column: the label column (constant within a sequence), or ``None`` for unlabelled data.
-        feature_columns: the numeric feature columns; default all other columns.
+        feature_columns: the numeric feature columns; default all other columns (with a warning
+            when one of them is named like a time index, e.g. ``t`` or ``date``, and no
+            ``time_column`` is given: it probably should not be a feature).
         time_column: sort each sequence's rows by this numeric column (it is not a feature by default).
         skip_bad: skip bad rows (non-numeric features, empty ids, a label that changes
             within a sequence), counted with a warning, instead of raising.
         encoding: the file's encoding.
+        max_skipped_share: with ``skip_bad``, the largest share of lines that may be skipped
+            (default :data:`rnnkit.data.errors.MAX_SKIPPED_SHARE`).
 
     Returns:
         ``(sequences, labels)``: float32 arrays ``(T_i, C)`` and a ``str`` array of labels (or ``None``).
@@ -112,11 +164,15 @@ def read_sequences_csv(
     if feature_columns is not None:
         if isinstance(feature_columns, str) or not all(isinstance(c, str) for c in feature_columns):
             raise TypeError(f"read_sequences_csv: feature_columns must be a list of column names, got {feature_columns!r}")
+    special = [c for c in (id_column, label_column, time_column) if c is not None]
+    early = _fast_header(path, encoding) if feature_columns is None else []
+    if early:  # warned once, before either reader, so both give the same warnings in the same order
+        _warn_time_like(path, early, special)
     fast = read_sequences_fast(path, id_column, label_column, feature_columns, time_column=time_column,
                                encoding=encoding)
     if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
         return fast
-    log = ProblemLog(path, skip_bad)
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)
     special = [c for c in (id_column, label_column, time_column) if c is not None]
@@ -126,6 +182,8 @@ def read_sequences_csv(
         raise DataFileError(path, 1, f"no column(s) {', '.join(map(repr, missing))} in the header; columns are {header}")
     if not features:
         raise DataFileError(path, 1, f"no feature columns left besides {special}; columns are {header}")
+    if feature_columns is None and not early:
+        _warn_time_like(path, header, special)
     steps: Dict[str, List[Tuple[float, List[float]]]] = {}
     seq_labels: Dict[str, Tuple[str, int]] = {}
     kept = 0
@@ -165,3 +223,22 @@ def read_sequences_csv(
         sequences.append(np.array([v for _, v in items], dtype=np.float32))
     labels = np.array([seq_labels[s][0] for s in steps], dtype=str) if label_column is not None else None
     return sequences, labels
+
+
+def _warn_time_like(path: PathLike, header: Sequence[str], special: Sequence[str]) -> None:
+    """Warn when a column that becomes a feature by default is named like a time index (``t``, ``date`` ...)."""
+    timelike = [c for c in header if c not in special and looks_like_time(c)]
+    if timelike:
+        fixes = " or ".join(h for h in (hint("time_column"), hint("feature_columns")) if h)
+        warnings.warn(f"{path}: column(s) {', '.join(map(repr, timelike))} look like a time index but are read as "
+                      f"feature(s){'; ' + fixes + ' to say otherwise' if fixes else ''}", UserWarning, stacklevel=3)
+
+
+def _fast_header(path: PathLike, encoding: str) -> List[str]:
+    """The header as the columnar reader saw it (it parsed the file already); [] if it cannot be read."""
+    from rnnkit.data import columnar
+
+    try:
+        return columnar._header(path, encoding)
+    except Exception:  # noqa: BLE001 - only for a warning; the file was read successfully
+        return []

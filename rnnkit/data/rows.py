@@ -6,22 +6,21 @@ import csv
 import io
 import json
 import math
-from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file
+from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, data_suffix, decode_file
 
 Row = Tuple[int, Dict[str, object]]
 _FORMATS = ("csv", "tsv", "jsonl")
 
 
 def detect_format(path: PathLike, text: str, fmt: Optional[str]) -> str:
-    """``fmt``, else the format the suffix names, else JSONL when the text starts with ``{``, else CSV."""
+    """``fmt``, else the format the suffix names (``.gz`` ignored), else JSONL when the text starts with ``{``, else CSV."""
     if fmt is not None:
         if fmt not in _FORMATS:
             raise ValueError(f"rnnkit.data: format must be one of {', '.join(map(repr, _FORMATS))} or None, got {fmt!r}")
         return fmt
-    suffix = Path(path).suffix.lower()
+    suffix = data_suffix(path)
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
     if suffix in (".tsv", ".tab"):
@@ -58,14 +57,16 @@ def csv_rows(path: PathLike, text: str, delimiter: str, log: ProblemLog) -> Tupl
             try:
                 record = next(reader)
             except StopIteration:
+                log.lines_total = max(0, reader.line_num - start + 1)
                 return
             except csv.Error as err:
-                log.bad(line, f"malformed CSV: {err}")
+                log.bad(line, f"malformed CSV: {err}{_span(line, reader.line_num)}", reader.line_num)
                 line = reader.line_num + 1
                 continue
             if record and any(f.strip() for f in record):
                 if len(record) != len(header):
-                    log.bad(line, f"expected {len(header)} fields (as the header), got {len(record)}")
+                    log.bad(line, f"expected {len(header)} fields (as the header), got {len(record)}"
+                                  f"{_span(line, reader.line_num)}", reader.line_num)
                 else:
                     yield line, dict(zip(header, record))
             line = reader.line_num + 1
@@ -73,9 +74,18 @@ def csv_rows(path: PathLike, text: str, delimiter: str, log: ProblemLog) -> Tupl
     return header, rows()
 
 
+def _span(line: int, last: int) -> str:
+    """A note when one row runs over lines ``line..last`` (an unclosed quote), else ``""``."""
+    if last <= line:
+        return ""
+    return f" (this row runs over lines {line}-{last}: an unclosed quote swallows the lines after it)"
+
+
 def jsonl_rows(path: PathLike, text: str, log: ProblemLog) -> Iterator[Row]:
     """``(line, object)`` for each non-blank line that is a JSON object; other lines are bad rows."""
-    for line_no, raw in enumerate(text.split("\n"), start=1):
+    lines = text.split("\n")
+    log.lines_total = sum(1 for raw in lines if raw.strip())
+    for line_no, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
@@ -144,3 +154,13 @@ def number(value: object) -> Optional[float]:
 
 
 MISSING = {"", "na", "nan", "null", "none", "?"}
+
+TIME_NAMES = ("t", "time", "date", "datetime", "timestamp", "ts", "step", "time_step", "timestep", "index",
+              "idx", "year", "month", "day", "week", "hour", "minute", "second", "period", "frame", "tick")
+"""Column names (compared lower-case, with ``-`` and spaces as ``_``) that look like a time index."""
+
+
+def looks_like_time(name: str) -> bool:
+    """Whether a column name looks like a time index (:data:`TIME_NAMES`, or ending in ``_time``/``_date``)."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    return key in TIME_NAMES or key.endswith(("_time", "_date", "_timestamp"))

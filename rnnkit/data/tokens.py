@@ -37,7 +37,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -94,10 +94,19 @@ def _check_source(path: PathLike, encoding: str) -> None:
         raise FileNotFoundError(f"[Errno 2] No such file or directory: '{path}'")
 
 
+def _open_source(path: PathLike) -> Any:
+    """The corpus file for reading bytes, through gzip when it is gzip-compressed (``1f 8b``)."""
+    import gzip
+
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
 def _decode_error(path: PathLike, encoding: str, start: int, end: int) -> DataFileError:
     """The error :func:`rnnkit.data.errors.decode_file` gives for bad bytes ``[start, end)``, found by streaming."""
     lines, last_nl, pos = 0, -1, 0
-    with open(path, "rb") as fh:
+    with _open_source(path) as fh:
         while pos < start:
             block = fh.read(min(1 << 22, start - pos))
             if not block:
@@ -109,9 +118,12 @@ def _decode_error(path: PathLike, encoding: str, start: int, end: int) -> DataFi
             pos += len(block)
         fh.seek(start)
         bad = fh.read(end - start).hex(" ")
-    return DataFileError(path, lines + 1, f"not valid {encoding}: byte(s) {bad} at byte offset {start} (column "
-                                          f"{start - last_nl}); if the file uses another encoding pass encoding=..., "
-                                          "e.g. 'latin-1' or 'cp1252'")
+    from rnnkit.data.errors import hint  # the option's spelling for the caller (--encoding on the command line)
+
+    problem = f"not valid {encoding}: byte(s) {bad} at byte offset {start} (column {start - last_nl})"
+    fix = hint("encoding")
+    return DataFileError(path, lines + 1, f"{problem}; if the file uses another encoding {fix}" if fix
+                         else f"{problem}; save the file as {encoding}")
 
 
 def iter_text_chunks(path: PathLike, encoding: str = "utf-8", chunk_bytes: int = CHUNK_CHARS) -> Iterator[str]:
@@ -133,7 +145,7 @@ def iter_text_chunks(path: PathLike, encoding: str = "utf-8", chunk_bytes: int =
     _check_source(path, encoding)
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     fed, first, held, any_text = 0, True, "", False
-    with open(path, "rb") as fh:
+    with _open_source(path) as fh:
         while True:
             data = fh.read(chunk_bytes)
             final = not data

@@ -42,7 +42,7 @@ def _parse_channel(part: str) -> Optional[np.ndarray]:
 
 
 def read_ts_file(
-    path: PathLike, *, skip_bad: bool = False, encoding: str = "utf-8"
+    path: PathLike, *, skip_bad: bool = False, encoding: str = "utf-8", max_skipped_share: Optional[float] = None
 ) -> Tuple[List[np.ndarray], Optional[np.ndarray]]:
     """Read a ``.ts`` file into variable-length multivariate sequences.
 
@@ -50,6 +50,7 @@ def read_ts_file(
         path: the file.
         skip_bad: skip malformed cases (counted, with a warning) instead of raising.
         encoding: the file's encoding.
+        max_skipped_share: with ``skip_bad``, the largest share of cases that may be skipped.
 
     Returns:
         ``(sequences, labels)``: float32 arrays ``(T_i, C)`` (time first, one column per
@@ -60,7 +61,7 @@ def read_ts_file(
         DataFileError: naming the file and line of the problem.
     """
     text = decode_file(path, encoding)
-    log = ProblemLog(path, skip_bad)
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     has_labels: Optional[bool] = None
     class_labels: Optional[List[str]] = None
     dims: Optional[int] = None

@@ -163,6 +163,9 @@ class RunConfig:
         for name in ("patience", "threads", "checkpoint_every", "log_every", "max_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{owner}: --{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        share = getattr(self, "max_bad_share", 0.0)  # recipes that read user files with --skip-bad
+        if not (isinstance(share, float) and 0.0 <= share <= 1.0):
+            raise ValueError(f"{owner}: --max-bad-share must be a share in [0, 1], got {share}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{owner}: --dropout must be in [0, 1), got {self.dropout}")
         for name in ("lr", "weight_decay", "grad_clip", "time_budget"):

@@ -182,8 +182,10 @@ class CharLM(Recipe):
         """The corpus as a memory-mapped token file (tokenised on first use, then reused)."""
         cfg = self.cfg
         if cfg.text:
+            from rnnkit.data.errors import option_spelling
             from rnnkit.data.tokens import corpus_from_file
-            return corpus_from_file(cfg.text, cfg.encoding)
+            with option_spelling(encoding="add --encoding NAME, e.g. latin-1 or cp1252"):
+                return corpus_from_file(cfg.text, cfg.encoding)
         from rnnkit.data.datasets.corpora import shakespeare_corpus
         return shakespeare_corpus()
 

@@ -8,7 +8,9 @@ previous step and from the same step one season before. With ``--residual``
 (default) it predicts the correction to the seasonal-naive forecast, its head
 starts at zero, so training starts exactly at the baseline and learns what the
 baseline misses (trend, changing seasonality); ``--no-residual`` predicts the
-change from the last observed value instead.
+change from the last observed value instead. Each validation keeps the network's
+correction only if it beats the base forecast there (``base_gate``, stored
+with the weights); otherwise the run forecasts with the base alone and says so.
 
 Splits, in time order: train | validation (``--val-size``) | test
 (``--test-size``, the held-out tail). Validation and test are forecast in
@@ -19,15 +21,26 @@ season) is scored on exactly the same points and printed beside the model.
 
 Data: Mauna Loa CO2 (default; weekly, season 52, forecast a year from two
 years; test = the last two years), ``--dataset airline`` (monthly, season 12;
-test = 1960, as in Box & Jenkins), or your own ``--data FILE.csv --column
-NAME --season N``. Outputs: MAE/RMSE of model and baseline, ``forecast.png``
-(forecast against truth on the test tail). ``rnnkit predict RUN --input
-FILE.csv`` forecasts the ``horizon`` steps after the end of a series in the
-same format and writes them, beside the seasonal-naive forecast, as CSV.
+test = 1960, as in Box & Jenkins), or your own ``--data FILE.csv[.gz] --column
+NAME``. For your own file the season comes from ``--season``, else from the
+step of its time column (``--time-column``, or a column named like ``date`` /
+``time`` / ``month``: monthly 12, quarterly 4, weekly 52, daily 7, hourly 24),
+else 1 (none); the test tail and the validation stretch are each picked from
+the series (:func:`split_sizes`: about 10% of it, at least one season, in
+whole horizons) and printed.
+
+Outputs: MAE, MSE, RMSE, MAPE, sMAPE and MASE (:mod:`rnnkit.recipes.forecast_metrics`) of
+the model and of the baseline, ``forecast.png`` (forecast against truth on the
+test tail) and ``forecasts.csv`` (one row per forecast point: origin, target
+time, actual, predicted, baseline). ``rnnkit predict RUN --input FILE.csv``
+forecasts the ``horizon`` steps after the end of a series in the same format
+and writes them, beside the seasonal-naive forecast, as CSV, with the times
+that follow the input's own time column when its step is regular.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -38,11 +51,18 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
+from rnnkit.recipes.forecast_choices import TEST_SHARE, auto_transform, gate_passes, split_sizes
+from rnnkit.recipes.forecast_metrics import mase_scale, point_metrics
+from rnnkit.recipes.forecast_output import metrics_table, write_forecasts_csv, write_prediction_csv
 from rnnkit.recipes.models import RNNModel
 from rnnkit.train.plots import new_figure
 
 SEASONS = {"co2": 52, "airline": 12}
 TRANSFORMS = {"co2": "none", "airline": "log"}
+CLI_HINTS = {"skip_bad": "add --skip-bad", "column": "add --column NAME", "encoding": "add --encoding NAME",
+             "interpolate_missing": None, "max_skipped_share": "raise --max-bad-share",
+             "time_column": "add --time-column NAME", "feature_columns": None}
+"""How :mod:`rnnkit.data`'s hints name this recipe's options (its flags)."""
 
 
 @dataclass
@@ -51,14 +71,23 @@ class Config(RunConfig):
 
     dataset: str = opt("co2", "built-in series: co2 (Mauna Loa, weekly; statsmodels) or airline (monthly; sktime)",
                        choices=("co2", "airline"))
-    data: str = opt("", "your own series instead: a CSV file with a header")
-    column: str = opt("", "the CSV column holding the series (default: the file's only column)")
-    season: int = opt(0, "season length in steps (0 = 52 for co2, 12 for airline, 1 (none) for --data)")
+    data: str = opt("", "your own series instead: a CSV file (.csv or .csv.gz) with a header")
+    column: str = opt("", "the CSV column holding the series (default: the file's only column besides the time)")
+    time_column: str = opt("", "the CSV column holding the time, used for the season, forecasts.csv and predict's "
+                               "times (default: a column named like date/time/month/t, if any)")
+    season: int = opt(0, "season length in steps (0 = 52 for co2, 12 for airline; for --data: from the time "
+                         "column's step, monthly 12, quarterly 4, weekly 52, daily 7, hourly 24, else 1 (none))")
     horizon: int = opt(0, "steps forecast at once (0 = one season)")
-    window: int = opt(0, "past steps the model reads (0 = two seasons)")
-    test_size: int = opt(0, "held-out tail length (0 = two horizons if the series is long, else one)")
+    window: int = opt(0, "past steps the model reads (0 = two seasons, at least 8)")
+    test_size: int = opt(0, "held-out tail length (0 = co2: two years, airline: 1960; --data: about a tenth of the "
+                            "series, at least one season, in whole horizons)")
     val_size: int = opt(0, "validation stretch just before the test tail (0 = --test-size)")
-    transform: str = opt("auto", "transform before scaling (auto = log for airline, none otherwise)",
+    skip_bad: bool = opt(False, "skip rows of --data / predict files whose value is not a number (counted, with a "
+                                "warning; empty cells are interpolated anyway)")
+    max_bad_share: float = opt(0.1, "with --skip-bad: stop when more than this share of the file's lines is bad")
+    encoding: str = opt("utf-8", "encoding of --data / predict files")
+    transform: str = opt("auto", "transform before scaling (auto = log for airline; for --data, log when every "
+                                 "value is positive and the seasonal swing grows with the level; else none)",
                          choices=("auto", "none", "log"))
     residual: bool = opt(True, "predict the correction to the seasonal-naive forecast (else the change "
                                "from the last value)")
@@ -105,35 +134,94 @@ class Forecast(Recipe):
     # ---- data -----------------------------------------------------------------------------------
     def _read(self, path: Optional[Path] = None) -> np.ndarray:
         """The raw series: ``path`` (a CSV), else ``--data``, else the built-in dataset."""
-        cfg = self.cfg
-        if path is not None or cfg.data:
-            from rnnkit.data.files import read_series_csv
-            path = Path(path or cfg.data)
-            if not path.is_file():
-                raise FileNotFoundError(f"forecast: file {path} does not exist")
-            return read_series_csv(path, cfg.column or None, interpolate_missing=True)
-        from rnnkit.data.datasets import load_airline, load_co2
-        return (load_co2 if cfg.dataset == "co2" else load_airline)()[1]
+        return self._read_timed(path)[1]
 
-    def _sizes(self, n: int) -> dict[str, Any]:
+    def _read_timed(self, path: Optional[Path] = None) -> tuple[Optional[list[str]], np.ndarray, str]:
+        """``(times, values, time column)``: times as written (``None`` without a time column)."""
+        cfg = self.cfg
+        if path is None and not cfg.data:
+            from rnnkit.data.datasets import load_airline, load_co2
+            dates, values = (load_co2 if cfg.dataset == "co2" else load_airline)()
+            return [str(d) for d in dates], values, "date"
+        from rnnkit.data.errors import option_spelling
+        from rnnkit.data.numeric import read_timed_series_csv
+        path = Path(path or cfg.data)
+        if not path.is_file():
+            raise FileNotFoundError(f"forecast: file {path} does not exist")
+        with option_spelling(**CLI_HINTS):
+            time_col = cfg.time_column or self._guess_time_column(path)
+            times, y = read_timed_series_csv(path, cfg.column or None, time_col or None, interpolate_missing=True,
+                                             skip_bad=cfg.skip_bad, encoding=cfg.encoding,
+                                             max_skipped_share=cfg.max_bad_share)
+        return times, y, time_col
+
+    def _guess_time_column(self, path: Path) -> str:
+        """The header's one column named like a time index (not ``--column``), or ``""``."""
+        from rnnkit.data.errors import ProblemLog, decode_file
+        from rnnkit.data.rows import csv_rows, looks_like_time
+        header, _ = csv_rows(path, decode_file(path, self.cfg.encoding), ",", ProblemLog(path, True))
+        found = [c for c in header if looks_like_time(c) and c != self.cfg.column]
+        return found[0] if len(found) == 1 else ""
+
+    def _sizes(self, n: int, times: Optional[list[str]] = None, y: Optional[np.ndarray] = None) -> dict[str, Any]:
         """Season, horizon, window, split sizes and transform, from the config (0 / auto resolved)."""
         cfg = self.cfg
         for name in ("season", "horizon", "window", "test_size", "val_size"):
             if getattr(cfg, name) < 0:
                 raise ValueError(f"forecast: --{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
-        season = cfg.season or (1 if cfg.data else SEASONS[cfg.dataset])
-        horizon = cfg.horizon or season
-        window = cfg.window or max(2 * season, 8)
-        test = cfg.test_size or (2 * horizon if n >= 20 * horizon else horizon)
-        val = cfg.val_size or test
+        why: dict[str, str] = {}
+        season = cfg.season
+        if not season and cfg.data:
+            from rnnkit.data.timeindex import infer_step
+            step = infer_step(times) if times else None
+            season = (step.season or 1) if step else 1
+            why["season"] = (f"the time column's step is {step.name}" if step else
+                             "the time column's step is irregular: no season (--season to set one)" if times else
+                             "no time column: no season (--season to set one)")
+            if season > 1 and n < self._lengths(n, season)[-1]:
+                why["season"] = (f"the time column's step is {step.name}, but {n} points are too few for season "
+                                 f"{season} ({self._lengths(n, season)[-1]} needed): no season (--season to insist)")
+                season = 1
+        season = season or SEASONS[cfg.dataset]
+        horizon, window, test, val, need = self._lengths(n, season)
         transform = cfg.transform if cfg.transform != "auto" else ("none" if cfg.data else TRANSFORMS[cfg.dataset])
-        need = window + season + horizon + val + test
+        if cfg.transform == "auto" and cfg.data and y is not None:
+            transform, why["transform"] = auto_transform(y[: n - test - val], season)
         if n < need:
             raise ValueError(f"forecast: the series must have at least window + season + horizon + val + test = "
                              f"{window} + {season} + {horizon} + {val} + {test} = {need} points, got {n}; "
                              "lower --window/--horizon/--test-size/--val-size")
         return {"season": season, "horizon": horizon, "window": window, "test_size": test, "val_size": val,
-                "transform": transform}
+                "transform": transform, "why": why}
+
+    def _lengths(self, n: int, season: int) -> tuple[int, int, int, int, int]:
+        """``(horizon, window, test, val, points needed)`` for ``season`` (0 / auto resolved)."""
+        cfg = self.cfg
+        horizon = cfg.horizon or season
+        window = cfg.window or max(2 * season, 8)
+        if cfg.data:
+            test, val = split_sizes(n, season, horizon, window)
+            test, val = cfg.test_size or test, cfg.val_size or cfg.test_size or val
+        else:
+            test = cfg.test_size or (2 * horizon if n >= 20 * horizon else horizon)
+            val = cfg.val_size or test
+        return horizon, window, test, val, window + season + horizon + val + test
+
+    def _say_picked(self, n: int, time_col: str) -> None:
+        """Print the sizes chosen for a user's series and why."""
+        a = self.assets
+        season_why = a.get("why", {}).get("season")
+        picked = [] if self.cfg.test_size else ["--test-size"]
+        picked += [] if (self.cfg.val_size or self.cfg.test_size) else ["--val-size"]
+        source = f"time column {time_col!r}" if time_col else "no time column"
+        rule = (f" ({' and '.join(picked)} picked from the series: about {TEST_SHARE:.0%} each, at least one "
+                "season, in whole horizons)") if picked else ""
+        tf_why = a.get("why", {}).get("transform")
+        source += f"; transform {a['transform']}" + (f" ({tf_why})" if tf_why else "")
+        print(f"forecast: {n} points, {source}; season {a['season']}{f' ({season_why})' if season_why else ''}, "
+              f"horizon {a['horizon']}, window {a['window']}; test = the last {a['test_size']} points "
+              f"({math.ceil(a['test_size'] / a['horizon'])} forecast origin(s)), validation = the {a['val_size']} "
+              f"before them{rule}")
 
     def _transform(self, y: np.ndarray) -> np.ndarray:
         if self.assets["transform"] == "log":
@@ -146,22 +234,25 @@ class Forecast(Recipe):
         return np.exp(a) if self.assets["transform"] == "log" else a
 
     def load_data(self) -> None:
-        y = self._read()
+        times, y, time_col = self._read_timed()
         n = len(y)
         if not self.assets:
-            self.assets = self._sizes(n)
+            self.assets = {**self._sizes(n, times, y), "gate": True}
+            if self.cfg.data:
+                self._say_picked(n, time_col)
             a = self._transform(y)
             s = self.assets["season"]
             head = a[: n - self.assets["test_size"] - self.assets["val_size"]]
             self.assets["scale1"] = float(np.std(np.diff(head))) or 1.0
             self.assets["scale"] = float(np.std(head[s:] - head[:-s])) or 1.0
-        self.y = y
+        self.y, self.times = y, times
         self.a = self._transform(y)
         self.x = torch.from_numpy(features(self.a, self.assets["season"], self.assets["scale1"],
                                            self.assets["scale"]).astype(np.float32))
         test, val = self.assets["test_size"], self.assets["val_size"]
         self.bounds = {"train": (0, n - test - val), "val": (n - test - val, n - test), "test": (n - test, n)}
         w, s, h = self.assets["window"], self.assets["season"], self.assets["horizon"]
+        self.mase_q = mase_scale(y[:self.bounds["train"][1]], s)  # MASE's scale: in-sample seasonal naive, train part
         origins = np.arange(w + s - 1, self.bounds["train"][1] - h)
         if self.cfg.tiny:
             origins = origins[-64:]
@@ -192,6 +283,8 @@ class Forecast(Recipe):
         model = RNNModel(self.cfg, self.assets["horizon"], input_size=2)
         nn.init.zeros_(model.head.weight)  # start at the base forecast (the seasonal-naive one with --residual)
         nn.init.zeros_(model.head.bias)
+        if self.assets.get("gate"):  # runs since the forecasting battery: see _gated_val
+            model.register_buffer("base_gate", torch.ones(()))
         return model
 
     def training_loss(self, model: nn.Module, batch: Any, carry: Any) -> tuple[Tensor, None]:
@@ -205,33 +298,64 @@ class Forecast(Recipe):
         device = next(model.parameters()).device
         out, _ = model(x[origin - w + 1:origin + 1][None].to(device))
         step = out[0, :h].double().cpu().numpy() * self.assets["scale"]
-        return self._untransform(self._base(a, origin, h) + step)
+        gate = float(model.base_gate) if hasattr(model, "base_gate") else 1.0
+        return self._untransform(self._base(a, origin, h) + gate * step)
 
-    def _rolling(self, model: nn.Module, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Forecast a split in blocks of ``horizon`` from the true history: positions, truth, model, naive."""
+    def _rolling(self, model: nn.Module, split: str) -> dict[str, np.ndarray]:
+        """Forecast a split in blocks of ``horizon`` from the true history.
+
+        Returns:
+            ``origin`` (last observed index), ``step`` (1-based steps ahead), ``pos`` (target index),
+            ``actual``, ``predicted``, ``baseline`` (seasonal naive), ``baseline_in_use`` (what the network
+            corrects: seasonal naive, or the last value with ``--no-residual``): one entry per scored point.
+        """
         start, end = self.bounds[split]
         h, s = self.assets["horizon"], self.assets["season"]
-        pos, model_fc, naive = [], [], []
+        origin, step, pos, model_fc, naive, in_use = [], [], [], [], [], []
         for o in range(start - 1, end - 1, h):
             k = min(h, end - 1 - o)
+            origin.append(np.full(k, o))
+            step.append(np.arange(1, k + 1))
             pos.append(np.arange(o + 1, o + 1 + k))
             model_fc.append(self._forecast(model, self.x, self.a, o, k))
             naive.append(self._untransform(seasonal_base(self.a, o, k, s)))
+            in_use.append(self._untransform(self._base(self.a, o, k)))
         p = np.concatenate(pos)
-        return p, self.y[p], np.concatenate(model_fc), np.concatenate(naive)
+        return {"origin": np.concatenate(origin), "step": np.concatenate(step), "pos": p, "actual": self.y[p],
+                "predicted": np.concatenate(model_fc), "baseline": np.concatenate(naive),
+                "baseline_in_use": np.concatenate(in_use)}
+
+    def _gated_val(self, model: nn.Module) -> None:
+        """Set ``model.base_gate``: 1 when the network's validation MAE beats its base forecast's, else 0.
+
+        The network only corrects a base forecast (seasonal naive with ``--residual``). Unless its
+        correction beats the base on the validation stretch clearly (:func:`gate_passes`: the mean
+        gain in absolute error at least ``GATE_T`` standard errors above 0), the run forecasts with
+        the base alone: on a noisy series a small validation win is luck (elnino's 9% win on
+        72 validation points, t = 0.9, lost on the test tail). The gate is stored with the weights (so
+        ``predict`` and ``eval`` use it) and ``finish`` says so.
+        """
+        model.base_gate.fill_(1.0)
+        r = self._rolling(model, "val")
+        gain = np.abs(r["baseline_in_use"] - r["actual"]) - np.abs(r["predicted"] - r["actual"])  # per point
+        model.base_gate.fill_(1.0 if gate_passes(gain) else 0.0)
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
-        _, truth, fc, naive = self._rolling(model, split)
-        mae, naive_mae = float(np.abs(fc - truth).mean()), float(np.abs(naive - truth).mean())
+        if split == "val" and hasattr(model, "base_gate"):
+            self._gated_val(model)
+        r = self._rolling(model, split)
+        truth, fc = r["actual"], r["predicted"]
         scaled = (self._transform(fc) - self._transform(truth)) / self.assets["scale"]  # as the training loss
-        return {"loss": float(np.mean(scaled ** 2)), "mae": mae,
-                "rmse": float(np.sqrt(np.mean((fc - truth) ** 2))), "naive_mae": naive_mae,
-                "naive_rmse": float(np.sqrt(np.mean((naive - truth) ** 2))),
-                "mae_vs_naive": mae / max(naive_mae, 1e-12)}
+        ours = point_metrics(truth, fc, self.mase_q)
+        naive = point_metrics(truth, r["baseline"], self.mase_q)
+        gate = {"base_gate": float(model.base_gate)} if hasattr(model, "base_gate") else {}
+        return {"loss": float(np.mean(scaled ** 2)), **ours, **{f"naive_{k}": v for k, v in naive.items()},
+                "mae_vs_naive": ours["mae"] / max(naive["mae"], 1e-12), **gate}
 
     # ---- artefacts ------------------------------------------------------------------------------
     def finish(self, model: nn.Module, run_dir: Path, test_metrics: dict[str, float]) -> dict[str, Any]:
-        pos, truth, fc, naive = self._rolling(model, "test")
+        r = self._rolling(model, "test")
+        pos, truth, fc, naive = r["pos"], r["actual"], r["predicted"], r["baseline"]
         s = self.assets["season"]
         fig = new_figure(10, 4)
         ax = fig.subplots()
@@ -245,18 +369,26 @@ class Forecast(Recipe):
         ax.legend(loc="upper left")
         fig.tight_layout()
         fig.savefig(run_dir / "forecast.png")
+        write_forecasts_csv(run_dir / "forecasts.csv", r, self.times)
         beats = test_metrics["mae"] < test_metrics["naive_mae"]
-        table = ("| on the test tail | MAE | RMSE |\n|---|---|---|\n"
-                 f"| model | {test_metrics['mae']:.4f} | {test_metrics['rmse']:.4f} |\n"
-                 f"| seasonal naive (season {s}) | {test_metrics['naive_mae']:.4f} | "
-                 f"{test_metrics['naive_rmse']:.4f} |")
+        table = metrics_table(test_metrics, s)
+        if hasattr(model, "base_gate") and float(model.base_gate) == 0.0:
+            base = "seasonal-naive" if self.cfg.residual else "last-value"
+            gate_note = (f"the network's corrections did not beat the {base} forecast on the validation stretch, so "
+                         f"this run forecasts with the {base} forecast alone (base_gate 0; more data, another "
+                         "--season or --window may help)")
+            print(f"forecast: NOTE {gate_note}")
+            table += f"\n\nNote: {gate_note}."
         print(f"forecast: test tail of {len(pos)} points\n{table}\n"
-              f"the model {'beats' if beats else 'does NOT beat'} the seasonal-naive MAE")
+              f"the model {'beats' if beats else 'does NOT beat'} the seasonal-naive MAE "
+              f"(relative MAE {test_metrics['mae_vs_naive']:.3f}); every forecast: forecasts.csv")
         return {"test_mae": test_metrics["mae"], "naive_mae": test_metrics["naive_mae"], "beats_naive": beats,
-                "files": ["forecast.png"], "markdown": table + "\n\nForecast against truth: `forecast.png`."}
+                "test_mase": test_metrics["mase"], "files": ["forecast.png", "forecasts.csv"],
+                "markdown": table + "\n\nForecast against truth: `forecast.png`; every forecast point: "
+                                    "`forecasts.csv`."}
 
     def predict(self, model: nn.Module, input_path: Path, output_path: Optional[Path]) -> Path:
-        y = self._read(input_path)
+        times, y, time_col = self._read_timed(input_path)
         w, s, h = self.assets["window"], self.assets["season"], self.assets["horizon"]
         if len(y) < w + s:
             raise ValueError(f"forecast predict: {input_path} must hold at least window + season = {w + s} values, "
@@ -267,7 +399,9 @@ class Forecast(Recipe):
         with torch.no_grad():
             fc = self._forecast(model, x, a, len(a) - 1, h)
         naive = self._untransform(seasonal_base(a, len(a) - 1, h, s))
-        out = output_path or input_path.with_name(input_path.stem + ".forecast.csv")
-        rows = [f"{len(y) + k},{k + 1},{fc[k]:.6f},{naive[k]:.6f}" for k in range(h)]
-        out.write_text("index,step_ahead,forecast,seasonal_naive\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        out = output_path or input_path.with_name(input_path.name.removesuffix(".gz").rsplit(".", 1)[0]
+                                                  + ".forecast.csv")
+        note = write_prediction_csv(out, len(y), fc, naive, times, time_col)
+        if note:
+            print(f"forecast predict: {note}")
         return out

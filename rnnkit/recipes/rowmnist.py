@@ -73,6 +73,8 @@ class Config(RunConfig):
     lr_schedule: str = opt("cosine", "learning-rate schedule (seed 001: constant)",
                            choices=("constant", "cosine", "plateau"))
     grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off, as seed 001)")
+    skip_bad: bool = opt(False, "predict CSV files: skip rows that are not width numbers (counted, with a warning)")
+    max_bad_share: float = opt(0.1, "with --skip-bad: stop when more than this share of the file's lines is bad")
     augment_shift: int = opt(-1, "shift each training image by up to this many pixels each epoch "
                                  "(0 = off, -1 = auto: 2 on 28x28 MNIST, 0 on 8x8 digits)")
 
@@ -165,7 +167,8 @@ class RowMNIST(Recipe):
                             + "\n```\n\nMisclassified test images: `misclassified.png`."}
 
     def predict(self, model: nn.Module, input_path: Path, output_path: Optional[Path]) -> Path:
-        x = read_images(input_path, self.assets["rows"], self.assets["cols"], self.assets["raw_max"])
+        x = read_images(input_path, self.assets["rows"], self.assets["cols"], self.assets["raw_max"],
+                        skip_bad=self.cfg.skip_bad, max_bad_share=self.cfg.max_bad_share)
         model.eval()
         with torch.no_grad():
             probs = torch.softmax(self._logits(model, x), dim=1)
@@ -219,8 +222,9 @@ def plot_misclassified(images: Tensor, true: Tensor, pred: Tensor, path: Path) -
     return path
 
 
-def read_images(path: Path, rows: int, cols: int, raw_max: float) -> Tensor:
-    """Images from ``.npy`` or CSV as float ``(N, rows, cols)`` in ``[0, 1]``.
+def read_images(path: Path, rows: int, cols: int, raw_max: float, *, skip_bad: bool = False,
+                max_bad_share: float = 0.1) -> Tensor:
+    """Images from ``.npy`` or CSV (``.gz`` too; ``skip_bad`` skips bad rows) as float ``(N, rows, cols)`` in ``[0, 1]``.
 
     Raises:
         ValueError: an unreadable file or a shape that is not ``(N, rows, cols)``,
@@ -232,7 +236,7 @@ def read_images(path: Path, rows: int, cols: int, raw_max: float) -> Tensor:
         except ValueError as err:
             raise ValueError(f"rowmnist predict: {path} is not a plain numeric .npy array ({err})") from None
     else:
-        arr = read_csv_numbers(path, rows * cols, "rowmnist predict")
+        arr = read_csv_numbers(path, rows * cols, "rowmnist predict", skip_bad=skip_bad, max_bad_share=max_bad_share)
     if not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"rowmnist predict: {path} must hold numbers, got dtype {arr.dtype}")
     if arr.shape == (rows, cols):
@@ -250,32 +254,40 @@ def read_images(path: Path, rows: int, cols: int, raw_max: float) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-def read_csv_numbers(path: Path, width: int, owner: str) -> np.ndarray:
-    """Rows of ``width`` numbers from a CSV file; a non-numeric first line is a header.
+def read_csv_numbers(path: Path, width: int, owner: str, *, skip_bad: bool = False,
+                     max_bad_share: float = 0.1) -> np.ndarray:
+    """Rows of ``width`` numbers from a CSV file (``.gz`` too); a non-numeric first line is a header.
 
     Raises:
-        ValueError: a row that is not ``width`` numbers, or no rows (naming the file and line).
+        DataFileError (a ValueError): a row that is not ``width`` numbers (unless ``skip_bad``), no rows,
+            or bytes that are not UTF-8, naming the file and line.
     """
-    try:
-        lines = path.read_text("utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{owner}: {path} is not UTF-8 text ({err})") from None
-    rows = []
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        cells = line.split(",")
-        try:
-            values = [float(c) for c in cells]
-        except ValueError:
-            if no == 1:
-                continue  # header
-            raise ValueError(f"{owner}: {path}, line {no}: expected {width} comma-separated numbers, "
-                             f"got {line[:60]!r}") from None
-        if len(values) != width:
-            raise ValueError(f"{owner}: {path}, line {no}: expected {width} values (one image per row), "
-                             f"got {len(values)}")
-        rows.append(values)
-    if not rows:
-        raise ValueError(f"{owner}: {path} holds no rows of numbers")
+    from rnnkit.data.errors import DataFileError, ProblemLog, decode_file, option_spelling
+
+    with option_spelling(skip_bad="add --skip-bad", max_skipped_share="raise --max-bad-share", encoding=None):
+        lines = decode_file(path, allow_empty=True).split("\n")
+        log = ProblemLog(path, skip_bad, max_bad_share)
+        rows = []
+        first = True
+        for no, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            cells = line.split(",")
+            try:
+                values = [float(c) for c in cells]
+            except ValueError:
+                if first:
+                    first = False
+                    continue  # header
+                log.bad(no, f"expected {width} comma-separated numbers, got {line[:60]!r}")
+                continue
+            first = False
+            if len(values) != width:
+                log.bad(no, f"expected {width} values (one image per row), got {len(values)}")
+                continue
+            rows.append(values)
+        log.lines_total = sum(1 for ln in lines if ln.strip())
+        if not rows and not log.report.rows_skipped:
+            raise DataFileError(path, None, f"holds no rows of numbers ({owner})")
+        log.finish(len(rows))
     return np.asarray(rows, dtype=np.float64)

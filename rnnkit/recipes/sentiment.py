@@ -72,6 +72,11 @@ __all__ = ["Config", "Sentiment", "TextClassifier", "Ensemble", "classification_
            "write_predictions"]
 
 
+CLI_HINTS = {"skip_bad": "add --skip-bad", "max_skipped_share": "raise --max-bad-share", "encoding": None,
+             "column": "add --text-column NAME"}
+"""How :mod:`rnnkit.data`'s hints name this recipe's options (its flags)."""
+
+
 @dataclass
 class Config(RunConfig):
     """sentiment options; the model follows seed 004, the training options were tuned on validation."""
@@ -81,7 +86,9 @@ class Config(RunConfig):
     data: str = opt("", "your own labelled texts instead: a .csv, .tsv or .jsonl file")
     text_column: str = opt("text", "the column (JSONL key) holding the text in --data / predict files")
     label_column: str = opt("label", "the column (JSONL key) holding the label in --data")
-    skip_bad: bool = opt(False, "skip malformed rows of --data (counted, with a warning) instead of stopping")
+    skip_bad: bool = opt(False, "skip malformed rows of --data / predict files (counted, with a warning) instead "
+                                "of stopping")
+    max_bad_share: float = opt(0.1, "with --skip-bad: stop when more than this share of the file's lines is bad")
     test_fraction: float = opt(0.2, "stratified share of all texts held out for the test (80/20 as the baselines)")
     val_fraction: float = opt(0.1, "stratified share of the training texts used for validation")
     split_seed: int = opt(0, "seed of the train/validation/test split (apart from --seed: runs share a test set)")
@@ -199,9 +206,11 @@ class Sentiment(Recipe):
         """All texts and their labels as strings."""
         cfg = self.cfg
         if cfg.data:
+            from rnnkit.data.errors import option_spelling
             from rnnkit.data.files import read_labelled_table
-            texts, labels, report = read_labelled_table(cfg.data, cfg.text_column, cfg.label_column,
-                                                        skip_bad=cfg.skip_bad)
+            with option_spelling(**CLI_HINTS):
+                texts, labels, report = read_labelled_table(cfg.data, cfg.text_column, cfg.label_column,
+                                                            skip_bad=cfg.skip_bad, max_skipped_share=cfg.max_bad_share)
             print(f"sentiment: {report.summary()}")
             return texts, [str(v) for v in labels]
         from rnnkit.data.datasets import load_rotten_tomatoes
@@ -323,13 +332,16 @@ class Sentiment(Recipe):
                             f"Precision, recall and F1 are for the {which}."}
 
     def predict(self, model: nn.Module, input_path: Path, output_path: Optional[Path]) -> Path:
+        from rnnkit.data.errors import data_suffix, option_spelling
         from rnnkit.data.files import read_text_column, read_text_file
         from rnnkit.data.text import WordVocab, tokenize
 
-        if input_path.suffix.lower() == ".txt":
-            texts = [line for line in read_text_file(input_path).split("\n") if line.strip()]
-        else:
-            texts, _ = read_text_column(input_path, self.cfg.text_column)
+        with option_spelling(**CLI_HINTS):
+            if data_suffix(input_path) == ".txt":
+                texts = [line for line in read_text_file(input_path).split("\n") if line.strip()]
+            else:
+                texts, _ = read_text_column(input_path, self.cfg.text_column, skip_bad=self.cfg.skip_bad,
+                                            max_skipped_share=self.cfg.max_bad_share)
         if not texts:
             raise ValueError(f"sentiment predict: {input_path} holds no texts")
         self.vocab = WordVocab.from_dict(self.assets["vocab"])

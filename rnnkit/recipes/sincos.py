@@ -15,7 +15,8 @@ linear head on every step; MSE loss; Adam.
 Splits: three disjoint, consecutive stretches of the series (train,
 validation, test). Outputs: ``prediction.png`` (prediction against target on
 the test stretch). ``rnnkit predict RUN --input FILE`` reads one series of sin
-values (``.npy`` 1-D, or CSV/text with one number per line, optional header)
+values (``.npy`` 1-D, or CSV/text, ``.gz`` too, with an optional header: one
+number per line, or several columns and ``--column`` naming the one to read)
 and writes the predicted cos per step as CSV.
 """
 
@@ -48,6 +49,10 @@ class Config(RunConfig):
     noise: float = opt(0.0, "std of Gaussian noise added to the sin inputs (training only)")
     epochs: int = opt(15, "passes over the training stretch (the fit \"clicks\" after ~600 steps)")
     lr: float = opt(0.006, "Adam learning rate (seed 002)")
+    column: str = opt("", "predict files with several columns: the one holding the sin values (a header name, "
+                          "or its 1-based position when there is no header)")
+    skip_bad: bool = opt(False, "predict files: skip rows that are not a number (counted, with a warning)")
+    max_bad_share: float = opt(0.1, "with --skip-bad: stop when more than this share of the file's lines is bad")
 
 
 def series(start: int, streams: int, length: int) -> tuple[Tensor, Tensor]:
@@ -139,7 +144,12 @@ class SinCos(Recipe):
                 "markdown": "Prediction against target on the test stretch: `prediction.png`."}
 
     def predict(self, model: nn.Module, input_path: Path, output_path: Optional[Path]) -> Path:
-        x = read_series(input_path)
+        from rnnkit.data.errors import option_spelling
+
+        with option_spelling(skip_bad="add --skip-bad", column="add --column NAME",
+                             max_skipped_share="raise --max-bad-share", encoding=None):
+            x = read_series(input_path, self.cfg.column or None, skip_bad=self.cfg.skip_bad,
+                            max_skipped_share=self.cfg.max_bad_share)
         model.eval()
         with torch.no_grad():
             pred = self._predict_streams(model, x.reshape(1, -1, 1))[0, :, 0]
@@ -149,28 +159,32 @@ class SinCos(Recipe):
         return out
 
 
-def read_series(path: Path) -> Tensor:
-    """A 1-D float series from ``.npy`` or a one-number-per-line text/CSV file (optional header).
+def read_series(path: Path, column: Optional[str] = None, *, skip_bad: bool = False,
+                max_skipped_share: Optional[float] = None) -> Tensor:
+    """A 1-D float series from ``.npy``, or from a CSV/text file (``.gz`` too; optional header).
+
+    A text file holds one number per line, or several comma-separated columns of which
+    ``column`` names the one to read (a header name, or a 1-based position without a header).
+
+    Args:
+        path: the file.
+        column: the column of a file with several (required then; an error lists them).
+        skip_bad: skip rows that are not a number or have the wrong number of fields (counted, warned).
+        max_skipped_share: with ``skip_bad``, the largest share of lines that may be skipped.
 
     Raises:
-        ValueError: unreadable, empty, not 1-D, or non-finite (the message names the file).
+        ValueError: unreadable, empty, not 1-D, or non-finite (the message names the file);
+            :class:`~rnnkit.data.errors.DataFileError` (a ValueError) for a bad line or column.
     """
     if path.suffix.lower() == ".npy":
+        if column:
+            raise ValueError(f"sincos predict: --column {column!r} applies to CSV/text files, not to {path} (.npy)")
         try:
             arr = np.load(path, allow_pickle=False)
         except ValueError as err:
             raise ValueError(f"sincos predict: {path} is not a plain numeric .npy array ({err})") from None
     else:
-        lines = [ln.strip() for ln in path.read_text("utf-8").splitlines() if ln.strip()]
-        values = []
-        for no, line in enumerate(lines, 1):
-            try:
-                values.append(float(line.split(",")[-1]))
-            except ValueError:
-                if no == 1:
-                    continue  # header
-                raise ValueError(f"sincos predict: {path}, line {no}: expected a number, got {line[:40]!r}") from None
-        arr = np.asarray(values, dtype=np.float64)
+        arr = _read_text_series(path, column, skip_bad, max_skipped_share)
     arr = np.asarray(arr)
     if arr.ndim == 2 and 1 in arr.shape:  # a column or a row
         arr = arr.reshape(-1)
@@ -179,3 +193,52 @@ def read_series(path: Path) -> Tensor:
     if not np.isfinite(arr).all():
         raise ValueError(f"sincos predict: {path} contains NaN or inf values")
     return torch.from_numpy(arr.astype(np.float32))
+
+
+def _read_text_series(path: Path, column: Optional[str], skip_bad: bool,
+                      max_skipped_share: Optional[float]) -> np.ndarray:
+    """The chosen column of a comma-separated text file (first line: header unless all numbers)."""
+    from rnnkit.data.errors import DataFileError, ProblemLog, decode_file, hint
+
+    lines = [(no, ln) for no, ln in enumerate(decode_file(path, allow_empty=True).split("\n"), 1) if ln.strip()]
+    if not lines:
+        return np.zeros(0)
+    first = [c.strip() for c in lines[0][1].split(",")]
+    has_header = not all(_parses(c) for c in first)
+    names = first if has_header else [str(k) for k in range(1, len(first) + 1)]
+    if column is None:
+        if len(names) != 1:
+            shown = names if has_header else f"{len(names)} unnamed columns (positions 1..{len(names)})"
+            raise DataFileError(path, lines[0][0], f"the file has several columns: {shown}; "
+                                                   f"{hint('column') or 'name one'} to choose the sin values")
+        col = 0
+    elif column in names:
+        col = names.index(column)
+    else:
+        raise DataFileError(path, lines[0][0], f"no column {column!r}; columns are {names}"
+                                               + ("" if has_header else " (1-based positions: no header)"))
+    log = ProblemLog(path, skip_bad, max_skipped_share)
+    log.lines_total = len(lines) - has_header
+    values = []
+    for no, line in lines[1:] if has_header else lines:
+        cells = line.split(",")
+        if len(cells) != len(names):
+            log.bad(no, f"expected {len(names)} comma-separated fields, got {len(cells)}")
+            continue
+        if not _parses(cells[col]):
+            log.bad(no, f"expected a number{f' in column {names[col]!r}' if len(names) > 1 else ''}, "
+                        f"got {cells[col].strip()[:40]!r}")
+            continue
+        values.append(float(cells[col]))  # NaN / inf pass here and are refused by read_series, naming the file
+    if values or log.report.rows_skipped:
+        log.finish(len(values))
+    return np.asarray(values, dtype=np.float64)
+
+
+def _parses(cell: str) -> bool:
+    """Whether ``cell`` reads as a float (``nan`` and ``inf`` included)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

@@ -40,8 +40,13 @@ def outcome(fn, *args, **kw):
         try:
             result = fn(*args, **kw)
         except (DataFileError, ValueError, TypeError) as err:
-            return ("error", type(err).__name__, str(err)), [str(w.message) for w in caught]
-    return result, [str(w.message) for w in caught]
+            return ("error", type(err).__name__, str(err)), _messages(caught, args)
+    return result, _messages(caught, args)
+
+
+def _messages(caught, args) -> list:
+    """The warnings' texts with the file's own path as ``<file>`` (the fast and strict runs read two copies)."""
+    return [str(w.message).replace(str(args[0]), "<file>") if args else str(w.message) for w in caught]
 
 
 def same(a, b) -> bool:

@@ -131,8 +131,9 @@ def test_csv_bad_rows_name_their_line(tmp_path: Path, drop: "int | None", line: 
 
 def test_csv_skip_bad_counts_and_warns(tmp_path: Path) -> None:
     path = write(tmp_path, "bad.csv", BAD_CSV)
-    with pytest.warns(UserWarning, match=r"read 3 rows, skipped 4 bad rows \(line 3: .*; and 1 more\)"):
-        texts, labels, report = read_labelled_table(path, "text", "label", skip_bad=True)
+    with pytest.warns(UserWarning, match=r"read 3 rows, skipped 4 bad rows \(50.0% of the file dropped; "
+                                         r"line 3: .*; and 1 more\)"):
+        texts, labels, report = read_labelled_table(path, "text", "label", skip_bad=True, max_skipped_share=0.5)
     assert texts == ["ok one", "multi\nline", "ok two"] and labels.tolist() == ["1", "0", "0"]
     assert report.rows_read == 3 and report.rows_skipped == 4
     assert [ln for ln, _ in report.problems] == [3, 6, 7, 8]
@@ -184,7 +185,7 @@ def test_jsonl_bad_lines(tmp_path: Path) -> None:
     with raises_at(path, 2, "malformed JSON"):
         read_labelled_table(path, "text", "label")
     with pytest.warns(UserWarning, match="skipped 5 bad rows"):
-        texts, labels, report = read_labelled_table(path, "text", "label", skip_bad=True)
+        texts, labels, report = read_labelled_table(path, "text", "label", skip_bad=True, max_skipped_share=1.0)
     assert texts == ["good", "fine"] and labels.tolist() == ["pos", "neg"]
     assert [ln for ln, _ in report.problems] == [2, 3, 4, 5, 6]
     assert "expected a JSON object, got list" in report.problems[1][1]
@@ -235,7 +236,7 @@ def test_series_bad_values_and_missing(tmp_path: Path) -> None:
     with raises_at(path, 5, "'value' must be a finite number, got 'abc'"):
         read_series_csv(path, "value")
     with pytest.warns(UserWarning, match="skipped 3 bad rows"):
-        values = read_series_csv(path, "value", skip_bad=True)
+        values = read_series_csv(path, "value", skip_bad=True, max_skipped_share=0.5)
     np.testing.assert_array_equal(values, [1.0, 2.0, 5.0])
     gaps = write(tmp_path, "g.csv", "date,value\nd1,NA\nd2,1\nd3,\nd4,3\nd5,nan\n")
     with raises_at(gaps, 2, "(pass interpolate_missing=True to fill gaps)"):
@@ -276,7 +277,7 @@ def test_sequences_csv_errors(tmp_path: Path) -> None:
     with raises_at(path, 8, "feature 'b' must be a finite number, got 'oops'"):
         read_sequences_csv(path, "sid", "label", ["a", "b"])
     with pytest.warns(UserWarning, match="skipped 3 bad rows"):
-        seqs, labels = read_sequences_csv(path, "sid", "label", ["a", "b"], skip_bad=True)
+        seqs, labels = read_sequences_csv(path, "sid", "label", ["a", "b"], skip_bad=True, max_skipped_share=0.5)
     assert [len(s) for s in seqs] == [3, 2, 1]
     lines = bad.split("\n")
     lines[7] = ""
@@ -349,7 +350,7 @@ def test_ts_file_no_data_and_skip_bad(tmp_path: Path) -> None:
         read_ts_file(path)
     path = write(tmp_path, "skip.ts", TS.replace("7,?:8,9:b", "7,x:8,9:b"))
     with pytest.warns(UserWarning, match="skipped 1 bad rows"):
-        seqs, labels = read_ts_file(path, skip_bad=True)
+        seqs, labels = read_ts_file(path, skip_bad=True, max_skipped_share=0.5)
     assert labels.tolist() == ["a", "a"] and len(seqs) == 2
     only_header = write(tmp_path, "empty.ts", TS.split("@data")[0] + "@data\n")
     with raises_at(only_header, None, "no cases after @data found"):

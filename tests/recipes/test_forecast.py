@@ -54,8 +54,8 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     report = json.loads((run / "report.json").read_text())
     assert report["results"]["beats_naive"] and report["test"]["mae"] < report["test"]["naive_mae"]
     assert (run / "forecast.png").read_bytes()[:4] == b"\x89PNG"
-    # the baseline on the held-out tail (the last 12 points, one block from true history), by hand
-    tail = np.arange(188, 200)  # 200 points < 20 horizons: a one-horizon test tail
+    # the baseline on the held-out tail (the last 24 points, two blocks from true history), by hand
+    tail = np.arange(176, 200)  # 10% of 200 points, in whole horizons: two horizons of 12
     assert report["test"]["naive_mae"] == pytest.approx(np.abs(y[tail - 12] - y[tail]).mean(), rel=1e-4)
 
     assert main(["train", "forecast", "--resume", "--run-dir", str(run), "--epochs", "7", "--no-progress"]) == 0
@@ -68,12 +68,13 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     recipe.load_data()
     model, _ = rundir.load_weights(recipe, run)
     a = recipe.assets
-    assert (a["season"], a["horizon"], a["window"], a["test_size"], a["val_size"]) == (12, 12, 24, 12, 12)
+    assert (a["season"], a["horizon"], a["window"], a["test_size"], a["val_size"]) == (12, 12, 24, 24, 24)
     filled = y.copy()
     filled[7] = (y[6] + y[8]) / 2
     x = torch.tensor(features(filled, 12, a["scale1"], a["scale"]), dtype=torch.float32)
     with torch.no_grad():
-        out = model(x[187 - 23:188][None])[0][0].double().numpy()
+        out = np.concatenate([model(x[o - 23:o + 1][None])[0][0].double().numpy() for o in (175, 187)])
+    assert float(model.base_gate) == 1.0  # the network beat seasonal naive on validation: its corrections are used
     manual = filled[tail - 12] + out * a["scale"]
     assert result["test"]["mae"] == pytest.approx(np.abs(manual - y[tail]).mean(), rel=1e-4)
 
@@ -91,7 +92,7 @@ def test_untrained_residual_model_is_the_seasonal_naive_forecast():
     y = series(120)
     recipe = Forecast(Config(season=12, data="unused.csv"))
     recipe.assets = {**recipe._sizes(len(y)), "scale1": 1.0, "scale": 2.0}
-    recipe._read = lambda path=None: y  # type: ignore[method-assign]
+    recipe._read_timed = lambda path=None: (None, y, "")  # type: ignore[method-assign]
     recipe.load_data()
     model = recipe.build_model().eval()
     with torch.no_grad():
@@ -129,3 +130,103 @@ def test_airline_tiny(tmp_path, monkeypatch):
                  "--run-dir", str(tmp_path / "air")]) == 0
     assets = json.loads((tmp_path / "air" / "assets.json").read_text())
     assert (assets["season"], assets["horizon"], assets["test_size"], assets["transform"]) == (12, 12, 12, "log")
+
+
+def write_dated(path: Path, y: np.ndarray, start: str = "2001-01", extra: str = "") -> list[str]:
+    months = [str(m) for m in np.arange(np.datetime64(start, "M"), np.datetime64(start, "M") + len(y))]
+    text = "month,sales\n" + "".join(f"{m},{v:.4f}\n" for m, v in zip(months, y)) + extra
+    if path.suffix == ".gz":
+        import gzip
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, encoding="utf-8")
+    return months
+
+
+def test_user_series_defaults_forecasts_csv_and_dated_predict(tmp_path, monkeypatch, capsys):
+    from sklearn.metrics import mean_absolute_error, mean_absolute_percentage_error, mean_squared_error
+
+    monkeypatch.chdir(tmp_path)
+    y = series(150)
+    months = write_dated(tmp_path / "sales.csv.gz", y)
+    run = tmp_path / "r"
+    assert main(["train", "forecast", "--data", str(tmp_path / "sales.csv.gz"), "--column", "sales", *SMALL,
+                 "--epochs", "2", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    # no --season, --test-size, --val-size: the season from the monthly dates, the tail from the series
+    assert "150 points, time column 'month'; transform none (level ratio" in out
+    assert ("season 12 (the time column's step is monthly), horizon 12, window 24; "
+            "test = the last 12 points (1 forecast origin(s)), validation = the 12 before them") in out
+    assert "| model |" in out and "MASE" in out and "sMAPE" in out
+    rows = read_rows(run / "forecasts.csv")
+    assert [r["target_time"] for r in rows] == months[138:] and {r["origin_time"] for r in rows} == {months[137]}
+    assert [int(r["step_ahead"]) for r in rows] == list(range(1, 13))
+    actual = np.array([float(r["actual"]) for r in rows])
+    pred = np.array([float(r["predicted"]) for r in rows])
+    base = np.array([float(r["baseline"]) for r in rows])
+    np.testing.assert_allclose(actual, y[138:], rtol=1e-5)
+    np.testing.assert_allclose(base, y[126:138], atol=1e-4)  # seasonal naive: the same month a year before
+    test = json.loads((run / "report.json").read_text())["test"]
+    q = np.mean(np.abs(y[12:126] - y[:114]))  # MASE scale: in-sample seasonal naive on the training part
+    assert test["mae"] == pytest.approx(mean_absolute_error(actual, pred), rel=1e-4)
+    assert test["mse"] == pytest.approx(mean_squared_error(actual, pred), rel=1e-4)
+    assert test["mape"] == pytest.approx(100 * mean_absolute_percentage_error(actual, pred), rel=1e-4)
+    assert test["mase"] == pytest.approx(mean_absolute_error(actual, pred) / q, rel=1e-3)
+    assert test["naive_mase"] == pytest.approx(mean_absolute_error(actual, base) / q, rel=1e-3)
+
+    # predict: rows carry the months after the input's end
+    assert main(["predict", str(run), "--input", str(tmp_path / "sales.csv.gz")]) == 0
+    pred_rows = read_rows(tmp_path / "sales.forecast.csv")
+    future = [str(m) for m in np.datetime64(months[-1], "M") + np.arange(1, 13)]
+    assert [r["month"] for r in pred_rows] == future and int(pred_rows[0]["index"]) == 150
+
+
+def test_user_file_errors_speak_cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    y = series(150)
+    write_dated(tmp_path / "two.csv", y)
+    (tmp_path / "wide.csv").write_text("month,a,b\n" + "".join(f"{k},{v},{v}\n" for k, v in enumerate(y)))
+    base = ["train", "forecast", *SMALL, "--epochs", "1"]
+    assert main([*base, "--data", str(tmp_path / "wide.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "columns ['month', 'a', 'b']; add --column NAME to choose one" in err and "column=" not in err
+    write_dated(tmp_path / "bad.csv", y, extra="2013-07,oops\n" * 20)  # 20 bad rows of 170: 11.8%
+    assert main([*base, "--data", str(tmp_path / "bad.csv"), "--column", "sales"]) == 1
+    err = capsys.readouterr().err
+    assert "line 152: 'sales' must be a finite number, got 'oops' (add --skip-bad to skip bad rows)" in err
+    assert main([*base, "--data", str(tmp_path / "bad.csv"), "--column", "sales", "--skip-bad"]) == 1
+    err = capsys.readouterr().err
+    assert "11.8% skipped, more than the 10% allowed" in err and "(raise --max-bad-share to allow more)" in err
+    assert main([*base, "--data", str(tmp_path / "bad.csv"), "--column", "sales", "--skip-bad",
+                 "--max-bad-share", "0.2", "--run-dir", str(tmp_path / "ok")]) == 0
+    (tmp_path / "latin.csv").write_bytes("month,sales\n1,caf\xe9\n".encode("latin-1"))
+    assert main([*base, "--data", str(tmp_path / "latin.csv"), "--column", "sales"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'latin.csv'}, line 2: not valid utf-8" in err and "add --encoding NAME" in err
+    short = tmp_path / "short.csv"
+    write_dated(short, series(40))
+    assert main([*base, "--data", str(short), "--column", "sales", "--run-dir", str(tmp_path / "s")]) == 0
+    assert ("season 1 (the time column's step is monthly, but 40 points are too few for season 12 (72 needed): "
+            "no season (--season to insist))") in capsys.readouterr().out
+
+
+def test_base_gate_falls_back_to_the_baseline_when_validation_says_so(tmp_path, capsys):
+    y = series(150)
+    recipe = Forecast(Config(season=12, data="unused.csv"))
+    recipe._read_timed = lambda path=None: (None, y, "")  # type: ignore[method-assign]
+    recipe.load_data()
+    assert recipe.assets["gate"] is True
+    model = recipe.build_model().eval()
+    with torch.no_grad():
+        model.head.bias.fill_(-3.0)  # a correction against the trend: worse than seasonal naive
+        val = recipe.evaluate(model, "val")
+        assert float(model.base_gate) == 0.0 and val["base_gate"] == 0.0
+        assert val["mae"] == pytest.approx(val["naive_mae"])  # forecasts are the baseline's, exactly
+        test = recipe.evaluate(model, "test")
+        assert test["mae"] == pytest.approx(test["naive_mae"])
+        recipe.finish(model, tmp_path, test)
+        assert "this run forecasts with the seasonal-naive forecast alone (base_gate 0" in capsys.readouterr().out
+        # a correction that helps: the true seasonal difference of the trend (0.5 * 12 per step) is learnt
+        model.head.bias.fill_(6.0 / recipe.assets["scale"])
+        val = recipe.evaluate(model, "val")
+        assert float(model.base_gate) == 1.0 and val["mae"] < 0.5 * val["naive_mae"]

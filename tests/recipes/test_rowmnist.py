@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,10 +158,28 @@ def test_read_images_errors(tmp_path):
     with pytest.raises(ValueError, match=r"short.csv, line 1: expected 64 values \(one image per row\), got 3"):
         read_images(tmp_path / "short.csv", 8, 8, 16.0)
     (tmp_path / "empty.csv").write_text("header\n")
-    with pytest.raises(ValueError, match="empty.csv holds no rows of numbers"):
+    with pytest.raises(ValueError, match="empty.csv: holds no rows of numbers"):
         read_images(tmp_path / "empty.csv", 8, 8, 16.0)
     np.save(tmp_path / "nan.npy", np.full((1, 8, 8), np.nan))
     with pytest.raises(ValueError, match="nan.npy contains NaN or inf"):
         read_images(tmp_path / "nan.npy", 8, 8, 16.0)
     np.save(tmp_path / "one.npy", np.full((8, 8), 8.0))
     assert torch.equal(read_images(tmp_path / "one.npy", 8, 8, 16.0), torch.full((1, 8, 8), 0.5))
+
+
+def test_read_images_gz_skip_bad_and_undecodable(tmp_path):
+    import gzip
+
+    good = [",".join(str((i + k) % 17) for k in range(64)) for i in range(19)]
+    text = "\n".join(good[:10] + ["1,2,oops"] + good[10:]) + "\n"  # one bad row among 20: 5% of the lines
+    (tmp_path / "imgs.csv.gz").write_bytes(gzip.compress(text.encode()))
+    with pytest.raises(ValueError, match=re.escape("imgs.csv.gz, line 11: expected 64 comma-separated numbers, got "
+                                                   "'1,2,oops' (add --skip-bad to skip bad rows)")):
+        read_images(tmp_path / "imgs.csv.gz", 8, 8, 16.0)
+    with pytest.warns(UserWarning, match=r"read 19 rows, skipped 1 bad rows \(5.0% of the file dropped"):
+        x = read_images(tmp_path / "imgs.csv.gz", 8, 8, 16.0, skip_bad=True)
+    want = np.array([[float(v) for v in row.split(",")] for row in good]).reshape(-1, 8, 8) / 16.0
+    np.testing.assert_allclose(x.numpy(), want, rtol=1e-6)
+    (tmp_path / "latin.csv").write_bytes("caf\xe9\n".encode("latin-1") + b"1,2\n")
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'latin.csv'}, line 1: not valid utf-8")):
+        read_images(tmp_path / "latin.csv", 8, 8, 16.0)

@@ -91,3 +91,47 @@ def test_read_series(tmp_path):
     (tmp_path / "d.txt").write_text("nan\n")
     with pytest.raises(ValueError, match="d.txt contains NaN or inf"):
         read_series(tmp_path / "d.txt")
+
+
+def test_read_series_columns_gz_and_skip_bad(tmp_path):
+    import gzip
+    import re
+
+    from rnnkit.data import DataFileError
+
+    (tmp_path / "multi.csv").write_text("t,sin,noise\n0,0.1,5\n1,0.2,6\n")
+    with pytest.raises(DataFileError, match=re.escape("the file has several columns: ['t', 'sin', 'noise']; "
+                                                      "pass column=... to choose the sin values")):
+        read_series(tmp_path / "multi.csv")  # before: silently read the last column
+    assert read_series(tmp_path / "multi.csv", "sin").tolist() == pytest.approx([0.1, 0.2])
+    with pytest.raises(DataFileError, match=re.escape("no column 'cos'; columns are ['t', 'sin', 'noise']")):
+        read_series(tmp_path / "multi.csv", "cos")
+    (tmp_path / "bare.csv").write_text("0,0.3\n1,0.4\n")
+    with pytest.raises(DataFileError, match=re.escape("2 unnamed columns (positions 1..2)")):
+        read_series(tmp_path / "bare.csv")
+    assert read_series(tmp_path / "bare.csv", "2").tolist() == pytest.approx([0.3, 0.4])
+    rows = "".join(f"{k / 100}\n" for k in range(30)) + "oops\n" + "".join(f"{k / 100}\n" for k in range(30, 40))
+    (tmp_path / "s.txt.gz").write_bytes(gzip.compress(("sin\n" + rows).encode()))
+    with pytest.warns(UserWarning, match=r"read 40 rows, skipped 1 bad rows \(2.4% of the file dropped"):
+        got = read_series(tmp_path / "s.txt.gz", skip_bad=True)
+    assert got.tolist() == pytest.approx([k / 100 for k in range(40)])
+    (tmp_path / "latin.txt").write_bytes("sin\n0.5\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataFileError, match=re.escape(f"{tmp_path / 'latin.txt'}, line 3: not valid utf-8")):
+        read_series(tmp_path / "latin.txt")
+
+
+def test_predict_speaks_cli_and_takes_column(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "s"
+    assert main(["train", "sincos", *TINY, "--epochs", "1", "--max-steps", "2", "--run-dir", str(run)]) == 0
+    (tmp_path / "in.csv").write_text("t,sin\n" + "".join(f"{k},{math.sin(k / 31.4):.6f}\n" for k in range(20)))
+    capsys.readouterr()
+    assert main(["predict", str(run), "--input", str(tmp_path / "in.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "the file has several columns: ['t', 'sin']; add --column NAME to choose the sin values" in err
+    assert "column=" not in err
+    assert main(["predict", str(run), "--input", str(tmp_path / "in.csv"), "--column", "sin"]) == 0
+    rows = (tmp_path / "in.predictions.csv").read_text().splitlines()
+    assert len(rows) == 21 and float(rows[3].split(",")[1]) == pytest.approx(math.sin(2 / 31.4), abs=1e-6)
+    assert main(["predict", str(run), "--input", str(tmp_path / "in.csv"), "--text-column", "x"]) == 1
+    assert "--text-column does not apply to 'sincos' predict files" in capsys.readouterr().err
