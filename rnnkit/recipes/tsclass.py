@@ -30,9 +30,11 @@ file has one).
 from __future__ import annotations
 
 import csv
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
@@ -40,39 +42,102 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
-from rnnkit.recipes.models import RNNModel
-from rnnkit.recipes.sentiment import classification_metrics, confusion_matrix, write_predictions
+from rnnkit.recipes.models import RNNModel, SeriesClassifier
+from rnnkit.recipes.sentiment import write_predictions
+
+
+SMALL_VAL = 5
+"""A validation split with a class of fewer examples than this gets a warning (its metrics are noise)."""
+
+TUNING = """
+What was tried for the defaults (December 2026), on the battery of ``benchmarks/tsbattery.py``
+(the nine UCR/UEA datasets sktime bundles; official train/test splits; test accuracy). Quick runs
+with ``benchmarks/tstune.py`` (the recipe's model, a plain loop) on a machine shared with other
+jobs, one seed each; see benchmarks/README.md for the final battery through the CLI.
+
+protocol (before: 20% of train as validation, early stopping on it, no refit)
+  GunPoint 49.3% (one class for all), ArrowHead 26.9%: ten validation sequences chose epoch 1.
+  -> default --val-fraction 0: a fixed schedule (cosine decay over --epochs) on all training data,
+     the last epoch kept; --val-fraction > 0 keeps early stopping for large data sets.
+front end (length up to 1460-1344: ACSF1, PLAID; 427 OSULeaf)
+  a strided Conv1d(k=7) + Conv1d(k=3) with ReLU so the recurrent layers read <= --rnn-steps (64)
+  steps; raw long series through the LSTM alone are slow (1460 steps a batch) and learn little.
+normalisation
+  per-series z-score per channel (UCR convention) as the default; see the table in the README.
+pooling
+  mean of the top layer's outputs over valid steps (--pool mean) vs the last state.
+"""
 
 
 @dataclass
 class Config(RunConfig):
-    """tsclass options; the defaults were tuned on JapaneseVowels' validation split."""
+    """tsclass options; the defaults were chosen on the UCR/UEA battery (see :data:`TUNING`)."""
 
     dataset: str = opt("japanese_vowels", "built-in data: UEA JapaneseVowels (sktime's .ts files)",
                        choices=("japanese_vowels",))
-    data: str = opt("", "your own training data instead: a .csv (one row per time step) or .ts file")
+    data: str = opt("", "your own training data instead: .csv (one row per time step), .ts, .arff or UCR "
+                        ".txt/.tsv (label first)")
     test_data: str = opt("", "your own test data (same format as --data); default: --test-fraction of --data")
     id_column: str = opt("id", "CSV: the sequence id column")
     label_column: str = opt("label", "CSV: the class label column")
     time_column: str = opt("", "CSV: order each sequence's rows by this column (default: file order)")
     feature_columns: str = opt("", "CSV: comma-separated feature columns (default: all other columns)")
     test_fraction: float = opt(0.2, "stratified share of --data held out for the test when there is no --test-data")
-    val_fraction: float = opt(0.2, "stratified share of the training sequences used for validation")
+    val_fraction: float = opt(0.0, "0 (default): no validation split; train the fixed schedule (--epochs, cosine "
+                                    "decay) on all training data and keep the last epoch. > 0: this stratified "
+                                    "share validates, stops early (--patience) and picks the checkpoint; only "
+                                    "for large data (a class with < 5 validation examples warns)")
     split_seed: int = opt(0, "seed of the validation (and test) split, apart from --seed")
-    proj_size: int = opt(0, "linear input projection before the recurrent layer (0 = none)")
+    normalize: str = opt("channel", "series: z-score each series per channel; channel: standardise channels with "
+                                   "the training mean/std; both: series then channel; none",
+                         choices=("series", "channel", "both", "none"))
+    conv_channels: int = opt(64, "filters of the convolutional front end before the recurrent layers (0 = none)")
+    conv_kernel: int = opt(7, "width of the front end's first (strided) convolution (odd)")
+    rnn_steps: int = opt(64, "the front end's stride is ceil(longest training series / this), so the recurrent "
+                             "layers read at most about this many steps")
+    pool: str = opt("mean", "features for the head: mean of the top layer's outputs over valid steps, the last "
+                            "state, or both", choices=("mean", "last", "both"))
+    proj_size: int = opt(0, "linear input projection before the recurrent layer (0 = none; only without the "
+                            "front end)")
     hidden_size: int = opt(64, "units per recurrent layer (per direction)")
     bidirectional: bool = opt(True, "read each sequence in both directions")
     dropout: float = opt(0.2, "dropout between layers and before the head")
-    noise: float = opt(0.1, "std of Gaussian noise added to the standardised training inputs (0 = off)")
-    epochs: int = opt(60, "maximum passes over the training sequences")
-    patience: int = opt(15, "stop after this many epochs without a better validation loss")
+    noise: float = opt(0.0, "std of Gaussian noise added to the normalised training inputs (0 = off)")
+    epochs: int = opt(0, "passes over the training sequences; 0 = auto: about 1500 optimiser steps, "
+                         "between 40 and 400 epochs")
+    patience: int = opt(0, "with --val-fraction > 0: stop after this many epochs without a better validation loss")
     batch_size: int = opt(16, "sequences per batch")
-    lr: float = opt(3e-3, "Adam learning rate")
+    lr: float = opt(3e-3, "peak learning rate (AdamW)")
+    weight_decay: float = opt(1e-2, "AdamW weight decay")
+    lr_schedule: str = opt("cosine", "learning-rate schedule", choices=("constant", "cosine", "plateau"))
     grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off)")
+
+    saved_defaults: ClassVar[dict[str, Any]] = {
+        "normalize": "channel", "conv_channels": 0, "conv_kernel": 7, "rnn_steps": 64, "pool": "last",
+        "weight_decay": 0.0}
+    """Runs saved before the battery-chosen defaults: per-channel scaling, no front end, the last state."""
+
+
+AUTO_STEPS = 1500
+"""``--epochs 0``: about this many optimiser steps ..."""
+AUTO_EPOCHS = (40, 400)
+"""... but at least / at most this many epochs."""
 
 
 JV_CHANNELS = [f"dim_{k}" for k in range(12)]
 """Column names of JapaneseVowels' channels in CSV files given to ``rnnkit predict``."""
+
+
+FORMATS = {".ts": "ts", ".arff": "arff", ".txt": "ucr", ".tsv": "ucr", ".csv": "csv"}
+"""File suffix (before an optional ``.gz``) -> format; anything else is read as the long CSV."""
+
+
+def file_kind(path: Path) -> str:
+    """``"ts"``, ``"arff"``, ``"ucr"`` (UCR text, label first) or ``"csv"`` (one row per time step)."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return FORMATS.get(suffixes[-1], "csv") if suffixes else "csv"
 
 
 def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *,
@@ -87,8 +152,12 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
 
     if not path.is_file():
         raise FileNotFoundError(f"tsclass: file {path} does not exist")
-    if path.suffix.lower() == ".ts":
-        seqs, labels = read_ts_file(path)
+    kind = file_kind(path)
+    if kind != "csv":
+        from rnnkit.data.ucr import read_arff_file, read_ucr_text_file
+
+        reader = {"ts": read_ts_file, "arff": read_arff_file, "ucr": read_ucr_text_file}[kind]
+        seqs, labels = reader(path)
         names = features or [f"dim_{k}" for k in range(seqs[0].shape[1] if seqs else 0)]
         ids = [str(i) for i in range(len(seqs))]
     else:
@@ -108,18 +177,52 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
     if not seqs:
         raise ValueError(f"tsclass: {path} holds no sequences")
     if need_labels and labels is None:
-        raise ValueError(f"tsclass: {path} has no class labels (a .ts file needs '@classLabel true')")
+        raise ValueError(f"tsclass: {path} has no class labels (a .ts file needs '@classLabel true', an .arff "
+                         "file a nominal class attribute last)")
     empty = [i for i, s in enumerate(seqs) if len(s) == 0]
     if empty:
         raise ValueError(f"tsclass: {path}: sequence {ids[empty[0]]!r} has no time steps")
     return seqs, labels, ids, names
 
 
+def _zscore(s: np.ndarray) -> np.ndarray:
+    """Each channel of one series ``(T, C)`` to mean 0 and std 1 over its steps (NaN ignored; constant -> 0)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN channel: its mean is NaN, then 0 below
+        mean, std = np.nanmean(s, 0), np.nanstd(s, 0)
+    return (s - np.nan_to_num(mean)) / np.where(np.nan_to_num(std) > 1e-8, std, 1.0)
+
+
+def normalise(seq: np.ndarray, mode: str, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """One series ``(T, C)`` normalised as ``--normalize`` says, float32, missing values (NaN) -> 0.
+
+    ``series``: :func:`_zscore`; ``channel``: ``(x - mean) / std`` with the training split's per-channel
+    statistics; ``both``: the z-score, then the channel statistics (computed on z-scored series);
+    ``none``: as is.
+    """
+    s = np.asarray(seq, np.float64)
+    if mode in ("series", "both"):
+        s = _zscore(s)
+    if mode in ("channel", "both"):
+        s = (s - np.asarray(mean)) / np.asarray(std)
+    return np.nan_to_num(s, nan=0.0).astype(np.float32)
+
+
+def channel_stats(seqs: Sequence[np.ndarray], mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (std 0 -> 1) of the training steps for ``channel``/``both``; else 0 and 1."""
+    channels = seqs[0].shape[1]
+    if mode not in ("channel", "both"):
+        return np.zeros(channels), np.ones(channels)
+    steps = np.concatenate([_zscore(np.asarray(s, np.float64)) if mode == "both" else s for s in seqs])
+    mean, std = np.nanmean(steps, 0), np.nanstd(steps, 0)
+    return np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, std, 1.0)
+
+
 class TSClass(Recipe):
     """Variable-length multivariate time-series classification (see the module docstring)."""
 
     name = "tsclass"
-    description = "variable-length multivariate series -> RNN -> class (JapaneseVowels, your CSV/.ts)"
+    description = "variable-length multivariate series -> RNN -> class (JapaneseVowels, your CSV/.ts/.arff/UCR)"
     Config = Config
     datasets = {"japanese_vowels": "japanese_vowels"}
     monitor = "loss"
@@ -129,12 +232,23 @@ class TSClass(Recipe):
     # ---- data -----------------------------------------------------------------------------------
     def _check(self) -> None:
         cfg = self.cfg
-        for name in ("test_fraction", "val_fraction"):
-            if not 0.0 < getattr(cfg, name) < 1.0:
-                raise ValueError(f"tsclass: --{name.replace('_', '-')} must be in (0, 1), got {getattr(cfg, name)}")
-        if cfg.noise < 0 or cfg.proj_size < 0 or cfg.split_seed < 0:
-            raise ValueError(f"tsclass: --noise, --proj-size and --split-seed must be >= 0, got {cfg.noise}, "
-                             f"{cfg.proj_size}, {cfg.split_seed}")
+        if not 0.0 < cfg.test_fraction < 1.0:
+            raise ValueError(f"tsclass: --test-fraction must be in (0, 1), got {cfg.test_fraction}")
+        if not 0.0 <= cfg.val_fraction < 1.0:
+            raise ValueError(f"tsclass: --val-fraction must be in [0, 1) (0 = no validation split), got "
+                             f"{cfg.val_fraction}")
+        if cfg.noise < 0 or cfg.proj_size < 0 or cfg.split_seed < 0 or cfg.conv_channels < 0 or cfg.epochs < 0:
+            raise ValueError(f"tsclass: --noise, --proj-size, --split-seed, --conv-channels and --epochs must be "
+                             f">= 0, got {cfg.noise}, {cfg.proj_size}, {cfg.split_seed}, {cfg.conv_channels}, "
+                             f"{cfg.epochs}")
+        if cfg.conv_kernel < 1 or cfg.conv_kernel % 2 == 0 or cfg.rnn_steps < 1:
+            raise ValueError(f"tsclass: --conv-kernel must be odd >= 1 and --rnn-steps >= 1, got {cfg.conv_kernel}, "
+                             f"{cfg.rnn_steps}")
+        if cfg.proj_size and cfg.conv_channels:
+            raise ValueError("tsclass: --proj-size needs --conv-channels 0 (the front end already maps the "
+                             f"channels), got --proj-size {cfg.proj_size} --conv-channels {cfg.conv_channels}")
+        if cfg.patience and cfg.val_fraction == 0:
+            raise ValueError(f"tsclass: --patience {cfg.patience} needs a validation split (--val-fraction > 0)")
         if cfg.test_data and not cfg.data:
             raise ValueError("tsclass: --test-data needs --data (the training file)")
         for flag, value in (("--data", cfg.data), ("--test-data", cfg.test_data)):
@@ -152,7 +266,7 @@ class TSClass(Recipe):
         seqs, labels, _, names = read_sequence_file(Path(cfg.data), cfg, None, need_labels=True)
         if not cfg.test_data:
             return seqs, list(labels), [], [], names, False
-        tseqs, tlabels, _, _ = read_sequence_file(Path(cfg.test_data), cfg, None if cfg.data.endswith(".ts")
+        tseqs, tlabels, _, _ = read_sequence_file(Path(cfg.test_data), cfg, None if file_kind(Path(cfg.data)) != "csv"
                                                   else names, need_labels=True)
         if tseqs[0].shape[1] != seqs[0].shape[1]:
             raise ValueError(f"tsclass: --test-data must have {seqs[0].shape[1]} channels as --data, "
@@ -162,6 +276,7 @@ class TSClass(Recipe):
     def load_data(self) -> None:
         from rnnkit.data.labels import encode_labels
         from rnnkit.data.splits import stratified_split
+        from rnnkit.train.classification import small_class_warnings
 
         cfg = self.cfg
         self._check()
@@ -172,34 +287,52 @@ class TSClass(Recipe):
             train_idx, test_idx = stratified_split(ytr, (1 - cfg.test_fraction, cfg.test_fraction), cfg.split_seed)
             xte, yte = [xtr[i] for i in test_idx], ytr[test_idx]
             xtr, ytr = [xtr[i] for i in train_idx], ytr[train_idx]
-        fit_idx, val_idx = stratified_split(ytr, (1 - cfg.val_fraction, cfg.val_fraction), cfg.split_seed + 1)
+        if cfg.val_fraction > 0:
+            fit_idx, val_idx = stratified_split(ytr, (1 - cfg.val_fraction, cfg.val_fraction), cfg.split_seed + 1)
+        else:
+            fit_idx, val_idx = np.arange(len(ytr)), np.zeros(0, np.int64)
         fit = [xtr[i] for i in fit_idx]
         if not self.assets:
             if len(classes) < 2:
                 raise ValueError(f"tsclass: the training data must have at least 2 classes, got {classes}")
-            steps = np.concatenate(fit).astype(np.float64)
-            mean, std = np.nanmean(steps, 0), np.nanstd(steps, 0)
-            self.assets = {"classes": list(classes), "features": names, "channels": int(steps.shape[1]),
-                           "mean": mean.tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+            mean, std = channel_stats(fit, cfg.normalize)
+            longest = max(len(s) for s in fit)
+            stride = max(1, math.ceil(longest / cfg.rnn_steps)) if cfg.conv_channels else 1
+            self.assets = {"classes": list(classes), "features": names, "channels": int(fit[0].shape[1]),
+                           "normalize": cfg.normalize, "mean": mean.tolist(), "std": std.tolist(), "stride": stride}
+            if stride > 1:
+                print(f"tsclass: series up to {longest} steps: the front end's stride {stride} gives the recurrent "
+                      f"layers at most {math.ceil(longest / stride)} steps (--rnn-steps {cfg.rnn_steps})")
+        if cfg.val_fraction > 0:
+            for msg in small_class_warnings(ytr[val_idx], self.assets["classes"], "validation split", SMALL_VAL):
+                warnings.warn(f"tsclass: {msg}; with a small training set use --val-fraction 0 (a fixed schedule "
+                              "on all of it)", UserWarning, stacklevel=2)
+        else:
+            self.monitor = ""  # no validation split: the Trainer keeps the last epoch (a fixed schedule)
         parts = {"train": (fit, ytr[fit_idx]), "val": ([xtr[i] for i in val_idx], ytr[val_idx]), "test": (xte, yte)}
         if cfg.tiny:
-            picks = {k: np.linspace(0, len(v[1]) - 1, n).astype(int) for (k, v), n in zip(parts.items(), (64, 32, 32))}
+            picks = {k: np.linspace(0, len(v[1]) - 1, min(n, len(v[1]))).astype(int)
+                     for (k, v), n in zip(parts.items(), (64, 32, 32))}
             parts = {k: ([v[0][i] for i in picks[k]], v[1][picks[k]]) for k, v in parts.items()}
         self.splits = {k: self._tensors(x, torch.from_numpy(np.asarray(y, dtype=np.int64)))
                        for k, (x, y) in parts.items()}
+        if cfg.epochs == 0:
+            steps = math.ceil(len(self.splits["train"][2]) / cfg.batch_size)
+            cfg.epochs = int(np.clip(math.ceil(AUTO_STEPS / steps), *AUTO_EPOCHS))
+            print(f"tsclass: --epochs 0 (auto): {cfg.epochs} epochs of {steps} steps")
 
     def _tensors(self, seqs: Sequence[np.ndarray], y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Standardised, zero-padded ``(N, T_max, C)`` inputs (NaN -> 0, the mean), lengths ``(N,)``, labels."""
+        """Normalised, zero-padded ``(N, T_max, C)`` inputs (NaN -> 0), lengths ``(N,)``, labels."""
         from rnnkit.data.batching import pad_sequences
 
-        mean = np.asarray(self.assets["mean"], dtype=np.float32)
-        std = np.asarray(self.assets["std"], dtype=np.float32)
-        if seqs and seqs[0].shape[1] != len(mean):
-            raise ValueError(f"tsclass: sequences must have {len(mean)} channels (as in training), "
+        channels = self.assets["channels"]
+        if seqs and seqs[0].shape[1] != channels:
+            raise ValueError(f"tsclass: sequences must have {channels} channels (as in training), "
                              f"got {seqs[0].shape[1]}")
-        scaled = [torch.from_numpy(np.nan_to_num((np.asarray(s, np.float32) - mean) / std)) for s in seqs]
+        mode = self.assets.get("normalize", "channel")
+        scaled = [torch.from_numpy(normalise(s, mode, self.assets["mean"], self.assets["std"])) for s in seqs]
         x, lengths = pad_sequences(scaled, padding_value=0.0, dtype=torch.float32) if scaled else \
-            (torch.zeros(0, 1, len(mean)), torch.zeros(0, dtype=torch.long))
+            (torch.zeros(0, 1, channels), torch.zeros(0, dtype=torch.long))
         return x, lengths, y
 
     def train_batches(self, epoch: int) -> Sequence[tuple[Tensor, Tensor, Tensor]]:
@@ -212,8 +345,11 @@ class TSClass(Recipe):
 
     # ---- model ----------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        return RNNModel(self.cfg, len(self.assets["classes"]), input_size=self.assets["channels"],
-                        proj_size=self.cfg.proj_size)
+        if self.cfg.conv_channels == 0 and self.cfg.pool == "last":  # the model of runs saved before the front end
+            return RNNModel(self.cfg, len(self.assets["classes"]), input_size=self.assets["channels"],
+                            proj_size=self.cfg.proj_size)
+        return SeriesClassifier(self.cfg, len(self.assets["classes"]), input_size=self.assets["channels"],
+                                stride=int(self.assets.get("stride", 1)))
 
     def training_loss(self, model: nn.Module, batch: Any, carry: Any) -> tuple[Tensor, None]:
         x, lengths, y = batch
@@ -227,30 +363,40 @@ class TSClass(Recipe):
         return torch.cat(out) if out else torch.zeros(0, len(self.assets["classes"]))
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        from rnnkit.train.classification import class_metrics
+
         x, lengths, y = self.splits[split]
+        if len(y) == 0:
+            return {}
         logits = self._logits(model, x, lengths)
-        metrics = classification_metrics(logits.argmax(1), y, logits.shape[1])
-        return {"loss": float(F.cross_entropy(logits, y)), "acc": metrics["acc"], "f1": metrics["f1"]}
+        m = class_metrics(logits.argmax(1).numpy(), y.numpy(), logits.shape[1])
+        return {"loss": float(F.cross_entropy(logits, y)), "acc": m["acc"], "macro_f1": m["macro_f1"]}
 
     # ---- artefacts ------------------------------------------------------------------------------
     def finish(self, model: nn.Module, run_dir: Path, test_metrics: dict[str, float]) -> dict[str, Any]:
         from rnnkit.recipes.rowmnist import format_confusion
+        from rnnkit.train.classification import class_metrics, confusion, format_metrics, prediction_warnings
 
-        x, lengths, y = self.splits["test"]
-        pred = self._logits(model, x, lengths).argmax(1)
         classes = self.assets["classes"]
-        m = classification_metrics(pred, y, len(classes))
-        confusion = confusion_matrix(pred, y, len(classes)).tolist()
-        table = format_confusion(confusion)
+        for split in ("val", "test"):
+            x, lengths, y = self.splits[split]
+            if len(y):
+                pred = self._logits(model, x, lengths).argmax(1).numpy()
+                for msg in prediction_warnings(pred, classes, "validation" if split == "val" else "test"):
+                    warnings.warn(f"tsclass: {msg}", UserWarning, stacklevel=2)
+        x, lengths, y = self.splits["test"]
+        pred = self._logits(model, x, lengths).argmax(1).numpy()
+        m = class_metrics(pred, y.numpy(), len(classes))
+        table = confusion(pred, y.numpy(), len(classes)).tolist()
+        text = format_confusion(table)
         legend = ", ".join(f"{i} = {c}" for i, c in enumerate(classes))
-        print(f"tsclass: test accuracy {m['acc']:.4f}, macro precision {m['precision']:.4f}, recall "
-              f"{m['recall']:.4f}, F1 {m['f1']:.4f} on {len(y)} sequences\n"
-              f"confusion matrix (rows: true, columns: predicted; {legend}):\n{table}")
-        return {"test_accuracy": m["acc"], "test_macro": m, "classes": classes, "confusion_matrix": confusion,
-                "markdown": f"## Test confusion matrix (rows true, columns predicted; {legend})\n\n```\n{table}\n```"}
+        print(f"tsclass: test {format_metrics(m, classes[1] if len(classes) == 2 else '')} on {len(y)} sequences\n"
+              f"confusion matrix (rows: true, columns: predicted; {legend}):\n{text}")
+        return {"test_accuracy": m["acc"], "test_metrics": m, "classes": classes, "confusion_matrix": table,
+                "markdown": f"## Test confusion matrix (rows true, columns predicted; {legend})\n\n```\n{text}\n```"}
 
     def predict(self, model: nn.Module, input_path: Path, output_path: Optional[Path]) -> Path:
-        features = None if input_path.suffix.lower() == ".ts" else self.assets["features"]
+        features = None if file_kind(input_path) != "csv" else self.assets["features"]
         seqs, labels, ids, _ = read_sequence_file(input_path, self.cfg, features, need_labels=False)
         x, lengths, _ = self._tensors(seqs, torch.zeros(len(seqs), dtype=torch.long))
         model.eval()
