@@ -103,8 +103,10 @@ class Config(RunConfig):
     bidirectional: bool = opt(True, "read each sequence in both directions")
     dropout: float = opt(0.2, "dropout between layers and before the head")
     noise: float = opt(0.0, "std of Gaussian noise added to the normalised training inputs (0 = off)")
-    epochs: int = opt(0, "passes over the training sequences; 0 = auto: about 1500 optimiser steps, "
-                         "between 40 and 400 epochs")
+    epochs: int = opt(400, "at most this many passes over the training sequences (see --train-steps)")
+    train_steps: int = opt(1500, "train about this many optimiser steps: ceil(train_steps / batches per epoch) "
+                                 "epochs, at least 40 (or --epochs if smaller) and at most --epochs; 0 = exactly "
+                                 "--epochs")
     patience: int = opt(0, "with --val-fraction > 0: stop after this many epochs without a better validation loss")
     batch_size: int = opt(16, "sequences per batch")
     lr: float = opt(3e-3, "peak learning rate (AdamW)")
@@ -114,14 +116,12 @@ class Config(RunConfig):
 
     saved_defaults: ClassVar[dict[str, Any]] = {
         "normalize": "channel", "conv_channels": 0, "conv_kernel": 7, "rnn_steps": 64, "pool": "last",
-        "weight_decay": 0.0}
+        "weight_decay": 0.0, "train_steps": 0}
     """Runs saved before the battery-chosen defaults: per-channel scaling, no front end, the last state."""
 
 
-AUTO_STEPS = 1500
-"""``--epochs 0``: about this many optimiser steps ..."""
-AUTO_EPOCHS = (40, 400)
-"""... but at least / at most this many epochs."""
+MIN_EPOCHS = 40
+"""``--train-steps``: at least this many epochs (unless ``--epochs`` is smaller)."""
 
 
 JV_CHANNELS = [f"dim_{k}" for k in range(12)]
@@ -237,10 +237,10 @@ class TSClass(Recipe):
         if not 0.0 <= cfg.val_fraction < 1.0:
             raise ValueError(f"tsclass: --val-fraction must be in [0, 1) (0 = no validation split), got "
                              f"{cfg.val_fraction}")
-        if cfg.noise < 0 or cfg.proj_size < 0 or cfg.split_seed < 0 or cfg.conv_channels < 0 or cfg.epochs < 0:
-            raise ValueError(f"tsclass: --noise, --proj-size, --split-seed, --conv-channels and --epochs must be "
-                             f">= 0, got {cfg.noise}, {cfg.proj_size}, {cfg.split_seed}, {cfg.conv_channels}, "
-                             f"{cfg.epochs}")
+        if cfg.noise < 0 or cfg.proj_size < 0 or cfg.split_seed < 0 or cfg.conv_channels < 0 or cfg.train_steps < 0:
+            raise ValueError(f"tsclass: --noise, --proj-size, --split-seed, --conv-channels and --train-steps must "
+                             f"be >= 0, got {cfg.noise}, {cfg.proj_size}, {cfg.split_seed}, {cfg.conv_channels}, "
+                             f"{cfg.train_steps}")
         if cfg.conv_kernel < 1 or cfg.conv_kernel % 2 == 0 or cfg.rnn_steps < 1:
             raise ValueError(f"tsclass: --conv-kernel must be odd >= 1 and --rnn-steps >= 1, got {cfg.conv_kernel}, "
                              f"{cfg.rnn_steps}")
@@ -316,10 +316,12 @@ class TSClass(Recipe):
             parts = {k: ([v[0][i] for i in picks[k]], v[1][picks[k]]) for k, v in parts.items()}
         self.splits = {k: self._tensors(x, torch.from_numpy(np.asarray(y, dtype=np.int64)))
                        for k, (x, y) in parts.items()}
-        if cfg.epochs == 0:
+        if cfg.train_steps > 0:
             steps = math.ceil(len(self.splits["train"][2]) / cfg.batch_size)
-            cfg.epochs = int(np.clip(math.ceil(AUTO_STEPS / steps), *AUTO_EPOCHS))
-            print(f"tsclass: --epochs 0 (auto): {cfg.epochs} epochs of {steps} steps")
+            epochs = int(np.clip(math.ceil(cfg.train_steps / steps), min(MIN_EPOCHS, cfg.epochs), cfg.epochs))
+            if epochs != cfg.epochs:
+                print(f"tsclass: --train-steps {cfg.train_steps}: {epochs} epochs of {steps} batches")
+            cfg.epochs = epochs
 
     def _tensors(self, seqs: Sequence[np.ndarray], y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Normalised, zero-padded ``(N, T_max, C)`` inputs (NaN -> 0), lengths ``(N,)``, labels."""
