@@ -23,7 +23,8 @@ Results go to ``benchmarks/tsbattery.json`` and a markdown table on stdout::
     python benchmarks/tsbattery.py --tiny                  # smoke check: --tiny runs, UnitTest only
     python benchmarks/tsbattery.py --table-only            # the table from tsbattery.json
 
-Timings depend on what else runs on the machine; the table states the load average at the start.
+Timings depend on what else runs on the machine; the JSON records the load average at the start and
+``OMP_WAIT_POLICY`` (set to ``PASSIVE`` when the machine is loaded, as ``results_table.py`` does).
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ def run_rnnkit(name: str, run_dir: Path, extra: list[str], threads: int) -> dict
     cmd = [sys.executable, "-m", "rnnkit", "train", "tsclass", "--data", str(train), "--test-data", str(test),
            "--run-dir", str(run_dir), "--threads", str(threads), "--no-progress", *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if "OMP_WAIT_POLICY" not in env and os.getloadavg()[0] >= 0.5:  # as results_table.py: on a shared CPU,
+        env["OMP_WAIT_POLICY"] = "PASSIVE"  # spinning OpenMP threads make --threads 2 many times slower
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -146,6 +149,7 @@ def run_rnnkit(name: str, run_dir: Path, extra: list[str], threads: int) -> dict
     report = json.loads((run_dir / "report.json").read_text("utf-8"))
     warns = [line for line in (proc.stdout + proc.stderr).splitlines() if "Warning" in line or "warning" in line]
     return {"accuracy": report["results"]["test_accuracy"], "wall_s": round(wall, 1), "command": " ".join(cmd[1:]),
+            "omp_wait_policy": env.get("OMP_WAIT_POLICY", "default"),
             "warnings": warns[:5], "epochs": report.get("epochs_completed")}
 
 

@@ -23,30 +23,23 @@ from benchmarks.tsbattery import load_split  # noqa: E402
 from rnnkit.recipes.models import SeriesClassifier  # noqa: E402
 
 BASE = dict(cell="lstm", hidden_size=64, num_layers=1, bidirectional=True, dropout=0.2, conv_channels=64,
-            conv_kernel=7, pool="mean", norm="series", rnn_steps=64, epochs=150, lr=3e-3, wd=1e-2, batch=16,
+            conv_kernel=7, pool="mean", norm="channel", rnn_steps=64, epochs=150, lr=3e-3, wd=1e-2, batch=16,
             noise=0.0, seed=0, min_stride=1)
 
 
 def normalise(seqs, how, stats=None):
-    out = []
-    for s in seqs:
-        s = np.nan_to_num(np.asarray(s, np.float64))
-        if how in ("series", "both"):
-            s = (s - s.mean(0)) / np.where(s.std(0) > 1e-8, s.std(0), 1.0)
-        out.append(s)
-    if how in ("channel", "both"):
-        if stats is None:
-            allsteps = np.concatenate(out)
-            stats = (allsteps.mean(0), np.where(allsteps.std(0) > 0, allsteps.std(0), 1.0))
-        out = [(s - stats[0]) / stats[1] for s in out]
-    return out, stats
+    """The recipe's normalisation (:func:`rnnkit.recipes.tsclass.normalise`), statistics from the first call."""
+    from rnnkit.recipes.tsclass import channel_stats, normalise as one
+
+    stats = stats if stats is not None else channel_stats(seqs, how)
+    return [one(s, how, *stats) for s in seqs], stats
 
 
 def pad(seqs):
     T = max(len(s) for s in seqs)
     x = torch.zeros(len(seqs), T, seqs[0].shape[1])
     for i, s in enumerate(seqs):
-        x[i, :len(s)] = torch.from_numpy(s.astype(np.float32))
+        x[i, :len(s)] = torch.from_numpy(s)
     return x, torch.tensor([len(s) for s in seqs])
 
 
@@ -62,9 +55,9 @@ def run(name, cfg):
     torch.manual_seed(cfg.seed)
     model = SeriesClassifier(cfg, len(classes), input_size=Xtr.shape[2], stride=stride)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
-    n = len(Xtr); bs = min(cfg.batch, max(4, n // 4))
+    n = len(Xtr); bs = cfg.batch
     steps = cfg.epochs * math.ceil(n / bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)  # as the recipe's --lr-schedule cosine
     g = torch.Generator().manual_seed(cfg.seed)
     t0 = time.time()
     for ep in range(cfg.epochs):

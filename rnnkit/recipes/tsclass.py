@@ -1,30 +1,40 @@
 """``tsclass``: classify variable-length multivariate time series (beyond the seeds).
 
 Each example is a sequence of ``T_i`` steps with ``C`` channels; sequences
-of different lengths share a batch, padded, with their lengths, so the
-classifier reads each sequence's state at its own last step (never padding).
-Channels are standardised with the training split's mean and standard
-deviation (missing values, ``?`` in ``.ts`` files, become the mean).
+of different lengths share a batch, padded, with their lengths. The model: a
+small convolutional front end (strided for long series, so the recurrent
+layers read at most ``--rnn-steps`` steps), a bidirectional recurrent layer,
+the mean of its outputs over each sequence's valid steps (never padding),
+a linear head. Channels are standardised with the training split's mean and
+standard deviation (``--normalize``; missing values, ``?``/``NaN``, become the mean).
 
 Data: UEA JapaneseVowels (default; nine speakers, 12 LPC channels, lengths
-7-29; the official 270 / 370 train/test split, with a stratified validation
-split carved from train), or your own:
+7-29; the official 270 / 370 train/test split), or your own:
 
 * ``--data FILE.csv``: one row per time step, a sequence id column
   (``--id-column``), a label column (``--label-column``, constant within a
   sequence) and numeric feature columns (``--feature-columns a,b,c``, default
   all others; ``--time-column`` orders the steps, default file order);
-* ``--data FILE.ts``: the sktime/UEA ``.ts`` format.
+* ``--data FILE.ts``: the sktime/UEA ``.ts`` format; ``FILE.arff``: UCR/UEA ARFF
+  (multivariate: one relational attribute); ``FILE.txt``/``FILE.tsv``: the classic
+  UCR text, one series per line with the label first.
 
 ``--test-data`` gives a separate test file; without it a stratified
-``--test-fraction`` of ``--data`` is held out. Defaults were chosen on the
-validation split only.
+``--test-fraction`` of ``--data`` is held out.
 
-Outputs: test accuracy, macro precision/recall/F1, confusion matrix.
-``rnnkit predict RUN --input FILE`` reads a CSV (same columns; the label
-column is optional) or a ``.ts`` file and writes one row per sequence: its id,
-the predicted class and the class probabilities (and the true label when the
-file has one).
+Protocol: by default (``--val-fraction 0``) there is no validation split: the
+model trains a fixed schedule (about ``--train-steps`` optimiser steps, cosine
+decay) on all training sequences and the last epoch is kept, because a handful
+of validation sequences must not choose the epoch. ``--val-fraction f > 0``
+validates on that stratified share, stops early (``--patience``) and keeps the
+best checkpoint (warned about when a class has fewer than 5 validation sequences).
+
+Outputs: test accuracy, macro precision/recall/F1 (and, for two classes, the
+positive class's, labelled as such), confusion matrix; a warning when one class
+is predicted for a whole validation or test set.
+``rnnkit predict RUN --input FILE`` reads any of the formats above (the label
+is optional) and writes one row per sequence: its id, the predicted class and
+the class probabilities (and the true label when the file has one).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ from torch.nn import functional as F
 from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
 from rnnkit.recipes.models import RNNModel, SeriesClassifier
 from rnnkit.recipes.sentiment import write_predictions
+from rnnkit.data.seriesnorm import channel_stats, normalise  # noqa: F401 (re-exported for tstune/tests)
 
 
 SMALL_VAL = 5
@@ -183,39 +194,6 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
     if empty:
         raise ValueError(f"tsclass: {path}: sequence {ids[empty[0]]!r} has no time steps")
     return seqs, labels, ids, names
-
-
-def _zscore(s: np.ndarray) -> np.ndarray:
-    """Each channel of one series ``(T, C)`` to mean 0 and std 1 over its steps (NaN ignored; constant -> 0)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN channel: its mean is NaN, then 0 below
-        mean, std = np.nanmean(s, 0), np.nanstd(s, 0)
-    return (s - np.nan_to_num(mean)) / np.where(np.nan_to_num(std) > 1e-8, std, 1.0)
-
-
-def normalise(seq: np.ndarray, mode: str, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """One series ``(T, C)`` normalised as ``--normalize`` says, float32, missing values (NaN) -> 0.
-
-    ``series``: :func:`_zscore`; ``channel``: ``(x - mean) / std`` with the training split's per-channel
-    statistics; ``both``: the z-score, then the channel statistics (computed on z-scored series);
-    ``none``: as is.
-    """
-    s = np.asarray(seq, np.float64)
-    if mode in ("series", "both"):
-        s = _zscore(s)
-    if mode in ("channel", "both"):
-        s = (s - np.asarray(mean)) / np.asarray(std)
-    return np.nan_to_num(s, nan=0.0).astype(np.float32)
-
-
-def channel_stats(seqs: Sequence[np.ndarray], mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std (std 0 -> 1) of the training steps for ``channel``/``both``; else 0 and 1."""
-    channels = seqs[0].shape[1]
-    if mode not in ("channel", "both"):
-        return np.zeros(channels), np.ones(channels)
-    steps = np.concatenate([_zscore(np.asarray(s, np.float64)) if mode == "both" else s for s in seqs])
-    mean, std = np.nanmean(steps, 0), np.nanstd(steps, 0)
-    return np.nan_to_num(mean), np.where(np.nan_to_num(std) > 0, std, 1.0)
 
 
 class TSClass(Recipe):

@@ -184,50 +184,6 @@ def test_small_validation_split_warns_and_one_class_prediction_warns(tmp_path, m
         assert "predicts one class" not in text
 
 
-def test_normalise_modes_against_numpy():
-    from rnnkit.recipes.tsclass import channel_stats, normalise
-
-    rng = np.random.default_rng(0)
-    seqs = [rng.normal(5, 3, (n, 2)) for n in (4, 7, 9)]
-    seqs[1][2, 0] = np.nan  # a missing value
-    s = seqs[1]
-    z = (s - np.nanmean(s, 0)) / np.nanstd(s, 0)
-    assert np.allclose(normalise(s, "series", [0, 0], [1, 1]), np.nan_to_num(z), atol=1e-6)
-    mean, std = channel_stats(seqs, "channel")
-    steps = np.concatenate(seqs)
-    assert np.allclose(mean, np.nanmean(steps, 0)) and np.allclose(std, np.nanstd(steps, 0))
-    assert np.allclose(normalise(s, "channel", mean, std), np.nan_to_num((s - mean) / std), atol=1e-5)
-    assert normalise(s, "channel", mean, std)[2, 0] == 0.0  # missing -> 0 (the mean)
-    mean_b, std_b = channel_stats(seqs, "both")
-    zs = np.concatenate([(q - np.nanmean(q, 0)) / np.nanstd(q, 0) for q in seqs])
-    assert np.allclose(mean_b, np.nanmean(zs, 0)) and np.allclose(std_b, np.nanstd(zs, 0))
-    assert np.allclose(normalise(np.ones((5, 2)), "series", [0, 0], [1, 1]), 0.0)  # constant series: 0, not NaN
-
-
-def test_front_end_stride_lengths_and_padding_do_not_leak():
-    from types import SimpleNamespace
-
-    from rnnkit.recipes.models import SeriesClassifier, strided_lengths
-
-    torch.manual_seed(0)
-    for T in (1, 5, 6, 7, 64, 65):  # the lengths a strided, padded convolution really produces
-        conv = torch.nn.Conv1d(1, 1, 7, stride=3, padding=3)
-        assert conv(torch.zeros(1, 1, T)).shape[-1] == int(strided_lengths(torch.tensor([T]), 3))
-    cfg = SimpleNamespace(cell="lstm", hidden_size=8, num_layers=1, bidirectional=True, dropout=0.0,
-                          conv_channels=6, conv_kernel=7, pool="mean")
-    for pool in ("mean", "last", "both"):
-        cfg.pool = pool
-        model = SeriesClassifier(cfg, 3, input_size=2, stride=3).eval()
-        x = torch.randn(3, 40, 2)
-        lengths = torch.tensor([40, 17, 5])
-        x[1, 17:] = 0
-        x[2, 5:] = 0
-        with torch.no_grad():
-            batched = model(x, lengths)[0]
-            alone = torch.cat([model(x[i:i + 1, :int(lengths[i])])[0] for i in range(3)])
-        assert torch.allclose(batched, alone, atol=1e-5), pool
-
-
 def test_arff_and_ucr_text_files_train_and_predict(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     seqs, labels = make_sequences(45)
