@@ -153,7 +153,7 @@ def test_default_protocol_trains_a_fixed_schedule_on_all_training_data(tmp_path,
     recipe = rundir.open_recipe(run)
     recipe.load_data()
     assert len(recipe.splits["train"][2]) == 30 and len(recipe.splits["val"][2]) == 0
-    assert json.loads((run / "config.json").read_text())["val_fraction"] == 0.0
+    assert json.loads((run / "config.json").read_text())["config"]["val_fraction"] == 0.0
     # the kept weights are the last epoch's checkpoint
     ck = json.loads((run / "checkpoints" / "index.json").read_text())
     assert ck["best"] == ck["last"]
