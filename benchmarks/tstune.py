@@ -23,14 +23,15 @@ from benchmarks.tsbattery import load_split  # noqa: E402
 from rnnkit.recipes.models import SeriesClassifier  # noqa: E402
 
 BASE = dict(cell="lstm", hidden_size=64, num_layers=1, bidirectional=True, dropout=0.2, conv_channels=64,
-            conv_kernel=7, pool="mean", norm="channel", rnn_steps=64, epochs=150, lr=3e-3, wd=1e-2, batch=16,
+            conv_kernel=7, pool="mean", norm="auto", rnn_steps=64, epochs=150, lr=3e-3, wd=1e-2, batch=16,
             noise=0.0, seed=0, min_stride=1)
 
 
 def normalise(seqs, how, stats=None):
     """The recipe's normalisation (:func:`rnnkit.recipes.tsclass.normalise`), statistics from the first call."""
-    from rnnkit.recipes.tsclass import channel_stats, normalise as one
+    from rnnkit.data.seriesnorm import channel_stats, normalise as one, resolve_mode
 
+    how = resolve_mode(how, seqs[0].shape[1])
     stats = stats if stats is not None else channel_stats(seqs, how)
     return [one(s, how, *stats) for s in seqs], stats
 

@@ -54,7 +54,7 @@ from torch.nn import functional as F
 from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
 from rnnkit.recipes.models import RNNModel, SeriesClassifier
 from rnnkit.recipes.sentiment import write_predictions
-from rnnkit.data.seriesnorm import channel_stats, normalise  # noqa: F401 (re-exported for tstune/tests)
+from rnnkit.data.seriesnorm import channel_stats, normalise, resolve_mode  # noqa: F401 (normalise: tstune)
 
 
 SMALL_VAL = 5
@@ -99,21 +99,23 @@ class Config(RunConfig):
                                     "share validates, stops early (--patience) and picks the checkpoint; only "
                                     "for large data (a class with < 5 validation examples warns)")
     split_seed: int = opt(0, "seed of the validation (and test) split, apart from --seed")
-    normalize: str = opt("channel", "series: z-score each series per channel; channel: standardise channels with "
-                                   "the training mean/std; both: series then channel; none",
-                         choices=("series", "channel", "both", "none"))
+    normalize: str = opt("auto", "auto: series for univariate data, channel for multivariate; series: z-score "
+                                 "each series per channel; channel: standardise channels with the training "
+                                 "mean/std; both: series then channel; none",
+                         choices=("auto", "series", "channel", "both", "none"))
     conv_channels: int = opt(64, "filters of the convolutional front end before the recurrent layers (0 = none)")
     conv_kernel: int = opt(7, "width of the front end's first (strided) convolution (odd)")
     rnn_steps: int = opt(64, "the front end's stride is ceil(longest training series / this), so the recurrent "
                              "layers read at most about this many steps")
-    pool: str = opt("mean", "features for the head: mean of the top layer's outputs over valid steps, the last "
-                            "state, or both", choices=("mean", "last", "both"))
+    pool: str = opt("last", "features for the head: the last state of each direction (at each series' own "
+                            "end), the mean of the top layer's outputs over valid steps, or both",
+                    choices=("last", "mean", "both"))
     proj_size: int = opt(0, "linear input projection before the recurrent layer (0 = none; only without the "
                             "front end)")
     hidden_size: int = opt(64, "units per recurrent layer (per direction)")
     bidirectional: bool = opt(True, "read each sequence in both directions")
     dropout: float = opt(0.2, "dropout between layers and before the head")
-    noise: float = opt(0.0, "std of Gaussian noise added to the normalised training inputs (0 = off)")
+    noise: float = opt(0.1, "std of Gaussian noise added to the normalised training inputs (0 = off)")
     epochs: int = opt(400, "at most this many passes over the training sequences (see --train-steps)")
     train_steps: int = opt(1500, "train about this many optimiser steps: ceil(train_steps / batches per epoch) "
                                  "epochs, at least 40 (or --epochs if smaller) and at most --epochs; 0 = exactly "
@@ -273,11 +275,12 @@ class TSClass(Recipe):
         if not self.assets:
             if len(classes) < 2:
                 raise ValueError(f"tsclass: the training data must have at least 2 classes, got {classes}")
-            mean, std = channel_stats(fit, cfg.normalize)
+            mode = resolve_mode(cfg.normalize, int(fit[0].shape[1]))
+            mean, std = channel_stats(fit, mode)
             longest = max(len(s) for s in fit)
             stride = max(1, math.ceil(longest / cfg.rnn_steps)) if cfg.conv_channels else 1
             self.assets = {"classes": list(classes), "features": names, "channels": int(fit[0].shape[1]),
-                           "normalize": cfg.normalize, "mean": mean.tolist(), "std": std.tolist(), "stride": stride}
+                           "normalize": mode, "mean": mean.tolist(), "std": std.tolist(), "stride": stride}
             if stride > 1:
                 print(f"tsclass: series up to {longest} steps: the front end's stride {stride} gives the recurrent "
                       f"layers at most {math.ceil(longest / stride)} steps (--rnn-steps {cfg.rnn_steps})")
@@ -325,7 +328,7 @@ class TSClass(Recipe):
 
     # ---- model ----------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        if self.cfg.conv_channels == 0 and self.cfg.pool == "last":  # the model of runs saved before the front end
+        if self.cfg.conv_channels == 0 and self.cfg.pool == "last":  # no front end: the model runs saved before it had
             return RNNModel(self.cfg, len(self.assets["classes"]), input_size=self.assets["channels"],
                             proj_size=self.cfg.proj_size)
         return SeriesClassifier(self.cfg, len(self.assets["classes"]), input_size=self.assets["channels"],

@@ -23,3 +23,14 @@ def test_normalise_modes_against_numpy():
     zs = np.concatenate([(q - np.nanmean(q, 0)) / np.nanstd(q, 0) for q in seqs])
     assert np.allclose(mean_b, np.nanmean(zs, 0)) and np.allclose(std_b, np.nanstd(zs, 0))
     assert np.allclose(normalise(np.ones((5, 2)), "series", [0, 0], [1, 1]), 0.0)  # constant series: 0, not NaN
+
+
+def test_auto_is_series_for_one_channel_and_channel_for_several():
+    from rnnkit.data.seriesnorm import resolve_mode
+
+    assert resolve_mode("auto", 1) == "series" and resolve_mode("auto", 12) == "channel"
+    assert resolve_mode("both", 1) == "both"
+    import pytest
+
+    with pytest.raises(ValueError, match="mode must be one of auto, series"):
+        resolve_mode("zscore", 1)
