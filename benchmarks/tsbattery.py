@@ -20,7 +20,7 @@ Results go to ``benchmarks/tsbattery.json`` and a markdown table on stdout::
 
     python benchmarks/tsbattery.py                         # the whole battery
     python benchmarks/tsbattery.py --datasets GunPoint,ArrowHead
-    python benchmarks/tsbattery.py --tiny                  # smoke check: --tiny runs, UnitTest only
+    python benchmarks/tsbattery.py --tiny                  # smoke check: UnitTest only, --tiny --epochs 5
     python benchmarks/tsbattery.py --table-only            # the table from tsbattery.json
 
 Timings depend on what else runs on the machine; the JSON records the load average at the start and
@@ -191,7 +191,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of " + ", ".join(DATASETS))
-    parser.add_argument("--tiny", action="store_true", help="smoke check: UnitTest only, rnnkit with --tiny")
+    parser.add_argument("--tiny", action="store_true", help="smoke check: UnitTest only, rnnkit with --tiny --epochs 5")
     parser.add_argument("--threads", type=int, default=2, help="--threads for rnnkit")
     parser.add_argument("--no-rnnkit", action="store_true", help="baselines only")
     parser.add_argument("--table-only", action="store_true", help="print the table from tsbattery.json")
@@ -220,7 +220,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         rec["ed"] = old["ed"] if "ed" in old else nn1_euclidean(xtr, ytr, xte, yte)
         rec["dtw"] = old["dtw"] if "dtw" in old else nn1_dtw(xtr, ytr, xte, yte)
         if not args.no_rnnkit:
-            extra = list(args.extra) + (["--tiny"] if args.tiny else [])
+            extra = list(args.extra) + (["--tiny", "--epochs", "5"] if args.tiny else [])
             rec["rnnkit"] = run_rnnkit(name, Path(args.run_root) / name, extra, args.threads)
             rec["rnnkit"]["load_avg_1min_at_start"] = round(load, 2)
             rec["rnnkit"]["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -113,7 +113,7 @@ class Config(RunConfig):
     time_column: str = opt("", "CSV: order each sequence's rows by this column (default: file order)")
     feature_columns: str = opt("", "CSV: comma-separated feature columns (default: all other columns)")
     test_fraction: float = opt(0.2, "stratified share of --data held out for the test when there is no --test-data")
-    val_fraction: float = opt(0.0, "0 (default): no validation split; train the fixed schedule (--epochs, cosine "
+    val_fraction: float = opt(0.0, "0 (default): no validation split; train the fixed schedule (--train-steps, cosine "
                                     "decay) on all training data and keep the last epoch. > 0: this stratified "
                                     "share validates, stops early (--patience) and picks the checkpoint; only "
                                     "for large data (a class with < 5 validation examples warns)")

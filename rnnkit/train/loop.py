@@ -305,7 +305,7 @@ class Trainer:
             self.metrics.append(record)
         msg = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
                         if isinstance(v, float) and (k == "train_loss" or k.startswith("val_")))
-        self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: {msg}" + (" (best)" if improved else ""))
+        self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: {msg}" + (" (best)" if improved and key else ""))
         self.epoch, self.batch_index, self.loss_sum, self.loss_count, self.skipped = self.epoch + 1, 0, 0.0, 0, 0
         self.carry = None
         self._save(best=improved)
