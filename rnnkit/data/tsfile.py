@@ -70,7 +70,7 @@ def read_ts_file(
     labels: List[str] = []
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):
             continue
         if not in_data:
             if not line.startswith("@"):

@@ -150,3 +150,92 @@ class RNNModel(nn.Module):
         if self.per_step:
             return self.head(self.drop(out)), final
         return self.head(self.drop(final_hidden(final[-1]))), final
+
+
+def strided_lengths(lengths: Tensor, stride: int) -> Tensor:
+    """Valid lengths after a convolution with ``stride`` and ``padding = kernel // 2`` (odd kernel):
+    ``ceil(T / stride)``, and at least 1."""
+    return ((lengths - 1).clamp(min=0) // stride + 1).to(lengths.dtype)
+
+
+class ConvFrontEnd(nn.Module):
+    r"""A small convolutional front end before the recurrent layers, for long series.
+
+    Two 1-D convolutions with ReLU, the first strided, so the recurrent layers read
+    ``ceil(T / stride)`` local summaries of ``kernel`` steps each instead of ``T`` raw steps::
+
+        h_1 = \mathrm{ReLU}(W_1 * x)  (kernel k, stride s)     (B, F, ceil(T/s))
+        h_2 = \mathrm{ReLU}(W_2 * h_1) (kernel 3, stride 1)     (B, F, ceil(T/s))
+
+    Steps past each sequence's (new) length are zeroed after each convolution, so
+    padding never leaks into a shorter sequence's features.
+
+    Args:
+        input_size: ``C``, channels per step.
+        channels: ``F``, filters of both convolutions.
+        kernel: width of the first convolution (odd; padding ``kernel // 2``).
+        stride: step of the first convolution (>= 1).
+    """
+
+    def __init__(self, input_size: int, channels: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        if kernel < 1 or kernel % 2 == 0 or stride < 1 or channels < 1:
+            raise ValueError(f"ConvFrontEnd: kernel must be odd >= 1, stride and channels >= 1, got kernel={kernel}, "
+                             f"stride={stride}, channels={channels}")
+        self.stride = stride
+        self.output_size = channels
+        self.conv1 = nn.Conv1d(input_size, channels, kernel, stride=stride, padding=kernel // 2)
+        self.conv2 = nn.Conv1d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor, lengths: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+        """``x (B, T, C)`` and lengths ``(B,)`` -> ``(B, ceil(T/s), F)`` and the new lengths."""
+        new = strided_lengths(lengths, self.stride) if lengths is not None else None
+        h = torch.relu(self.conv1(x.transpose(1, 2)))
+        mask = None
+        if new is not None:
+            mask = (torch.arange(h.shape[-1], device=h.device)[None, :] < new[:, None].to(h.device)).unsqueeze(1)
+            h = h * mask
+        h = torch.relu(self.conv2(h))
+        if mask is not None:
+            h = h * mask
+        return h.transpose(1, 2), new
+
+
+class SeriesClassifier(nn.Module):
+    """Optional conv front end -> recurrent stack -> pooled state -> dropout -> linear head (batch-first).
+
+    Args:
+        cfg: a config with ``cell``, ``hidden_size``, ``num_layers``, ``bidirectional``, ``dropout``,
+            ``conv_channels``, ``conv_kernel`` and ``pool`` (``"last"``: each sequence's final state;
+            ``"mean"``: the mean of the top layer's outputs over valid steps; ``"both"``: concatenated).
+        num_classes: ``K``.
+        input_size: ``C``, channels per step.
+        stride: the front end's stride; ``stride == 1`` and ``cfg.conv_channels == 0`` mean no front end.
+    """
+
+    def __init__(self, cfg: Any, num_classes: int, *, input_size: int, stride: int = 1) -> None:
+        super().__init__()
+        self.pool = cfg.pool
+        self.front = (ConvFrontEnd(input_size, cfg.conv_channels, cfg.conv_kernel, stride)
+                      if cfg.conv_channels > 0 else None)
+        size = self.front.output_size if self.front is not None else input_size
+        self.rnn = build_stack(cfg.cell, size, cfg.hidden_size, cfg.num_layers,
+                               bidirectional=cfg.bidirectional, dropout=cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+        width = self.rnn.output_size * (2 if self.pool == "both" else 1)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> tuple[Tensor, State]:
+        """``x (B, T, C)``, lengths ``(B,)`` -> logits ``(B, K)`` and the stack's final state."""
+        if self.front is not None:
+            x, lengths = self.front(x, lengths)
+        out, final = self.rnn(x, None, lengths=lengths)
+        feats = []
+        if self.pool in ("last", "both"):
+            feats.append(final_hidden(final[-1]))
+        if self.pool in ("mean", "both"):
+            if lengths is None:
+                feats.append(out.mean(1))
+            else:
+                feats.append(out.sum(1) / lengths.clamp(min=1).to(out.device, out.dtype)[:, None])
+        return self.head(self.drop(torch.cat(feats, -1))), final

@@ -308,14 +308,19 @@ class Trainer:
         cfg, recipe = self.cfg, self.recipe
         val = distributed.all_reduce_metrics(self.evaluate("val"))  # identical decisions on every rank
         key = recipe.monitor
-        if key not in val:
+        if not key:  # the recipe validates nothing (a fixed schedule): every epoch is kept as the newest
+            improved = True
+        elif key not in val:
             raise KeyError(f"rnnkit: recipe {recipe.name}.evaluate('val') must return {key!r}, got {sorted(val)}")
-        improved = self.best is None or self.better(val[key], self.best)
-        if improved:
+        else:
+            improved = self.best is None or self.better(val[key], self.best)
+        if not key:
+            self.best_epoch = self.epoch
+        elif improved:
             self.best, self.best_epoch, self.bad_epochs = val[key], self.epoch, 0
         else:
             self.bad_epochs += 1
-        if cfg.lr_schedule == "plateau":
+        if cfg.lr_schedule == "plateau" and key:
             self.scheduler.step(val[key])
         record = {"kind": "epoch", "epoch": self.epoch, "step": self.step,
                   "train_loss": self.loss_sum / self.loss_count if self.loss_count else None,
@@ -329,7 +334,7 @@ class Trainer:
             self.metrics.append(record)
         msg = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
                         if isinstance(v, float) and (k == "train_loss" or k.startswith("val_")))
-        self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: {msg}" + (" (best)" if improved else ""))
+        self.log(f"epoch {self.epoch + 1}/{cfg.epochs}: {msg}" + (" (best)" if improved and key else ""))
         self.epoch, self.batch_index, self.loss_sum, self.loss_count, self.skipped = self.epoch + 1, 0, 0.0, 0, 0
         self.carry = None
         self._save(best=improved)

@@ -76,3 +76,27 @@ def test_final_hidden_and_argument_errors():
         final_hidden([h])
     with pytest.raises(ValueError, match="RNNModel: exactly one of input_size and vocab_size"):
         RNNModel(cfg(), 2)
+
+
+def test_front_end_stride_lengths_and_padding_do_not_leak():
+    from types import SimpleNamespace
+
+    from rnnkit.recipes.models import SeriesClassifier, strided_lengths
+
+    torch.manual_seed(0)
+    for T in (1, 5, 6, 7, 64, 65):  # the lengths a strided, padded convolution really produces
+        conv = torch.nn.Conv1d(1, 1, 7, stride=3, padding=3)
+        assert conv(torch.zeros(1, 1, T)).shape[-1] == int(strided_lengths(torch.tensor([T]), 3))
+    cfg = SimpleNamespace(cell="lstm", hidden_size=8, num_layers=1, bidirectional=True, dropout=0.0,
+                          conv_channels=6, conv_kernel=7, pool="mean")
+    for pool in ("mean", "last", "both"):
+        cfg.pool = pool
+        model = SeriesClassifier(cfg, 3, input_size=2, stride=3).eval()
+        x = torch.randn(3, 40, 2)
+        lengths = torch.tensor([40, 17, 5])
+        x[1, 17:] = 0
+        x[2, 5:] = 0
+        with torch.no_grad():
+            batched = model(x, lengths)[0]
+            alone = torch.cat([model(x[i:i + 1, :int(lengths[i])])[0] for i in range(3)])
+        assert torch.allclose(batched, alone, atol=1e-5), pool

@@ -134,3 +134,74 @@ def test_japanese_vowels_tiny(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "jv" / "report.json").read_text())
     assert report["results"]["classes"] == [str(k) for k in range(1, 10)]
     assert json.loads((tmp_path / "jv" / "assets.json").read_text())["channels"] == 12
+
+
+# ---- protocol, normalisation, front end, guards, formats (issue 13) ------------------------------------------
+
+
+def test_default_protocol_trains_a_fixed_schedule_on_all_training_data(tmp_path, monkeypatch, capsys):
+    """--val-fraction 0 (default): no validation split, every training sequence is fitted, the last epoch is kept."""
+    monkeypatch.chdir(tmp_path)
+    seqs, labels = make_sequences(30)
+    write_ts(tmp_path / "train.ts", seqs, labels)
+    write_ts(tmp_path / "test.ts", *make_sequences(12, seed=3))
+    run = tmp_path / "fixed"
+    assert main(["train", "tsclass", "--data", str(tmp_path / "train.ts"), "--test-data", str(tmp_path / "test.ts"),
+                 *SMALL, "--epochs", "3", "--run-dir", str(run)]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["best_epoch"] == 3 and report["epochs_completed"] == 3 and report["val"] == {}
+    recipe = rundir.open_recipe(run)
+    recipe.load_data()
+    assert len(recipe.splits["train"][2]) == 30 and len(recipe.splits["val"][2]) == 0
+    assert json.loads((run / "config.json").read_text())["config"]["val_fraction"] == 0.0
+    # the kept weights are the last epoch's checkpoint
+    ck = json.loads((run / "checkpoints" / "index.json").read_text())
+    assert ck["best"] == ck["last"]
+    # --patience without a validation split is refused, naming both flags
+    assert main(["train", "tsclass", "--data", str(tmp_path / "train.ts"), "--patience", "3", *SMALL]) == 1
+    assert "--patience 3 needs a validation split (--val-fraction > 0)" in capsys.readouterr().err
+
+
+def test_small_validation_split_warns_and_one_class_prediction_warns(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    seqs, labels = make_sequences(30)
+    write_ts(tmp_path / "train.ts", seqs, labels)
+    run = tmp_path / "val"
+    with pytest.warns(UserWarning) as caught:
+        # lr 1e-9: the model cannot move off its initial guess, which is one class for everything
+        assert main(["train", "tsclass", "--data", str(tmp_path / "train.ts"), *SMALL, "--lr", "1e-9",
+                     "--val-fraction", "0.2", "--epochs", "1", "--run-dir", str(run), "--hidden-size", "4"]) == 0
+    text = " | ".join(str(w.message) for w in caught)
+    assert "validation split: 3 of 3 classes have fewer than 5 examples" in text
+    recipe = rundir.open_recipe(run)
+    recipe.load_data()
+    model, _ = rundir.load_weights(recipe, run)
+    with torch.no_grad():
+        pred = recipe._logits(model, *recipe.splits["test"][:2]).argmax(1)
+    if len(set(pred.tolist())) == 1:  # the guard must fire exactly when the predictions are constant
+        assert "predicts one class" in text
+    else:
+        assert "predicts one class" not in text
+
+
+def test_arff_and_ucr_text_files_train_and_predict(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    seqs, labels = make_sequences(45)
+    uni = [s[:, :1] for s in seqs]
+    arff = ["@relation toy", *[f"@attribute t{k} numeric" for k in range(20)], "@attribute cls {up,down,flat}", "@data"]
+    for s, label in zip(uni, labels):  # equal length 20 (padded with '?' past each series' end: missing)
+        vals = [f"{v:.5f}" for v in s[:, 0]] + ["?"] * (20 - len(s))
+        arff.append(",".join(vals) + f",{label}")
+    (tmp_path / "train.arff").write_text("\n".join(arff) + "\n", encoding="utf-8")
+    txt = "\n".join(f"{label}\t" + "\t".join(f"{v:.5f}" for v in s[:, 0]) for s, label in zip(uni, labels))
+    (tmp_path / "test_TEST.txt").write_text(txt + "\n", encoding="utf-8")
+    run = tmp_path / "arff"
+    assert main(["train", "tsclass", "--data", str(tmp_path / "train.arff"), "--test-data",
+                 str(tmp_path / "test_TEST.txt"), *SMALL, "--epochs", "3", "--run-dir", str(run)]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert sum(map(sum, report["results"]["confusion_matrix"])) == 45
+    assert main(["predict", str(run), "--input", str(tmp_path / "test_TEST.txt"), "--output",
+                 str(tmp_path / "p.csv")]) == 0
+    rows = read_rows(tmp_path / "p.csv")
+    assert [r["label"] for r in rows] == labels
+    assert np.mean([r["prediction"] == r["label"] for r in rows]) == pytest.approx(report["test"]["acc"])
