@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from rnnkit.compat import v1
+from rnnkit.compat.v1.lazy import UntrainedCellWarning
 from rnnkit.compat.v1 import LSTMStateTuple
 from tests.contract import assert_gradcheck, assert_runner_matches_reference, assert_shapes
 
@@ -157,7 +158,8 @@ def test_tf_initialisation_and_single_trainable_bias() -> None:
 
 def test_lazy_build_optimizer_after_first_call_and_build() -> None:
     cell = v1.BasicLSTMCell(6)
-    assert not cell.built and list(cell.parameters()) == []
+    with pytest.warns(UntrainedCellWarning, match="BasicLSTMCell: parameters\\(\\) was called before the cell's first"):
+        assert not cell.built and list(cell.parameters()) == []
     x = torch.randn(2, 4, dtype=D)
     cell(x, cell.zero_state(2, v1.float64))
     assert cell.built and cell.input_size == 4
