@@ -27,6 +27,7 @@ from rnnkit.checks import (
     describe,
     fail,
 )
+from rnnkit.dropin import interop
 from rnnkit.dropin.io import (
     HxSpec,
     check_hx,
@@ -163,6 +164,24 @@ class DropInRNN(nn.Module):
                     weights, per_layer, self.input_size, cudnn_rnn.get_cudnn_mode(self.mode), self.hidden_size,
                     self.proj_size, self.num_layers, self.batch_first, self.bidirectional,
                 )
+
+    def to_torch(self) -> nn.Module:
+        """A ``torch.nn`` module of the same class name with this configuration and a copy of the weights.
+
+        For tools that need torch's own class (``quantize_dynamic``,
+        ``torch.jit.script``); see :mod:`rnnkit.dropin.interop`.
+        """
+        return interop.to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module: nn.Module, **kwargs: Any) -> DropInRNN:
+        """The drop-in for a ``torch.nn.LSTM``/``GRU``/``RNN``: same configuration, a copy of the weights."""
+        return interop.from_torch(cls, module, **kwargs)
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` calls this first: refuse with a message naming the alternatives."""
+        interop.refuse_script(self)
+        return self  # pragma: no cover - refuse_script raises
 
     def _apply(self, fn: Callable, recurse: bool = True) -> DropInRNN:
         ret = super()._apply(fn, recurse)
