@@ -168,8 +168,8 @@ class DropInRNN(nn.Module):
     def to_torch(self) -> nn.Module:
         """A ``torch.nn`` module of the same class name with this configuration and a copy of the weights.
 
-        For tools that need torch's own class (``quantize_dynamic``,
-        ``torch.jit.script``); see :mod:`rnnkit.dropin.interop`.
+        For tools that need torch's own class (``quantize_dynamic``); see
+        :mod:`rnnkit.dropin.interop`.
         """
         return interop.to_torch(self)
 

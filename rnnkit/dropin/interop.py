@@ -2,11 +2,13 @@
 
 ``rnnkit.LSTM``/``GRU``/``RNN`` are **not** subclasses of ``torch.nn.LSTM``
 & co. (see the README's "torch.nn drop-ins" for why). Tools that need torch's
-class (``torch.ao.quantization.quantize_dynamic``, ``torch.jit.script``,
-libraries that swap ``nn.LSTM`` for their own) get one through
+class (``torch.ao.quantization.quantize_dynamic``, libraries that swap
+``nn.LSTM`` for their own) get one through
 :func:`to_torch`: a ``torch.nn`` module with the same configuration and a copy
 of the weights. :func:`from_torch` goes the other way. ``torch.jit.script``
-on a drop-in stops with :class:`NotScriptableError`, which says what to use.
+on a drop-in stops with :class:`NotScriptableError`, which says what to use
+(tracing and ``torch.export`` work; with torch 2.13 even ``torch.nn.LSTM``
+does not script).
 """
 
 from __future__ import annotations
@@ -76,5 +78,4 @@ def refuse_script(module: Any) -> None:
     raise NotScriptableError(
         f"rnnkit.{kind} cannot be compiled by torch.jit.script: its forward chooses a fast path in Python "
         f"(lengths, PackedSequence, compiled kernels). Use torch.jit.trace, torch.export or "
-        f"rnnkit.export.export_model(..., format='torchscript'|'exported'|'onnx') (lengths stay a runtime input), "
-        f"or script module.to_torch(), a torch.nn.{kind} with a copy of the weights (no lengths argument)")
+        f"rnnkit.export.export_model(..., format='torchscript'|'exported'|'onnx'), where lengths stay a runtime input")
