@@ -184,7 +184,20 @@ def _from_torch(owner: str, w: dict[str, Tensor], family: str, layer: int, rever
     return src
 
 
-def _resolve_target(owner: str, target: Any, layer: int, reverse: bool, input_size: int) -> tuple[Any, str, str]:
+def _source_input(w: dict[str, Tensor], layout: str, H: int) -> tuple[Optional[int], Optional[torch.dtype]]:
+    """The input size and dtype the weights were made for (None if they do not say)."""
+    key = {"torch": "weight_ih", "keras": "kernel", "tf": "gates/kernel" if "gates/kernel" in w else "kernel"}.get(
+        layout, "W_xi" if "W_xi" in w or "w_xi" in w else "W_xz")
+    t = w.get(key, w.get(key.lower()))
+    if t is None or t.dim() != 2:
+        return None, None
+    proj = w.get("projection/kernel")
+    size = {"torch": t.shape[1], "tf": t.shape[0] - (proj.shape[1] if proj is not None and proj.dim() == 2 else H)}
+    return int(size.get(layout, t.shape[0])), t.dtype if t.is_floating_point() else None
+
+
+def _resolve_target(owner: str, target: Any, layer: int, reverse: bool, input_size: int, dtype: Any
+                    ) -> tuple[Any, str, str]:
     """``(module holding the parameters, name suffix, family)``."""
     from rnnkit.cells import GRUCell, LSTMCell
     from rnnkit.dropin import GRU, LSTM
@@ -197,7 +210,7 @@ def _resolve_target(owner: str, target: Any, layer: int, reverse: bool, input_si
         return target, f"_l{layer}" + ("_reverse" if reverse else ""), "lstm" if isinstance(target, LSTM) else "gru"
     impl = getattr(target, "impl", None)
     if impl is None and hasattr(target, "build") and hasattr(target, "rnnkit_cell"):  # a TF1-face cell
-        target.build(input_size)
+        target.build(input_size, dtype=dtype)  # built from the weights: their input size and dtype
         impl = target.impl
     cell = impl if impl is not None else target
     if isinstance(cell, LSTMCell):
@@ -242,9 +255,10 @@ def import_weights(target: Any, weights: Any, layout: str, *, layer: int = 0, re
     owner = "import_weights"
     check_choice(owner, "layout", layout, LAYOUTS)
     w = _tensors(owner, weights, layout)
-    any_ih = next((v for k, v in w.items() if k.startswith("weight_ih")), None)
-    input_size = getattr(target, "input_size", None) or (any_ih.shape[1] if any_ih is not None else None)
-    module, suffix, family = _resolve_target(owner, target, layer, reverse, input_size)
+    input_size, dtype = getattr(target, "input_size", None), None
+    if input_size is None:  # an unbuilt TF1-face cell: built from the weights' input size and dtype
+        input_size, dtype = _source_input(w, layout, getattr(target, "num_units", 0))
+    module, suffix, family = _resolve_target(owner, target, layer, reverse, input_size, dtype)
     H = module.hidden_size
     I = module.weight_ih.shape[1] if suffix == "" else getattr(module, "weight_ih" + suffix).shape[1]
     if layout == "scratch":
