@@ -24,6 +24,8 @@ def test_tensor_makers_follow_tf_defaults() -> None:
     assert torch.equal(tf.random_normal([4, 5], stddev=0.1, seed=3), v.detach())
     assert abs(tf.random_normal([20000], mean=2.0, stddev=0.5).std().item() - 0.5) < 0.02
     assert tf.zeros([2, 3]).dtype == torch.float32
+    u = tf.random_uniform([20000], -1, 1)
+    assert u.min() >= -1 and u.max() < 1 and abs(u.mean().item()) < 0.02 and abs(u.var().item() - 1 / 3) < 0.02
 
 
 def test_shape_and_math_ops_match_numpy() -> None:

@@ -37,7 +37,7 @@ from rnnkit.compat.v1.base import LSTMStateTuple, RNNCell
 from rnnkit.compat.v1.cells import BasicLSTMCell, BasicRNNCell, GRUCell, LSTMCell
 from rnnkit.compat.v1.dtypes import bfloat16, float16, float32, float64, int32, int64
 from rnnkit.compat.v1.ops import (
-    Variable, argmax, cast, concat, constant, convert_to_tensor, equal, matmul, random_normal, reduce_mean,
+    Variable, argmax, cast, concat, constant, convert_to_tensor, equal, matmul, random_normal, random_uniform, reduce_mean,
     reduce_sum, reshape, round, sigmoid, stack, tanh, transpose, unstack, zeros,
 )
 from rnnkit.compat.v1.multi import MultiRNNCell
@@ -78,6 +78,7 @@ __all__ = [
     "equal",
     "matmul",
     "random_normal",
+    "random_uniform",
     "reduce_mean",
     "reduce_sum",
     "reshape",

@@ -81,6 +81,14 @@ def random_normal(shape: Sequence[int], mean: float = 0.0, stddev: float = 1.0, 
     return torch.randn(tuple(shape), generator=g, dtype=dtype_of("random_normal", dtype)) * stddev + mean
 
 
+def random_uniform(shape: Sequence[int], minval: float = 0.0, maxval: Optional[float] = None,
+                   dtype: Any = torch.float32, seed: Optional[int] = None, name: Any = None) -> Tensor:
+    """``tf.random_uniform``: U[minval, maxval) (``maxval`` default 1 for floats)."""
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    hi = 1.0 if maxval is None else maxval
+    return torch.rand(tuple(shape), generator=g, dtype=dtype_of("random_uniform", dtype)) * (hi - minval) + minval
+
+
 def Variable(initial_value: Any, trainable: bool = True, name: Any = None, dtype: Any = None) -> torch.nn.Parameter:
     """``tf.Variable``: a ``torch.nn.Parameter`` (give it to an optimizer, or let ``minimize`` find it)."""
     return torch.nn.Parameter(convert_to_tensor(initial_value, dtype).detach().clone(), requires_grad=trainable)
@@ -163,6 +171,6 @@ def round(x: Any, name: Any = None) -> Tensor:  # noqa: A001 - TF's name
 sigmoid = torch.sigmoid
 tanh = torch.tanh
 
-__all__ = ["convert_to_tensor", "constant", "zeros", "random_normal", "Variable", "matmul", "reshape", "transpose",
+__all__ = ["convert_to_tensor", "constant", "zeros", "random_normal", "random_uniform", "Variable", "matmul", "reshape", "transpose",
            "unstack", "stack", "concat", "reduce_mean", "reduce_sum", "argmax", "equal", "cast", "round",
            "sigmoid", "tanh"]
