@@ -25,7 +25,7 @@ def rand(*shape: int, scale: float = 0.5) -> torch.Tensor:
     return torch.randn(*shape, dtype=D) * scale
 
 
-def test_seed_example_basic_rnn_cell_and_dynamic_rnn() -> None:
+def test_tf1_basics_tutorial_basic_rnn_cell_and_dynamic_rnn() -> None:
     cell = v1.nn.rnn_cell.BasicRNNCell(128)
     x = torch.randn(32, 100)
     output, state = cell(x, cell.zero_state(32, v1.float32))

@@ -35,6 +35,7 @@ TF1 program still changes.
 from rnnkit.compat.v1 import contrib, layers, losses, nn, train
 from rnnkit.compat.v1.base import LSTMStateTuple, RNNCell
 from rnnkit.compat.v1.cells import BasicLSTMCell, BasicRNNCell, GRUCell, LSTMCell
+from rnnkit.compat.v1.lazy import UntrainedCellWarning
 from rnnkit.compat.v1.dtypes import bfloat16, float16, float32, float64, int32, int64
 from rnnkit.compat.v1.ops import (
     Variable, argmax, cast, concat, constant, convert_to_tensor, equal, matmul, random_normal, random_uniform, reduce_mean,
@@ -69,6 +70,7 @@ __all__ = [
     "layers",
     "losses",
     "train",
+    "UntrainedCellWarning",
     "Variable",
     "argmax",
     "cast",
