@@ -16,7 +16,7 @@ from rnnkit.state import is_namedtuple, leaf_shape, size_is_leaf
 
 
 class ShapeError(ValueError, RuntimeError):
-    """A wrong shape or device, where ``torch.nn`` raises ``RuntimeError``.
+    """A wrong shape, length or device, where ``torch.nn`` raises ``RuntimeError``.
 
     rnnkit's contract is ``ValueError``; ``torch.nn.LSTM`` & co. raise
     ``RuntimeError`` for the same mistakes. The drop-ins raise this class, so

@@ -20,6 +20,7 @@ from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.checks import (
+    ShapeError,
     check_bool,
     check_lengths,
     check_positive_int,
@@ -47,8 +48,12 @@ States = tuple[Tensor, ...]
 
 
 def fused_unsupported(owner: str, reason: str) -> None:
-    """Raise the error for ``fused=True`` where no fused path applies."""
-    raise ValueError(f"{owner}: fused=True but {reason}; use fused='auto' to fall back to the reference runner")
+    """Raise the error for ``fused=True`` where no fused path applies.
+
+    A ``ShapeError`` (a ValueError and a RuntimeError): where torch.nn refuses the same
+    call (no time step), it raises RuntimeError.
+    """
+    raise ShapeError(f"{owner}: fused=True but {reason}; use fused='auto' to fall back to the reference runner")
 
 
 class DropInRNN(nn.Module):

@@ -36,6 +36,8 @@ def check_padded_input(owner: str, value: Any, input_size: int, batch_first: boo
         input_size: ``I``.
         batch_first: the module's layout.
     """
+    if isinstance(value, torch.Tensor) and not value.is_floating_point():  # torch.nn: ValueError (dtype mismatch)
+        fail(owner, "input", "a floating-point tensor", f"dtype {value.dtype}", kind=DtypeError)
     check_tensor(owner, "input", value)
     if value.dim() not in (2, 3) or value.shape[-1] != input_size:
         layout = "(B, T, {0})" if batch_first else "(T, B, {0})"
@@ -47,6 +49,8 @@ def check_padded_input(owner: str, value: Any, input_size: int, batch_first: boo
 
 def check_packed_input(owner: str, packed: PackedSequence, input_size: int) -> Tensor:
     """Validate a PackedSequence's data ``(N, I)`` and return it."""
+    if isinstance(packed.data, torch.Tensor) and not packed.data.is_floating_point():
+        fail(owner, "input.data", "a floating-point tensor", f"dtype {packed.data.dtype}", kind=DtypeError)
     check_tensor(owner, "input.data", packed.data)
     if packed.data.dim() != 2 or packed.data.shape[1] != input_size:
         fail(owner, "input.data (PackedSequence)", f"of shape (N, {input_size})", tuple(packed.data.shape),
