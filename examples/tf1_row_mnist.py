@@ -26,7 +26,8 @@ What differs from the original, and why:
   ``(c, h)`` and the head reads ``states.h``).
 
 Run: ``python examples/tf1_row_mnist.py`` (100,000 training samples as the tutorial's
-``training_iters``, about a minute on 2 cores) or ``--tiny`` (a few seconds).
+``training_iters``; on 2026-12-03 with ``--threads 1`` on a heavily loaded 2-core machine:
+134 s, test accuracy 0.702 with the tutorial's ``BasicRNNCell``) or ``--tiny`` (seconds).
 """
 
 from __future__ import annotations

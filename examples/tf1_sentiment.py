@@ -26,7 +26,8 @@ What differs from the original, and why:
 * ``tf.train.Saver`` checkpoints: not ported (``torch.save(model.state_dict())`` or the
   ``rnnkit`` command's checkpoints do that).
 
-Run: ``python examples/tf1_sentiment.py`` (10 epochs, a few minutes on 2 cores) or
+Run: ``python examples/tf1_sentiment.py`` (10 epochs; on 2026-12-03 with ``--threads 1`` on a
+heavily loaded 2-core machine: 20 minutes, test accuracy 0.659, majority class 0.578) or
 ``--tiny`` (a few seconds on 600 reviews).
 """
 
