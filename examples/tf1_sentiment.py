@@ -28,7 +28,7 @@ What differs from the original, and why:
 
 Run: ``python examples/tf1_sentiment.py`` (10 epochs; on 2026-12-03 with ``--threads 1`` on a
 heavily loaded 2-core machine: 20 minutes, test accuracy 0.659, majority class 0.578) or
-``--tiny`` (a few seconds on 600 reviews).
+``--tiny`` (a few seconds on 480 reviews).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def encode(texts, vocab, seq_len):
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="600 reviews, 3 epochs: a few seconds")
+    parser.add_argument("--tiny", action="store_true", help="480 reviews, 2 epochs: a few seconds")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1.0, help="Adadelta's learning rate (the tutorial: 0.1)")
     parser.add_argument("--seed", type=int, default=0)
@@ -102,7 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     texts, labels = load_rotten_tomatoes()
     if args.tiny:
-        keep = np.random.default_rng(0).permutation(len(texts))[:600]
+        keep = np.random.default_rng(0).permutation(len(texts))[:480]
         texts, labels = [texts[i] for i in keep], labels[keep]
     train_idx, val_idx, test_idx = stratified_split(labels, (0.8, 0.1, 0.1), seed=0)
     vocab = WordVocab.build((tokenize(texts[i]) for i in train_idx), min_freq=1 if args.tiny else 2)
@@ -111,7 +111,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     lstm_sizes = [128, 64]
     vocab_size, embed_size = len(vocab), 300
-    epochs = 3 if args.tiny else args.epochs
+    epochs = 2 if args.tiny else args.epochs
     batch_size = 32 if args.tiny else 256
 
     # Build Graph (once)
