@@ -18,6 +18,7 @@ from rnnkit.fused.checkpointed import unroll_checkpointed
 from rnnkit.layers import Bidirectional, Recurrent, Stacked
 from rnnkit.state import LSTMState
 from rnnkit.unroll import unroll
+from rnnkit.weights import import_weights
 from rnnkit.wrappers import DropConnect, Dropout, DropoutState, LearnedInitialState, Residual, Zoneout
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "Stacked",
     "unroll",
     "unroll_checkpointed",
+    "import_weights",
     "wrappers",
     "Dropout",
     "DropoutState",

@@ -16,20 +16,53 @@ from rnnkit.errors import user_error
 from rnnkit.state import is_namedtuple, leaf_shape, size_is_leaf
 
 
+class ShapeError(ValueError, RuntimeError):
+    """A wrong shape, length or device, where ``torch.nn`` raises ``RuntimeError``.
+
+    rnnkit's contract is ``ValueError``; ``torch.nn.LSTM`` & co. raise
+    ``RuntimeError`` for the same mistakes. The drop-ins raise this class, so
+    both ``except ValueError`` and ``except RuntimeError`` catch it.
+    """
+
+
+class DtypeError(TypeError, ValueError):
+    """A wrong dtype, where ``torch.nn`` raises ``ValueError``.
+
+    rnnkit's contract is ``TypeError``; ``torch.nn.LSTM`` raises ``ValueError``
+    for an input whose dtype differs from the weights'. Both catch this class.
+    """
+
+
 def fail(owner: str, name: str, expected: str, actual: Any, *, kind: type = ValueError) -> None:
     """Raise ``kind`` (as its :mod:`rnnkit.errors` subclass) with the project's standard wording."""
     raise user_error(kind)(f"{owner}: {name} must be {expected}, got {actual}")
 
 
+_MAX_REPR = 80
+
+
 def describe(value: Any) -> str:
-    """A short description of ``value`` for error messages."""
+    """A short description of ``value`` for error messages.
+
+    Tensors and arrays are summarised (type, shape, dtype), never printed;
+    other values show their ``repr``, cut to 80 characters.
+    """
     if isinstance(value, Tensor):
         return f"Tensor of shape {tuple(value.shape)}, dtype {value.dtype}, device {value.device}"
+    if isinstance(value, type):
+        return f"type {value.__module__}.{value.__qualname__}"
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if isinstance(shape, tuple) and dtype is not None:  # numpy arrays and scalars, jax/cupy arrays, ...
+        kind = f"{type(value).__module__.split('.')[0]}.{type(value).__name__}"
+        return f"{kind} of shape {shape}, dtype {dtype}" if shape else f"{kind} {value!r}"[:_MAX_REPR]
     if is_namedtuple(value):
         return f"{type(value).__name__} with {len(value)} fields"
     if isinstance(value, tuple):
         return f"tuple of length {len(value)}"
-    return f"{type(value).__name__} {value!r}" if not isinstance(value, (list, dict)) else type(value).__name__
+    if isinstance(value, (list, dict)):
+        return f"{type(value).__name__} of length {len(value)}"
+    text = f"{type(value).__name__} {value!r}"
+    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
 
 
 def check_positive_int(owner: str, name: str, value: Any, *, allow_zero: bool = False) -> int:

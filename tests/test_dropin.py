@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import io
 import random
+import re
+import warnings
 from typing import Any, Optional
 
 import pytest
@@ -418,3 +420,112 @@ def test_data_parallel_replicas_get_their_own_runtime_cells() -> None:
     assert all(a is not b for (_, _, a), (_, _, b) in zip(m._cells, replica._cells, strict=True))
     x = torch.randn(3, 2, 3)
     torch.testing.assert_close(replica(x)[0], m(x)[0])
+
+
+# ----------------------------------------------------------------------------- code written against torch.nn
+_BAD_CALLS = {
+    "input_size": lambda m: m(torch.randn(5, 2, 4)),
+    "input_dims": lambda m: m(torch.randn(1, 5, 2, 3)),
+    "h0_shape": lambda m: m(torch.randn(5, 2, 3), (torch.zeros(2, 2, 6), torch.zeros(1, 2, 6))),
+    "c0_shape": lambda m: m(torch.randn(5, 2, 3), (torch.zeros(1, 2, 6), torch.zeros(1, 3, 6))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_CALLS))
+def test_shape_errors_are_what_torch_nn_raises_and_still_say_expected_vs_got(case: str) -> None:
+    from rnnkit.checks import ShapeError
+
+    torch.manual_seed(0)
+    ours, ref = LSTM(3, 6), nn.LSTM(3, 6)
+    with pytest.raises((RuntimeError, ValueError)) as theirs:
+        _BAD_CALLS[case](ref)
+    with pytest.raises(type(theirs.value)) as caught:  # code that catches torch.nn's type keeps working
+        _BAD_CALLS[case](ours)
+    assert type(caught.value) is ShapeError and isinstance(caught.value, (ValueError, RuntimeError))
+    assert " must be of shape " in str(caught.value) and ", got (" in str(caught.value)
+
+
+def test_dtype_error_is_what_torch_nn_raises_and_a_type_error() -> None:
+    ours, ref = GRU(3, 4), nn.GRU(3, 4)
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError):
+        ref(x)
+    with pytest.raises(ValueError, match=r"GRU: input must be of dtype torch.float32 .*, got torch.float64") as err:
+        ours(x)
+    assert isinstance(err.value, TypeError)
+
+
+@pytest.mark.parametrize("kind", ["GRU", "RNN"])
+@pytest.mark.parametrize("proj_size", [0, 2])
+def test_proj_size_on_gru_and_rnn_is_a_value_error_as_in_torch(kind: str, proj_size: int) -> None:
+    ours_cls, ref_cls = KINDS[kind]
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+        ref_cls(3, 5, proj_size=proj_size)
+    with pytest.raises(ValueError, match=re.escape(f"{kind}: proj_size must be left out (proj_size is only supported "
+                                                   f"for LSTM, not RNN or GRU, as in torch.nn), got {proj_size}")):
+        ours_cls(3, 5, proj_size=proj_size)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_not_a_torch_nn_subclass_but_to_torch_and_from_torch_are_exact(kind: str) -> None:
+    """The README's decision: no subclassing (tools that find nn.LSTM by isinstance would swap in torch's class
+    and drop ``lengths``); ``to_torch`` gives them torch's class with the same weights."""
+    ours_cls, ref_cls = KINDS[kind]
+    torch.manual_seed(0)
+    ours = ours_cls(3, 4, num_layers=2, bidirectional=True, batch_first=True)
+    assert not isinstance(ours, ref_cls) and not isinstance(ours, nn.RNNBase)
+    theirs = ours.to_torch()
+    assert type(theirs) is ref_cls and theirs.batch_first and theirs.bidirectional and theirs.num_layers == 2
+    x = torch.randn(2, 5, 3)
+    for a, b in zip(_leaves(ours(x)), _leaves(theirs(x))):
+        assert torch.equal(a, b)
+    back = ours_cls.from_torch(theirs, fused=False)
+    assert type(back) is ours_cls and back.fused is False
+    for a, b in zip(_leaves(back(x)), _leaves(theirs(x))):  # the reference runner: equal to rounding
+        torch.testing.assert_close(a, b)
+    with torch.no_grad():
+        theirs.weight_ih_l0.zero_()  # copies, not shared parameters
+    assert not torch.equal(ours.weight_ih_l0, theirs.weight_ih_l0)
+    with pytest.raises(TypeError, match=f"{kind}.from_torch: module must be a torch.nn.{kind}, got torch.nn.modules"):
+        ours_cls.from_torch(nn.Linear(2, 2))
+
+
+def test_quantize_dynamic_passes_the_drop_in_by_and_takes_to_torch() -> None:
+    torch.manual_seed(0)
+    lstm = LSTM(4, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+        kept = torch.ao.quantization.quantize_dynamic(nn.Sequential(lstm), {nn.LSTM}, dtype=torch.qint8)
+        assert type(kept[0]) is LSTM  # quantize_dynamic matches exact types: documented in the README
+        quantized = torch.ao.quantization.quantize_dynamic(nn.Sequential(lstm.to_torch()), {nn.LSTM},
+                                                           dtype=torch.qint8)
+    assert type(quantized[0]).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    x = torch.randn(6, 2, 4)
+    torch.testing.assert_close(quantized[0](x)[0], lstm(x)[0], atol=0.05, rtol=0)
+
+
+def test_torch_jit_script_refuses_with_a_message_naming_the_alternatives() -> None:
+    from rnnkit.dropin.interop import NotScriptableError
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = GRU(3, 4)
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.rnn(x)[0]
+
+    for module in (GRU(3, 4), Model()):
+        with pytest.raises(NotScriptableError, match=r"rnnkit.GRU cannot be compiled by torch.jit.script.*torch.jit."
+                                                     r"trace, torch.export or rnnkit.export.export_model"):
+            torch.jit.script(module)
+    model = Model()
+    traced = torch.jit.trace(model, torch.randn(5, 2, 3))  # the way out the message names
+    x = torch.randn(5, 3, 3)
+    torch.testing.assert_close(traced(x), model(x))
+
+
+def test_flatten_parameters_is_there_as_in_torch_nn() -> None:
+    lstm = LSTM(3, 4)
+    lstm.flatten_parameters()  # DataParallel-era code calls it; a no-op off CUDA, as torch.nn
+    assert [n for n, _ in lstm.named_parameters()] == [n for n, _ in nn.LSTM(3, 4).named_parameters()]

@@ -45,6 +45,25 @@ def assert_clear(err: Exception) -> None:
     assert (" must be " in msg and ", got " in msg) or "fused=True but " in msg, msg
 
 
+def assert_same_kind_as_torch(err: Exception, call_torch: Any) -> None:
+    """Drop-in errors: where we refuse a call with a ValueError and torch.nn refuses it with ValueError or
+    RuntimeError, ours is also of torch's type (code written against torch.nn catches it). Our TypeErrors
+    (wrong structure or dtype) are left out: with several faults in one call, which one each library reports
+    first differs."""
+    if isinstance(err, TypeError):
+        return
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            call_torch()
+    except (ValueError, RuntimeError) as theirs:
+        event(f"torch.nn raised {type(theirs).__name__}")
+        assert isinstance(err, type(theirs)), f"torch.nn raises {type(theirs).__name__} ({theirs}); we raise " \
+                                              f"{type(err).__name__} ({err})"
+    except Exception:  # noqa: BLE001 - torch.nn's own TypeErrors/AttributeErrors on garbage: nothing to match
+        pass
+
+
 @st.composite
 def modules(draw: Any) -> tuple[str, nn.Module, nn.Module]:
     """A small drop-in (eval mode) and the torch.nn module with the same weights."""
@@ -166,6 +185,8 @@ def test_fuzz_dropin_forward_padded(data: Any) -> None:
             out, final = ours(x, hx, lengths=lengths)
     except Exception as err:  # noqa: BLE001 - the kind is checked
         assert_clear(err)
+        if lengths is None:
+            assert_same_kind_as_torch(err, lambda: ref(x, hx))
         return
     lens = None if lengths is None else [int(v) for v in lengths]
     with torch.no_grad():

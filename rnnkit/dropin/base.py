@@ -20,6 +20,7 @@ from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.checks import (
+    ShapeError,
     check_bool,
     check_lengths,
     check_positive_int,
@@ -27,6 +28,7 @@ from rnnkit.checks import (
     describe,
     fail,
 )
+from rnnkit.dropin import interop
 from rnnkit.dropin.io import (
     HxSpec,
     check_hx,
@@ -46,8 +48,12 @@ States = tuple[Tensor, ...]
 
 
 def fused_unsupported(owner: str, reason: str) -> None:
-    """Raise the error for ``fused=True`` where no fused path applies."""
-    raise ValueError(f"{owner}: fused=True but {reason}; use fused='auto' to fall back to the reference runner")
+    """Raise the error for ``fused=True`` where no fused path applies.
+
+    A ``ShapeError`` (a ValueError and a RuntimeError): where torch.nn refuses the same
+    call (no time step), it raises RuntimeError.
+    """
+    raise ShapeError(f"{owner}: fused=True but {reason}; use fused='auto' to fall back to the reference runner")
 
 
 class DropInRNN(nn.Module):
@@ -163,6 +169,24 @@ class DropInRNN(nn.Module):
                     weights, per_layer, self.input_size, cudnn_rnn.get_cudnn_mode(self.mode), self.hidden_size,
                     self.proj_size, self.num_layers, self.batch_first, self.bidirectional,
                 )
+
+    def to_torch(self) -> nn.Module:
+        """A ``torch.nn`` module of the same class name with this configuration and a copy of the weights.
+
+        For tools that need torch's own class (``quantize_dynamic``); see
+        :mod:`rnnkit.dropin.interop`.
+        """
+        return interop.to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module: nn.Module, **kwargs: Any) -> DropInRNN:
+        """The drop-in for a ``torch.nn.LSTM``/``GRU``/``RNN``: same configuration, a copy of the weights."""
+        return interop.from_torch(cls, module, **kwargs)
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` calls this first: refuse with a message naming the alternatives."""
+        interop.refuse_script(self)
+        return self  # pragma: no cover - refuse_script raises
 
     def _apply(self, fn: Callable, recurse: bool = True) -> DropInRNN:
         ret = super()._apply(fn, recurse)

@@ -2,6 +2,12 @@
 validation (with the project's error wording), ``hx`` layout conversion, and
 packing of reference-path outputs back into a :class:`PackedSequence`.
 
+Shape and device errors are :class:`rnnkit.checks.ShapeError` (a
+``ValueError`` and a ``RuntimeError``, the type ``torch.nn`` raises), dtype
+errors :class:`rnnkit.checks.DtypeError` (a ``TypeError`` and a
+``ValueError``, ``torch.nn``'s type), so code written against ``torch.nn``
+catches them unchanged.
+
 Internally a drop-in carries its states as a tuple of ``(L*D, B, ·)``
 tensors: ``(h,)`` for GRU/RNN, ``(h, c)`` for LSTM.
 """
@@ -15,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from rnnkit.checks import check_tensor, describe, fail
+from rnnkit.checks import DtypeError, ShapeError, check_tensor, describe, fail
 
 HxSpec = tuple[str, int]
 """``(argument name, size of the last dimension)`` of one ``hx`` tensor."""
@@ -30,23 +36,29 @@ def check_padded_input(owner: str, value: Any, input_size: int, batch_first: boo
         input_size: ``I``.
         batch_first: the module's layout.
     """
+    if isinstance(value, torch.Tensor) and not value.is_floating_point():  # torch.nn: ValueError (dtype mismatch)
+        fail(owner, "input", "a floating-point tensor", f"dtype {value.dtype}", kind=DtypeError)
     check_tensor(owner, "input", value)
     if value.dim() not in (2, 3) or value.shape[-1] != input_size:
         layout = "(B, T, {0})" if batch_first else "(T, B, {0})"
         fail(owner, "input", f"of shape {layout.format(input_size)} or unbatched (T, {input_size})",
-             tuple(value.shape))
+             tuple(value.shape), kind=ShapeError)
     batched = value.dim() == 3
     return (value if batched else value.unsqueeze(0 if batch_first else 1)), batched
 
 
 def check_packed_input(owner: str, packed: PackedSequence, input_size: int) -> Tensor:
     """Validate a PackedSequence's data ``(N, I)`` and return it."""
+    if isinstance(packed.data, torch.Tensor) and not packed.data.is_floating_point():
+        fail(owner, "input.data", "a floating-point tensor", f"dtype {packed.data.dtype}", kind=DtypeError)
     check_tensor(owner, "input.data", packed.data)
     if packed.data.dim() != 2 or packed.data.shape[1] != input_size:
-        fail(owner, "input.data (PackedSequence)", f"of shape (N, {input_size})", tuple(packed.data.shape))
+        fail(owner, "input.data (PackedSequence)", f"of shape (N, {input_size})", tuple(packed.data.shape),
+             kind=ShapeError)
     if packed.batch_sizes.numel() == 0 or packed.data.shape[0] == 0:
         fail(owner, "input (PackedSequence)", "a packed batch with at least one time step",
-             f"batch_sizes of shape {tuple(packed.batch_sizes.shape)} and data of shape {tuple(packed.data.shape)}")
+             f"batch_sizes of shape {tuple(packed.batch_sizes.shape)} and data of shape {tuple(packed.data.shape)}",
+             kind=ShapeError)
     return packed.data
 
 
@@ -54,9 +66,9 @@ def check_like_parameters(owner: str, x: Tensor, param: Tensor) -> None:
     """The input must share the parameters' dtype (unless autocast is on) and device."""
     if x.dtype != param.dtype and not torch.is_autocast_enabled(x.device.type):
         fail(owner, "input", f"of dtype {param.dtype} (the parameters' dtype; convert the input or the module)",
-             x.dtype, kind=TypeError)
+             x.dtype, kind=DtypeError)
     if x.device != param.device:
-        fail(owner, "input", f"on device {param.device} (the parameters' device)", x.device)
+        fail(owner, "input", f"on device {param.device} (the parameters' device)", x.device, kind=ShapeError)
 
 
 def check_hx(
@@ -95,11 +107,11 @@ def check_hx(
         shape = (num_states, batch_size, size) if batched else (num_states, size)
         if tuple(t.shape) != shape:
             layout = "(num_layers * num_directions, B, {})" if batched else "(num_layers * num_directions, {})"
-            fail(owner, name, f"of shape {shape} = {layout.format(size)}", tuple(t.shape))
+            fail(owner, name, f"of shape {shape} = {layout.format(size)}", tuple(t.shape), kind=ShapeError)
         if t.dtype != like.dtype:
-            fail(owner, name, f"of dtype {like.dtype} (the input's)", t.dtype, kind=TypeError)
+            fail(owner, name, f"of dtype {like.dtype} (the input's)", t.dtype, kind=DtypeError)
         if t.device != like.device:
-            fail(owner, name, f"on device {like.device} (the input's)", t.device)
+            fail(owner, name, f"on device {like.device} (the input's)", t.device, kind=ShapeError)
         out.append(t if batched else t.unsqueeze(1))
     return tuple(out)
 

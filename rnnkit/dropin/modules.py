@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
-from rnnkit.checks import check_choice
+from rnnkit.checks import check_choice, fail
 from rnnkit.dropin.base import DropInRNN, States
 from rnnkit.dropin.io import HxSpec
 from rnnkit.fused import FusedMode
@@ -27,6 +27,13 @@ _SHAPES = """
         output: ``(T, B, D*O)`` (or batch-first), exactly zero past each
             length; a ``PackedSequence`` for packed input.
 """
+
+
+def _no_projection(owner: str, proj_size: Any) -> None:
+    """``torch.nn.GRU``/``RNN`` refuse any ``proj_size`` with a ValueError; so do we."""
+    if proj_size is not None:
+        fail(owner, "proj_size", "left out (proj_size is only supported for LSTM, not RNN or GRU, as in torch.nn)",
+             repr(proj_size))
 
 
 class LSTM(DropInRNN):
@@ -122,7 +129,9 @@ class GRU(DropInRNN):
         dtype: Any = None,
         *,
         fused: FusedMode = "auto",
+        proj_size: Any = None,
     ) -> None:
+        _no_projection("GRU", proj_size)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          device=device, dtype=dtype, fused=fused)
 
@@ -170,7 +179,9 @@ class RNN(DropInRNN):
         dtype: Any = None,
         *,
         fused: FusedMode = "auto",
+        proj_size: Any = None,
     ) -> None:
+        _no_projection("RNN", proj_size)
         self.nonlinearity = check_choice("RNN", "nonlinearity", nonlinearity, ("tanh", "relu"))
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from rnnkit.compat import v1
+from rnnkit.compat.v1.lazy import UntrainedCellWarning
 from rnnkit.compat.v1 import LSTMStateTuple
 from tests.contract import assert_gradcheck, assert_runner_matches_reference, assert_shapes
 
@@ -24,7 +25,7 @@ def rand(*shape: int, scale: float = 0.5) -> torch.Tensor:
     return torch.randn(*shape, dtype=D) * scale
 
 
-def test_seed_example_basic_rnn_cell_and_dynamic_rnn() -> None:
+def test_tf1_basics_tutorial_basic_rnn_cell_and_dynamic_rnn() -> None:
     cell = v1.nn.rnn_cell.BasicRNNCell(128)
     x = torch.randn(32, 100)
     output, state = cell(x, cell.zero_state(32, v1.float32))
@@ -157,7 +158,8 @@ def test_tf_initialisation_and_single_trainable_bias() -> None:
 
 def test_lazy_build_optimizer_after_first_call_and_build() -> None:
     cell = v1.BasicLSTMCell(6)
-    assert not cell.built and list(cell.parameters()) == []
+    with pytest.warns(UntrainedCellWarning, match="BasicLSTMCell: parameters\\(\\) was called before the cell's first"):
+        assert not cell.built and list(cell.parameters()) == []
     x = torch.randn(2, 4, dtype=D)
     cell(x, cell.zero_state(2, v1.float64))
     assert cell.built and cell.input_size == 4

@@ -79,8 +79,7 @@ CASES: list[tuple[str, Callable[[], Any], type, str]] = [
      "'sigmoid', 'softplus', 'softsign', 'tanh'], got 'swishy'"),
     ("activation_type", lambda: v1.BasicRNNCell(3, activation=3), TypeError,
      "BasicRNNCell: activation must be None, a callable or a name, got int 3"),
-    ("num_proj", lambda: v1.LSTMCell(4, num_proj=4), ValueError,
-     "LSTMCell: num_proj must be smaller than num_units (4) in rnnkit, got 4"),
+    ("num_proj", lambda: v1.LSTMCell(4, num_proj=0), ValueError, "LSTMCell: num_proj must be > 0, got 0"),
     ("cell_clip", lambda: v1.LSTMCell(4, cell_clip=-1.0), ValueError,
      "LSTMCell: cell_clip must be None, inf or a positive number <= 3.403e+38 (float32's largest), got -1.0"),
     ("forget_bias", lambda: v1.BasicLSTMCell(4, forget_bias="1"), TypeError,
@@ -132,7 +131,7 @@ CASES: list[tuple[str, Callable[[], Any], type, str]] = [
     ("keep_above_one", lambda: v1.DropoutWrapper(v1.GRUCell(3), state_keep_prob=1.5), ValueError,
      "DropoutWrapper: state_keep_prob must be in (0, 1], got 1.5"),
     ("keep_str", lambda: v1.DropoutWrapper(v1.GRUCell(3), input_keep_prob="0.5"), TypeError,
-     "DropoutWrapper: input_keep_prob must be a float in (0, 1], got str '0.5'"),
+     "DropoutWrapper: input_keep_prob must be a float in (0, 1] or a one-element floating tensor, got str '0.5'"),
     ("dropout_cell", lambda: v1.DropoutWrapper(torch.nn.GRUCell(3, 3)), TypeError,
      "DropoutWrapper: cell must be a cell from rnnkit.compat.v1 (e.g. BasicLSTMCell), got a "
      "torch.nn.modules.rnn.GRUCell module"),

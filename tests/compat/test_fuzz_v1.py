@@ -161,7 +161,7 @@ def test_fuzz_bidirectional_and_static_rnn(data: Any) -> None:
 def test_sequence_length_array_of_strings_is_refused_clearly() -> None:
     """Found by the fuzzer: torch.as_tensor's own TypeError escaped for a numpy array of strings."""
     with pytest.raises(TypeError, match=r"dynamic_rnn: sequence_length must be a list, tensor or array of ints, "
-                                        r"got ndarray"):
+                                        r"got numpy.ndarray of shape \(2,\), dtype <U1$"):
         v1.dynamic_rnn(v1.GRUCell(4), torch.randn(2, 3, I), sequence_length=np.asarray(["3", "1"]))
 
 

@@ -75,7 +75,9 @@ def test_eval_mode_and_keep_prob_one_are_the_identity() -> None:
 
 
 @pytest.mark.parametrize("variational", [True, False])
-def test_variational_uses_one_mask_per_sequence_across_time(variational: bool) -> None:
+def test_variational_uses_one_mask_per_call_across_time_and_batch_as_tf1(variational: bool) -> None:
+    """TF1's variational noise has shape [1, size] (``convert_to_batch_shape`` in rnn_cell_impl.py): one
+    mask for every step and every example of a run call. Per-step dropout draws per example and step."""
     torch.manual_seed(0)
     T = 6
     x = torch.ones(300, T, N)
@@ -83,15 +85,17 @@ def test_variational_uses_one_mask_per_sequence_across_time(variational: bool) -
     out, _ = v1.nn.dynamic_rnn(cell, x)
     same_over_time = all(torch.equal(out[:, t], out[:, 0]) for t in range(T))
     assert same_over_time == variational
-    assert abs(kept(out) - 0.5) < 0.02
-    assert not torch.equal(out[0, 0], out[1, 0])  # one mask per example
+    assert torch.equal(out[0, 0], out[1, 0]) == variational  # shared across the batch only when variational
+    assert torch.equal(out[:, 0], out[:1, 0].expand(300, N)) == variational
+    calls = [v1.nn.dynamic_rnn(cell, x[:2])[0] for _ in range(200)] if variational else [out]
+    assert abs(sum(kept(c) for c in calls) / len(calls) - 0.5) < 0.02
     again, _ = v1.nn.dynamic_rnn(cell, x)
     assert not torch.equal(again, out)  # fresh masks at every call
     # state dropout: the output shows the previous h, so steps 1.. show the state mask
     cell = v1.DropoutWrapper(Echo(N, show="h"), state_keep_prob=0.5, variational_recurrent=variational)
     out, final = v1.nn.dynamic_rnn(cell, x)
     assert all(torch.equal(out[:, t], out[:, 1]) for t in range(1, T)) == variational
-    assert abs(kept(out[:, 1:]) - 0.5) < 0.02
+    assert torch.equal(out[0, 1], out[1, 1]) == variational
     assert torch.equal(final.c, torch.ones(300, N))  # c is never dropped by default
 
 

@@ -14,19 +14,25 @@ Every compat cell has two faces:
 
 Parameters are created lazily, like ``torch.nn.LazyLinear``: the input size
 (and the parameters' dtype and device) come from the first call. Create the
-optimizer after that first call, or call ``cell.build(input_size)`` first.
+optimizer after that first call, or call ``cell.build(input_size)`` first;
+:mod:`rnnkit.compat.v1.lazy` warns when that rule is broken.
+
+Numpy arrays are accepted wherever TF1 code fed them (inputs, states, dtypes);
+see :mod:`rnnkit.compat.v1.dtypes` for the dtype rules.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple, Optional
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell
 from rnnkit.checks import check_positive_int, check_state, check_tensor, describe, fail
-from rnnkit.compat.v1.dtypes import as_dtype
+from rnnkit.compat.v1 import lazy
+from rnnkit.compat.v1.dtypes import as_dtype, from_array, is_array, state_from_arrays
 from rnnkit.state import State, zeros_like_size
 
 
@@ -130,6 +136,40 @@ class RNNCell(Cell):
     def _build(self, input_size: int, dtype: torch.dtype, device: torch.device) -> None:
         """Create parameters for ``input_size`` features (override in subclasses)."""
 
+    def parameters(self, recurse: bool = True) -> Any:
+        """As ``torch.nn.Module.parameters``; warns when the cell is not built yet (it has none then)."""
+        if not self.built:
+            lazy.warn_unbuilt(self, "parameters")
+        return (p for _, p in torch.nn.Module.named_parameters(self, recurse=recurse))
+
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Any:
+        """As ``torch.nn.Module.named_parameters``; warns when the cell is not built yet."""
+        if not self.built:
+            lazy.warn_unbuilt(self, "named_parameters")
+        return super().named_parameters(*args, **kwargs)
+
+    def _first_parameter(self) -> Optional[Tensor]:
+        return next((p for _, p in torch.nn.Module.named_parameters(self)), None)
+
+    def _default_device_dtype(self, device: Any, dtype: Any) -> tuple[Any, Any]:
+        param = self._first_parameter()
+        if device is None:
+            device = param.device if param is not None else torch.device("cpu")
+        if dtype is None:
+            dtype = param.dtype if param is not None else (self.param_dtype or torch.get_default_dtype())
+        return device, dtype
+
+    def array_dtype(self, dtype: Any = None) -> torch.dtype:
+        """The dtype a numpy array fed to this cell becomes (see :mod:`rnnkit.compat.v1.dtypes`).
+
+        The parameters' dtype once built, else ``dtype``, else the
+        constructor's ``dtype``, else float32 (TF's default).
+        """
+        param = self._first_parameter()
+        if param is not None:
+            return param.dtype
+        return as_dtype(type(self).__name__, "dtype", dtype) or self.param_dtype or torch.float32
+
     def zero_state(self, batch_size: Any, dtype: Any = None, *, device: Any = None) -> State:
         """Zero-filled state, structured as ``state_size``.
 
@@ -145,6 +185,8 @@ class RNNCell(Cell):
         owner = type(self).__name__
         if isinstance(batch_size, Tensor) and batch_size.dim() == 0 and not batch_size.is_floating_point():
             batch_size = int(batch_size)
+        if is_array(batch_size) and np.ndim(batch_size) == 0 and np.asarray(batch_size).dtype.kind in "iu":
+            batch_size = int(batch_size)
         check_positive_int(owner, "batch_size", batch_size, allow_zero=True)
         dev, dt = self._default_device_dtype(device, as_dtype(owner, "dtype", dtype))
         return zeros_like_size(self.state_size, batch_size, device=dev, dtype=dt)
@@ -157,20 +199,27 @@ class RNNCell(Cell):
         """One step: ``(output, next_state) = cell(inputs, state)``.
 
         Args:
-            inputs: ``(B, I)``; the first call fixes ``I`` and creates the
-                parameters with the input's dtype and device.
-            state: TF layout, structured as ``state_size``.
+            inputs: ``(B, I)`` tensor or numpy array; the first call fixes
+                ``I`` and creates the parameters with the input's dtype and
+                device (an array becomes :meth:`array_dtype`).
+            state: TF layout, structured as ``state_size`` (tensors or arrays).
             scope: accepted for TF compatibility and ignored.
 
         Returns:
             ``(output (B, output_size), next_state)``.
         """
         owner = type(self).__name__
+        inputs = from_array(owner, "inputs", inputs, self.array_dtype())
         check_tensor(owner, "inputs", inputs)
         if inputs.dim() != 2:
             fail(owner, "inputs", "of shape (batch_size, input_size)", tuple(inputs.shape))
         self.build_for(owner, inputs)
+        state = state_from_arrays(owner, "state", state, inputs.dtype)
         check_state(owner, state, self.state_size, inputs.shape[0], inputs, "state")
+        return self._step(inputs, state)
+
+    def _step(self, inputs: Tensor, state: State) -> tuple[Tensor, State]:
+        """The step on validated arguments: a user subclass's :meth:`call`."""
         return self.call(inputs, state)
 
     def build_for(self, owner: str, x: Tensor) -> None:
@@ -182,11 +231,12 @@ class RNNCell(Cell):
         """
         if self.input_size is None:
             self.build(x.shape[-1], dtype=x.dtype, device=x.device)
+            lazy.watch(self)
         if x.shape[-1] != self.input_size:
             shape = "(batch_size, {})" if x.dim() == 2 else "(..., {})"
             fail(owner, "inputs", f"of shape {shape.format(self.input_size)} (input size of {type(self).__name__})",
                  tuple(x.shape))
-        param = next(iter(self.parameters()), None)
+        param = self._first_parameter()
         if param is not None and param.dtype != x.dtype:
             fail(owner, "inputs", f"of dtype {param.dtype} (the dtype of {type(self).__name__}'s parameters)",
                  x.dtype, kind=TypeError)
@@ -224,6 +274,14 @@ class EngineCell(RNNCell):
     """A compat cell whose step runs through its rnnkit face."""
 
     def call(self, inputs: Tensor, state: State) -> tuple[Tensor, State]:
+        """TF's ``cell.call(inputs, state)``: the same as ``cell(inputs, state)``.
+
+        Builds the cell at the first call (TF tutorials call ``call`` on a
+        fresh cell) and accepts numpy arrays, as :meth:`forward`.
+        """
+        return self.forward(inputs, state)
+
+    def _step(self, inputs: Tensor, state: State) -> tuple[Tensor, State]:
         y, new_state = self.rnnkit_cell()(inputs, self.to_rnnkit_state(state))
         return y, self.from_rnnkit_state(new_state)
 

@@ -11,6 +11,7 @@ weights in TF's layout.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 import torch
@@ -187,6 +188,25 @@ class GRUCell(LeafCell):
         assign(impl.bias_hh, torch.zeros_like(bias))
 
 
+class _TFOnlyLSTMCell(RnnkitLSTMCell):
+    """rnnkit ``LSTMCell`` with two settings only TF1 allows: ``cell_clip=0.0``
+    (``c_t`` held at 0) and a projection at least as wide as the cell
+    (``proj_size >= hidden_size``). Same equations; it runs on the reference
+    runner (no fast path knows this type)."""
+
+    def __init__(self, input_size: int, hidden_size: int, *, proj_size: int, cell_clip: Optional[float],
+                 proj_clip: Optional[float], **kwargs: Any) -> None:
+        narrow = proj_size if proj_size < hidden_size else 0
+        super().__init__(input_size, hidden_size, proj_size=narrow, cell_clip=cell_clip or None,
+                         proj_clip=proj_clip if narrow else None, **kwargs)
+        if proj_size and not narrow:
+            self.proj_size = proj_size
+            self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, proj_size))
+            self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size))
+            self.proj_clip = proj_clip
+        self.cell_clip = cell_clip
+
+
 def _swap_jf(t: Tensor) -> Tensor:
     """Reorder the 4 gate blocks along dim 0: TF (i, j, f, o) <-> rnnkit (i, f, g, o)."""
     i, a, b, o = t.chunk(4, 0)
@@ -204,9 +224,13 @@ class _LSTMBase(LeafCell):
         owner = type(self).__name__
         if num_proj is not None:
             check_positive_int(owner, "num_proj", num_proj)
-            if num_proj >= num_units:
-                fail(owner, "num_proj", f"smaller than num_units ({num_units}) in rnnkit", num_proj)
-        check_clip(owner, "cell_clip", cell_clip)
+        if cell_clip == 0.0 and not isinstance(cell_clip, bool):
+            cell_clip = 0.0  # TF1 accepts it (its own tests use it): c_t is clipped to [0, 0] at every step
+            warnings.warn(f"{owner}: cell_clip=0.0 holds the cell state c at 0 at every step (as TF1 does), so "
+                          "the output is sigmoid(o) * activation(0) and does not carry information across steps",
+                          stacklevel=3)
+        else:
+            check_clip(owner, "cell_clip", cell_clip)
         check_clip(owner, "proj_clip", proj_clip)
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
             fail(owner, "forget_bias", "a float", describe(forget_bias), kind=TypeError)
@@ -237,9 +261,11 @@ class _LSTMBase(LeafCell):
 
     def _make_impl(self, input_size: int) -> nn.Module:
         H, P = self.num_units, self._h_depth
-        impl = RnnkitLSTMCell(input_size, H, forget_bias=self.forget_bias, proj_size=self.num_proj or 0,
-                              use_peepholes=self.use_peepholes, cell_clip=self.cell_clip,
-                              proj_clip=self.proj_clip, activation=self.activation)
+        tf_only = self.cell_clip == 0.0 or (self.num_proj or 0) >= H
+        impl = (_TFOnlyLSTMCell if tf_only else RnnkitLSTMCell)(
+            input_size, H, forget_bias=self.forget_bias, proj_size=self.num_proj or 0,
+            use_peepholes=self.use_peepholes, cell_clip=self.cell_clip, proj_clip=self.proj_clip,
+            activation=self.activation)
         init = self.initializer
         weights = {"kernel": make_variable((input_size + P, 4 * H), init, glorot_uniform_), "bias": torch.zeros(4 * H)}
         if self.use_peepholes:
@@ -346,10 +372,12 @@ class LSTMCell(_LSTMBase):
     Args:
         num_units: ``H``, the size of ``c``.
         use_peepholes: diagonal peephole connections.
-        cell_clip: clip ``c_t`` to ``[-cell_clip, cell_clip]``.
+        cell_clip: clip ``c_t`` to ``[-cell_clip, cell_clip]``; ``0.0`` holds
+            ``c_t`` at 0 as in TF1 (with a warning).
         initializer: fills the kernel ``[I + P, 4H]``, peepholes and
             projection kernel (TF-shaped); default Glorot-uniform.
-        num_proj: ``P``, output projection (rnnkit needs ``P < H``).
+        num_proj: ``P``, output projection (any size; ``P >= H`` runs on the
+            reference runner).
         proj_clip: clip the projected output (ignored without ``num_proj``, as TF).
         num_unit_shards, num_proj_shards: TF's deprecated sharding; must be None.
         forget_bias: added to the forget gate at run time (default 1.0).

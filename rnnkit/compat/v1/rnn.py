@@ -8,6 +8,11 @@ length. Each call converts the TF state to the cell's rnnkit state once (this
 is also when variational dropout masks are drawn), runs the rnnkit cell and
 converts the final state back.
 
+Inputs, ``initial_state`` and ``sequence_length`` may be numpy arrays, as in
+TF1 feeds; an input array becomes the cell's dtype (its parameters', else
+``dtype``, else float32) and a state array the inputs' dtype. Tensors are
+never cast.
+
 Differences from TF1: ``dtype`` may be left out (the inputs' dtype is used);
 ``parallel_iterations``, ``swap_memory`` and ``scope`` are accepted and ignored.
 Any rnnkit cell (e.g. ``rnnkit.cells.LSTMCell``) may be passed as well; its
@@ -23,7 +28,7 @@ from torch import Tensor
 
 from rnnkit.checks import check_lengths, check_state, check_tensor, describe, fail
 from rnnkit.compat.v1.base import RNNCell, check_rnn_cell
-from rnnkit.compat.v1.dtypes import as_dtype
+from rnnkit.compat.v1.dtypes import as_dtype, from_array, is_array, state_from_arrays
 from rnnkit.state import State, select_state
 from rnnkit.unroll import reverse_padded, unroll
 
@@ -60,6 +65,14 @@ def _check_dtype(owner: str, dtype: Any, like: Tensor) -> None:
         fail(owner, "dtype", f"None or the inputs' dtype ({like.dtype})", dt, kind=TypeError)
 
 
+def _array_dtype(owner: str, cell: Any, dtype: Any) -> torch.dtype:
+    """The dtype a numpy input becomes: the cell's (see ``RNNCell.array_dtype``), else ``dtype``, else float32."""
+    if isinstance(cell, RNNCell):
+        return cell.array_dtype(dtype)
+    param = next(iter(cell.parameters()), None) if isinstance(cell, torch.nn.Module) else None
+    return param.dtype if param is not None else (as_dtype(owner, "dtype", dtype) or torch.float32)
+
+
 def _prepare(owner: str, name: str, cell: Any, x: Tensor, layout: str, shown: tuple, initial_state: Any,
              state_name: str) -> State:
     """Check ``cell`` against time-major ``x``, build it lazily; return the initial TF state.
@@ -67,6 +80,7 @@ def _prepare(owner: str, name: str, cell: Any, x: Tensor, layout: str, shown: tu
     ``layout`` and ``shown`` (the user's input shape) word the size message.
     """
     check_rnn_cell(owner, name, cell)
+    initial_state = state_from_arrays(owner, state_name, initial_state, x.dtype)
     size = getattr(cell, "input_size", None)
     if size is not None and x.shape[-1] != size:
         fail(owner, "inputs", f"of shape {layout.format(size)} ({name} has input size {size})", shown)
@@ -81,8 +95,12 @@ def _prepare(owner: str, name: str, cell: Any, x: Tensor, layout: str, shown: tu
     return initial_state
 
 
-def _sequence_input(owner: str, inputs: Any, time_major: bool) -> tuple[Tensor, str]:
-    """Validate a 3-D input; return it time-major with its layout for messages."""
+def _sequence_input(owner: str, inputs: Any, time_major: bool, cell: Any = None, dtype: Any = None
+                    ) -> tuple[Tensor, str]:
+    """Validate a 3-D input (a numpy array becomes a tensor); return it time-major with its layout."""
+    if is_array(inputs):
+        check_rnn_cell(owner, "cell" if cell is not None else "cell_fw", cell)
+        inputs = from_array(owner, "inputs", inputs, _array_dtype(owner, cell, dtype))
     check_tensor(owner, "inputs", inputs)
     layout = "(max_time, batch_size, {})" if time_major else "(batch_size, max_time, {})"
     if inputs.dim() != 3:
@@ -115,12 +133,13 @@ def dynamic_rnn(cell: Any, inputs: Tensor, sequence_length: Any = None, initial_
         zero past each length; state the TF-layout final state.
     """
     owner = "dynamic_rnn"
-    x, layout = _sequence_input(owner, inputs, time_major)
-    _check_dtype(owner, dtype, inputs)
+    x, layout = _sequence_input(owner, inputs, time_major, cell, dtype)
+    _check_dtype(owner, dtype, x)
     state = _prepare(owner, "cell", cell, x, layout, tuple(inputs.shape), initial_state, "initial_state")
     lengths = _sequence_length(owner, sequence_length, x.shape[1], x.shape[0], x.device)
     out, final = _run(cell, x, lengths, state, reverse=False)
     return (out if time_major else out.transpose(0, 1)), final
+
 
 
 def bidirectional_dynamic_rnn(cell_fw: Any, cell_bw: Any, inputs: Tensor, sequence_length: Any = None,
@@ -137,9 +156,9 @@ def bidirectional_dynamic_rnn(cell_fw: Any, cell_bw: Any, inputs: Tensor, sequen
         like ``inputs`` with the cells' output sizes.
     """
     owner = "bidirectional_dynamic_rnn"
-    x, layout = _sequence_input(owner, inputs, time_major)
-    _check_dtype(owner, dtype, inputs)
-    shown = tuple(inputs.shape)
+    x, layout = _sequence_input(owner, inputs, time_major, cell_fw, dtype)
+    _check_dtype(owner, dtype, x)
+    shown = tuple(x.shape) if time_major else tuple(x.transpose(0, 1).shape)
     state_fw = _prepare(owner, "cell_fw", cell_fw, x, layout, shown, initial_state_fw, "initial_state_fw")
     state_bw = _prepare(owner, "cell_bw", cell_bw, x, layout, shown, initial_state_bw, "initial_state_bw")
     lengths = _sequence_length(owner, sequence_length, x.shape[1], x.shape[0], x.device)
@@ -153,8 +172,12 @@ def bidirectional_dynamic_rnn(cell_fw: Any, cell_bw: Any, inputs: Tensor, sequen
 _STEP_LAYOUT = "[(batch_size, {}), ...] (one tensor per step)"
 
 
-def _step_inputs(owner: str, inputs: Any) -> Tensor:
-    """Validate TF's list of ``(B, I)`` step inputs; return them stacked ``(T, B, I)``."""
+def _step_inputs(owner: str, inputs: Any, cell: Any, dtype: Any) -> Tensor:
+    """Validate TF's list of ``(B, I)`` step inputs (tensors or arrays); return them stacked ``(T, B, I)``."""
+    if isinstance(inputs, (list, tuple)) and any(is_array(x) for x in inputs):
+        check_rnn_cell(owner, "cell" if cell is not None else "cell_fw", cell)
+        dt = _array_dtype(owner, cell, dtype)
+        inputs = [from_array(owner, f"inputs[{t}]", x, dt) for t, x in enumerate(inputs)]
     if isinstance(inputs, Tensor) or not isinstance(inputs, (list, tuple)):
         fail(owner, "inputs", "a list of (batch_size, input_size) tensors, one per step", describe(inputs),
              kind=TypeError)
@@ -200,11 +223,11 @@ def static_rnn(cell: Any, inputs: Sequence[Tensor], initial_state: Any = None, d
         (zero past each length) and the TF-layout final state.
     """
     owner = "static_rnn"
-    x = _step_inputs(owner, inputs)
+    x = _step_inputs(owner, inputs, cell, dtype)
     _check_dtype(owner, dtype, x)
     state = _prepare(owner, "cell", cell, x, _STEP_LAYOUT, tuple(x.shape[1:]), initial_state, "initial_state")
     lengths = _sequence_length(owner, sequence_length, x.shape[1], x.shape[0], x.device)
-    return _static_loop(cell, list(inputs), lengths, state)
+    return _static_loop(cell, list(x.unbind(0)), lengths, state)
 
 
 def static_bidirectional_rnn(cell_fw: Any, cell_bw: Any, inputs: Sequence[Tensor], initial_state_fw: Any = None,
@@ -217,13 +240,13 @@ def static_bidirectional_rnn(cell_fw: Any, cell_bw: Any, inputs: Sequence[Tensor
         ``(B, out_fw + out_bw)`` (forward and backward concatenated).
     """
     owner = "static_bidirectional_rnn"
-    x = _step_inputs(owner, inputs)
+    x = _step_inputs(owner, inputs, cell_fw, dtype)
     _check_dtype(owner, dtype, x)
     shown = tuple(x.shape[1:])
     state_fw = _prepare(owner, "cell_fw", cell_fw, x, _STEP_LAYOUT, shown, initial_state_fw, "initial_state_fw")
     state_bw = _prepare(owner, "cell_bw", cell_bw, x, _STEP_LAYOUT, shown, initial_state_bw, "initial_state_bw")
     lengths = _sequence_length(owner, sequence_length, x.shape[1], x.shape[0], x.device)
-    out_fw, final_fw = _static_loop(cell_fw, list(inputs), lengths, state_fw)
+    out_fw, final_fw = _static_loop(cell_fw, list(x.unbind(0)), lengths, state_fw)
     out_bw, final_bw = _static_loop(cell_bw, list(reverse_padded(x, lengths).unbind(0)), lengths, state_bw)
     out_bw = list(reverse_padded(torch.stack(out_bw), lengths).unbind(0))
     return [torch.cat([f, b], 1) for f, b in zip(out_fw, out_bw)], final_fw, final_bw

@@ -10,26 +10,45 @@ parameters), so changing ``output_keep_prob`` between calls takes effect.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from rnnkit.checks import describe, fail
 from rnnkit.compat.v1.base import EngineCell, RNNCell, what, input_shape_size
-from rnnkit.compat.v1.dtypes import as_dtype
-from rnnkit.state import State, state_leaves
+from rnnkit.compat.v1.dtypes import as_dtype, is_array
+from rnnkit.state import State, map_state, state_leaves
 from rnnkit.wrappers import Dropout, DropoutState, Residual
 
 
-def _keep_prob(name: str, value: Any) -> float:
-    if isinstance(value, Tensor) and value.numel() == 1:
-        value = float(value)
+KeepProb = Union[float, Tensor]
+
+
+def _keep_prob(name: str, value: Any) -> KeepProb:
+    """Validate a keep probability; a one-element tensor is kept as is (read at every call)."""
+    if is_array(value) and np.size(value) == 1 and np.asarray(value).dtype.kind == "f":
+        value = float(np.asarray(value).reshape(()))
+    if isinstance(value, Tensor):
+        if value.numel() != 1 or not value.is_floating_point():
+            fail("DropoutWrapper", name, "a float in (0, 1] or a one-element floating tensor", describe(value),
+                 kind=TypeError)
+        _keep_value(name, value)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        fail("DropoutWrapper", name, "a float in (0, 1]", describe(value), kind=TypeError)
-    if not 0.0 < float(value) <= 1.0:
-        fail("DropoutWrapper", name, "in (0, 1]", value)
-    return float(value)
+        fail("DropoutWrapper", name, "a float in (0, 1] or a one-element floating tensor", describe(value),
+             kind=TypeError)
+    return _keep_value(name, value)
+
+
+def _keep_value(name: str, value: KeepProb) -> float:
+    """The current value of a keep probability, checked to lie in (0, 1]."""
+    current = float(value.detach().reshape(())) if isinstance(value, Tensor) else float(value)
+    if not 0.0 < current <= 1.0:
+        shown = f"{current} (the current value of the tensor)" if isinstance(value, Tensor) else current
+        fail("DropoutWrapper", name, "in (0, 1]", shown)
+    return current
 
 
 def default_dropout_state_filter_visitor(substate: Any) -> Any:
@@ -81,15 +100,24 @@ class DropoutWrapper(EngineCell):
     the keep probability. State dropout acts on the state the cell returns,
     on the leaves ``dropout_state_filter_visitor`` selects (by default every
     tensor except the ``c`` of an ``LSTMStateTuple``). Per-step masks by
-    default; ``variational_recurrent=True`` draws one mask per sequence for
-    each ``dynamic_rnn`` / ``static_rnn`` / ``bidirectional_dynamic_rnn`` call
-    and uses it at every step (Gal & Ghahramani 2016).
+    default (one per example and step); ``variational_recurrent=True`` draws
+    one mask for each ``dynamic_rnn`` / ``static_rnn`` /
+    ``bidirectional_dynamic_rnn`` call and uses it at every step and, as TF1
+    does (its noise has shape ``[1, size]``), for every example of the batch
+    (Gal & Ghahramani 2016).
+
+    A keep probability may be a one-element tensor, as TF1's placeholder
+    pattern (``keep_prob = 0.5`` for training, ``1.0`` for evaluation): its
+    value is read at every call, so ``keep_prob.fill_(1.0)`` turns dropout
+    off. Assigning ``wrapper.output_keep_prob = 1.0`` works too. A Python
+    float is copied: rebinding the variable you passed has no effect.
 
     Differences from TF1, by design:
 
     * dropout follows ``module.training``: after ``.eval()`` the wrapper is
       the identity (TF code feeds ``keep_prob = 1.0`` instead; that works too);
-    * variational masks are per example (TF shares one mask over the batch);
+    * ``dtype`` and ``input_size`` are not needed for ``variational_recurrent``
+      (TF1 requires them);
     * a direct ``cell(x, state)`` call is a one-step run: with
       ``variational_recurrent`` each direct call draws new masks. Use
       ``dynamic_rnn``/``static_rnn`` (or ``rnnkit.unroll`` on
@@ -101,7 +129,8 @@ class DropoutWrapper(EngineCell):
 
     Args:
         cell: the compat cell to wrap.
-        input_keep_prob, output_keep_prob, state_keep_prob: in ``(0, 1]``.
+        input_keep_prob, output_keep_prob, state_keep_prob: in ``(0, 1]``, a
+            float or a one-element tensor (read at every call).
         variational_recurrent: one mask per sequence instead of per step.
         input_size: optional, checked against the input size.
         dtype: optional floating dtype (checked).
@@ -155,20 +184,32 @@ class DropoutWrapper(EngineCell):
         if self.input_size is None:
             raise RuntimeError("DropoutWrapper: the cell is not built yet; call it once or call build(input_size)")
         flags = self.cell.rnnkit_flags(self.tf_state_flags)
-        engine = Dropout(self.cell.rnnkit_cell(), input_dropout=1.0 - self.input_keep_prob,
-                         output_dropout=1.0 - self.output_keep_prob, state_dropout=1.0 - self.state_keep_prob,
+        keep = {k: _keep_value(k, getattr(self, k)) for k in ("input_keep_prob", "output_keep_prob",
+                                                              "state_keep_prob")}
+        engine = Dropout(self.cell.rnnkit_cell(), input_dropout=1.0 - keep["input_keep_prob"],
+                         output_dropout=1.0 - keep["output_keep_prob"], state_dropout=1.0 - keep["state_keep_prob"],
                          variational=self.variational_recurrent, state_filter=lambda _size: flags)
         engine.training = self.training
         return engine
 
     def to_rnnkit_state(self, state: State) -> DropoutState:
-        """TF state -> ``DropoutState(cell=<wrapped cell's rnnkit state>, masks)``; masks drawn here."""
+        """TF state -> ``DropoutState(cell=<wrapped cell's rnnkit state>, masks)``.
+
+        With ``variational_recurrent`` the masks are drawn here, once for the
+        whole batch (shape ``(1, size)`` expanded to ``(B, size)``, as TF1).
+        """
         inner = self.cell.to_rnnkit_state(state)
         if not self.variational_recurrent:
             return DropoutState(inner, ())
         leaf = state_leaves(state)[0]
-        masks = self.rnnkit_cell().sample_masks(leaf.shape[0], device=leaf.device, dtype=leaf.dtype)
-        return DropoutState(inner, masks)
+        batch = leaf.shape[0]
+        masks = self.rnnkit_cell().sample_masks(1, device=leaf.device, dtype=leaf.dtype)
+
+        def to_batch(mask: Tensor) -> Tensor:
+            wide = mask.expand(batch, *mask.shape[1:])
+            return wide if mask.stride(0) == 0 else wide.contiguous()
+
+        return DropoutState(inner, map_state(to_batch, masks))
 
     def from_rnnkit_state(self, state: DropoutState) -> State:
         return self.cell.from_rnnkit_state(state.cell)
@@ -178,7 +219,7 @@ class DropoutWrapper(EngineCell):
 
     def extra_repr(self) -> str:
         parts = [f"{k}={getattr(self, k)}" for k in ("input_keep_prob", "output_keep_prob", "state_keep_prob")
-                 if getattr(self, k) < 1.0]
+                 if isinstance(getattr(self, k), Tensor) or getattr(self, k) < 1.0]
         if self.variational_recurrent:
             parts.append("variational_recurrent=True")
         return ", ".join(parts)

@@ -1,5 +1,5 @@
-"""``tf.contrib`` as far as the TF1 RNN tutorials use it: ``v1.contrib.rnn``."""
+"""``tf.contrib`` as far as the TF1 RNN tutorials use it: ``v1.contrib.rnn`` and ``v1.contrib.layers``."""
 
-from rnnkit.compat.v1.contrib import rnn
+from rnnkit.compat.v1.contrib import layers, rnn
 
-__all__ = ["rnn"]
+__all__ = ["layers", "rnn"]
