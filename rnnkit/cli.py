@@ -9,6 +9,7 @@
     rnnkit predict RUN_DIR --input FILE [--output FILE]
     rnnkit generate RUN_DIR [--prefix TEXT] [--length N] [--temperature T] [--top-k K]
     rnnkit export RUN_DIR [--format onnx|torchscript|exported] [--output FILE]
+    rnnkit build-core                             build the compiled C++ core now (else on first use)
 
 Every field of a recipe's config dataclass is a flag (``hidden_size`` ->
 ``--hidden-size``, bools ``--x/--no-x``); precedence: defaults < ``--config``
@@ -270,8 +271,15 @@ def cmd_list(argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_build_core(argv: Sequence[str]) -> int:
+    """``rnnkit build-core``: see :mod:`rnnkit.fused.build_core`."""
+    from rnnkit.fused.build_core import cmd_build_core as run
+
+    return run(argv)
+
+
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "generate": cmd_generate,
-            "export": cmd_export, "list": cmd_list}
+            "export": cmd_export, "list": cmd_list, "build-core": cmd_build_core}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
