@@ -12,15 +12,11 @@
 #include "fastmath.h"
 #include "workspace.h"
 #include "stepgemm.h"
+#include "rowsplit.h"
 
 namespace rnnkit {
 
 using at::Tensor;
-
-namespace {
-// out = bias + a @ b (bias may be undefined)
-
-}  // namespace
 
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
@@ -47,19 +43,27 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
     const int64_t hw = reset_after ? 3 * H : 2 * H, max_rows = bsv.empty() ? 0 : bsv[0];
     const StepGemm<s_t> first_gemm(w_t.data_ptr<s_t>(), H, hw, max_rows, opts);
     const StepGemm<s_t> n_gemm(reset_after ? nullptr : wn_t.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) {
+      first_gemm.prime();
+      n_gemm.prime();
+    }
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
     for (int64_t t = 0; t < T; ++t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) break;
+      const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+      if (bs <= r0) break;
+      const int64_t nr = bs - r0;
       const int64_t tg = save ? t : 0;
       const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
-      first_gemm(HP.data_ptr<s_t>(), hprev, H, bs, false, b_first.defined() ? b_first.data_ptr<s_t>() : nullptr);
+      first_gemm(HP.data_ptr<s_t>() + r0 * hw, hprev + r0 * H, H, nr, false, b_first.defined() ? b_first.data_ptr<s_t>() : nullptr);
       const s_t* xpp = step_ptr<s_t>(xp, t);
       const s_t* hpp = HP.data_ptr<s_t>();
       s_t* gp = step_ptr<s_t>(G, tg);
       s_t* xx = step_ptr<s_t>(X, tg);
       s_t* yp = step_ptr<s_t>(Y, t);
-      for_rows(bs, 3 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
+      for_rows(r0, bs, 3 * H, [&](int64_t q0, int64_t q1) {
+        for (int64_t r = q0; r < q1; ++r) {
           const s_t* a = xpp + r * 3 * H;
           const s_t* hr = hpp + r * hw;
           const s_t* hpr = hprev + r * H;
@@ -89,10 +93,10 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
         }
       });
       if (!reset_after) {
-        n_gemm(AN.data_ptr<s_t>(), xx, H, bs, false, b_n.defined() ? b_n.data_ptr<s_t>() : nullptr);  // (r h) W_n^T + b_n
+        n_gemm(AN.data_ptr<s_t>() + r0 * H, xx + r0 * H, H, nr, false, b_n.defined() ? b_n.data_ptr<s_t>() : nullptr);  // (r h) W_n^T + b_n
         const s_t* anp = AN.data_ptr<s_t>();
-        for_rows(bs, H, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) {
+        for_rows(r0, bs, H, [&](int64_t q0, int64_t q1) {
+          for (int64_t r = q0; r < q1; ++r) {
             const s_t* a = xpp + r * 3 * H;
             const s_t* ar = anp + r * H;
             const s_t* hpr = hprev + r * H;
@@ -107,9 +111,10 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
           }
         });
       }
-      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
+      const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
       copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
     }
+    });
   });
   return {Y, hn, G, X};
 }
@@ -138,17 +143,25 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
     const int64_t max_rows = bsv.empty() ? 0 : bsv[0];
     const StepGemm<s_t> dh_gemm(w_rz.data_ptr<s_t>(), reset_after ? 3 * H : 2 * H, H, max_rows, opts);
     const StepGemm<s_t> dn_gemm(reset_after ? nullptr : w_n.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) {
+      dh_gemm.prime();
+      dn_gemm.prime();
+    }
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
     for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) continue;
+      const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+      if (bs <= r0) continue;
+      const int64_t nr = bs - r0;
       const s_t* dyp = step_ptr<s_t>(dY, t);
       const s_t* gp = step_ptr<s_t>(G, t);
       const s_t* xx = step_ptr<s_t>(X, t);
       const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
       s_t* dxp = step_ptr<s_t>(dXP, t);
       s_t* dhpp = step_ptr<s_t>(dHP, t);
-      for_rows(bs, 3 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
+      for_rows(r0, bs, 3 * H, [&](int64_t q0, int64_t q1) {
+        for (int64_t r = q0; r < q1; ++r) {
           const s_t* g = gp + r * 3 * H;
           const s_t* x = xx + r * H;
           const s_t* hpr = hprev + r * H;
@@ -180,10 +193,10 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
         }
       });
       if (!reset_after) {
-        dn_gemm(DRH.data_ptr<s_t>(), dxp + 2 * H, 3 * H, bs);
+        dn_gemm(DRH.data_ptr<s_t>() + r0 * H, dxp + r0 * 3 * H + 2 * H, 3 * H, nr);
         const s_t* drhp = DRH.data_ptr<s_t>();
-        for_rows(bs, H, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) {
+        for_rows(r0, bs, H, [&](int64_t q0, int64_t q1) {
+          for (int64_t r = q0; r < q1; ++r) {
             const s_t* g = gp + r * 3 * H;
             const s_t* hpr = hprev + r * H;
             const s_t* q = drhp + r * H;
@@ -198,8 +211,9 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
           }
         });
       }
-      dh_gemm(dhp, reset_after ? dhpp : dxp, 3 * H, bs, false, dd, H);
+      dh_gemm(dhp + r0 * H, (reset_after ? dhpp : dxp) + r0 * 3 * H, 3 * H, nr, false, dd + r0 * H, H);
     }
+    });
   });
   Tensor dW;
   if (reset_after) {

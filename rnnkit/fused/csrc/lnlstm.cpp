@@ -17,6 +17,7 @@
 #include "fastmath.h"
 #include "workspace.h"
 #include "stepgemm.h"
+#include "rowsplit.h"
 
 namespace rnnkit {
 
@@ -74,11 +75,16 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
     const s_t* gcp = gc.data_ptr<s_t>();
     const s_t* bcp = bc.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) rec_gemm.prime();
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
     for (int64_t t = 0; t < T; ++t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) break;
+      const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+      if (bs <= r0) break;
       const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
-      rec_gemm(R.data_ptr<s_t>(), t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H, bs);
+      const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
+      rec_gemm(R.data_ptr<s_t>() + r0 * 4 * H, hprev + r0 * H, H, bs - r0);
       const s_t* rp = R.data_ptr<s_t>();
       const s_t* xpp = step_ptr<s_t>(xp, t);
       const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, tcp);
@@ -87,13 +93,13 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
       s_t* cp = step_ptr<s_t>(C, tc_);
       s_t* rsp = step_ptr<s_t>(RS, tg);
       s_t* yp = step_ptr<s_t>(Y, t);
-      for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
+      for_rows(r0, bs, 8 * H, [&](int64_t q0, int64_t q1) {
+        for (int64_t r = q0; r < q1; ++r) {
           const s_t* rr = rp + r * 4 * H;
           const s_t* xr = xpp + r * 4 * H;
           s_t* a = gp + r * 4 * H;
           s_t* rn = rnp + r * 4 * H;
-          if (r + 1 < r1) {
+          if (r + 1 < q1) {
             prefetch_row(xr + 4 * H, 4 * H);
             prefetch_row(cprev + (r + 1) * H, H);
             prefetch_row(rn + 4 * H, 4 * H, true);
@@ -135,12 +141,13 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
           rs[4] = cmus;
         }
       });
-      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
+      const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
       if (next < bs) {
         copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
         copy_rows<s_t>(cn.data_ptr<s_t>(), cp, next, bs, H);
       }
     }
+    });
   });
   return {Y, hn, cn, G, RN, C, RS};
 }
@@ -165,7 +172,10 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   // measured 4% slower in training at S1 (B = 128; same-run A/B). With fewer rows the per-step GEMMs get
   // too small: no gain at S2 (B = 32), 1.2x slower in all at S4 (B = 16); there DR keeps every step and
   // dW_hh is one GEMM after the loop.
-  const bool step_dw = !bsv.empty() && bsv[0] >= kStepWeightGradRows;
+  // With the batch split over threads (rowsplit.h) the ranges' steps are not in step, so dW_hh is one
+  // GEMM after the loop.
+  const auto ranges = row_ranges(bsv, B);
+  const bool step_dw = ranges.size() == 2 && !bsv.empty() && bsv[0] >= kStepWeightGradRows;
   Tensor DR = step_dw ? workspace_empty({B, 4 * H}, opts) : buf({T, B, 4 * H});
   Tensor dW = step_dw ? at::zeros({4 * H, H}, opts) : Tensor();
   // gradients of g_hh (4H), g_c (H), b_c (H), g_ih (4H) and the shift (4H) summed inside the step loop,
@@ -188,9 +198,12 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
     s_t* pgb = PG.data_ptr<s_t>();
     s_t* scr = SCR.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_c.data_ptr<s_t>(), 4 * H, H, bsv.empty() ? 0 : bsv[0], opts);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    if (ranges.size() > 2) rec_gemm.prime();
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
     for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) continue;
+      const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+      if (bs <= r0) continue;
       const s_t* dyp = step_ptr<s_t>(dY, t);
       const s_t* gp = step_ptr<s_t>(G, t);
       const s_t* rnp = step_ptr<s_t>(RN, t);
@@ -200,9 +213,9 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
       s_t* dxp = step_ptr<s_t>(dXP, t);
       s_t* drp = step_dw ? DR.data_ptr<s_t>() : step_ptr<s_t>(DR, t);
       const s_t* upp = step_ptr<s_t>(U, t);
-      for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
+      for_rows(r0, bs, 8 * H, [&](int64_t q0, int64_t q1) {
         const int64_t slot = accumulator_slot(slots);
-        for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t r = q0; r < q1; ++r) {
           const s_t* a = gp + r * 4 * H;
           const s_t* cr = cnow + r * H;
           s_t* ch = scr + slot * 2 * H;  // chat and tanh(g_c chat + b_c), recomputed (L1)
@@ -214,7 +227,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
           s_t* dcr = dcp + r * H;
           s_t* d = dxp + r * 4 * H;
           s_t* dr = drp + r * 4 * H;
-          if (r + 1 < r1) {  // the next row's saved activations and outputs
+          if (r + 1 < q1) {  // the next row's saved activations and outputs
             prefetch_row(a + 4 * H, 4 * H);
             prefetch_row(rn + 4 * H, 4 * H);
             prefetch_row(cr + H, H);
@@ -287,8 +300,9 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
       });
       // dW_hh += dR_t^T h_{t-1} and dh_{t-1} = dR_t W_hh over the step's bs active rows
       if (step_dw) dense_mm(dW, DR.narrow(0, 0, bs).t(), (t == 0 ? h0 : Y[t - 1]).narrow(0, 0, bs), 1.0f);
-      rec_gemm(dhp, drp, 4 * H, bs);
+      rec_gemm(dhp + r0 * H, drp + r0 * 4 * H, 4 * H, bs - r0);
     }
+    });
   });
   if (!step_dw) dW = recurrent_weight_grad(DR.reshape({T * B, 4 * H}), h0, Y.reshape({-1, H}), T, B);
   Tensor sums = PG.sum(0);

@@ -1,6 +1,7 @@
 // Backward of the whole-sequence LSTM (lstm_forward.cpp: layout, saved buffers, state rules).
 
 #include "lstm_rules.h"
+#include "rowsplit.h"
 
 namespace rnnkit {
 
@@ -84,19 +85,28 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
     const bool c_rule = rc.on, h_carry = rh.on && !rh.drop;  // zoneout: h_{t-1} also reaches h_t directly
     const BackwardRow<s_t> row_fn = backward_row_for<s_t>(has_peep, CRb != nullptr, proj);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) {
+      rec_gemm.prime();
+      proj_gemm.prime();
+    }
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
     for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) continue;
+      const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+      if (bs <= r0) continue;
+      const int64_t nr = bs - r0;
       // dh holds the gradient w.r.t. the h state of step t; dsrc (+ dh unless a rule consumed it) is
       // the gradient w.r.t. h~_t
       const s_t* dsrc = dYb + t * B * P;
       const bool add_dh = !rh.on;
       if (rh.on) {
         const s_t* dyp = dsrc;
-        const int64_t n = bs * P;
+        const int64_t k0 = r0 * P, n = bs * P;
         if (hmask) {
           const s_t* yv = Yb + t * B * P;
-          for (int64_t k = 0; k < n; ++k) {
+          _Pragma("omp simd")  // distinct buffers: without it GCC versions the loop for aliasing, or not at all
+          for (int64_t k = k0; k < n; ++k) {
             const s_t g = dhp[k];
             DHTb[k] = dyp[k] + hmask[k] * g;
             dhkb[k] += g * yv[k];
@@ -104,14 +114,14 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
         } else if (hkeep) {
           const uint8_t* z = hkeep + t * B * P;
           _Pragma("omp simd")
-          for (int64_t k = 0; k < n; ++k) {
+          for (int64_t k = k0; k < n; ++k) {
             const s_t g = dhp[k] + dyp[k];
             DHTb[k] = z[k] ? s_t(0) : g;
             dhp[k] = z[k] ? g : s_t(0);
           }
         } else {
           _Pragma("omp simd")
-          for (int64_t k = 0; k < n; ++k) {
+          for (int64_t k = k0; k < n; ++k) {
             const s_t g = dhp[k] + dyp[k];
             DHTb[k] = (1 - rate_hs) * g;
             dhp[k] = rate_hs * g;
@@ -125,12 +135,13 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
         s_t* dr = DHRb + off[t] * P;
         const s_t* hr = HRb ? HRb + off[t] * P : nullptr;
         const int64_t n = bs * P;
-        for (int64_t k = 0; k < n; ++k) {
+        _Pragma("omp simd")
+        for (int64_t k = r0 * P; k < n; ++k) {
           s_t v = add_dh ? dyp[k] + dhp[k] : dyp[k];
           if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
           dr[k] = v;
         }
-        proj_gemm(DMp, dr, P, bs);
+        proj_gemm(DMp + r0 * H, dr + r0 * P, P, nr);
         dm_src = DMp;
       }
       const s_t* gp = Gb + off[t] * 4 * H;  // saved buffers: packed rows (see the header)
@@ -141,8 +152,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
       const s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
       const s_t* cnow = ctp ? ctp : Cb + off[t] * H;  // c~_t, which the o peephole read
       const uint8_t* ckt = ckeep ? ckeep + t * B * H : nullptr;
-      for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
+      for_rows(r0, bs, 4 * H, [&](int64_t q0, int64_t q1) {
+        for (int64_t r = q0; r < q1; ++r) {
           const s_t* a = gp + r * 4 * H;
           s_t* d = dgp + r * 4 * H;
           const s_t* tc = tcp + r * H;
@@ -159,7 +170,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           s_t* car = c_carry ? DCCb + r * H : nullptr;
           s_t* dpr = has_peep ? DPb + accumulator_slot(slots) * 3 * H : DPb;
           const s_t* cnr = cnow + r * H;
-          if (r + 1 < r1) {  // the next row's saved activations (see prefetch_row)
+          if (r + 1 < q1) {  // the next row's saved activations (see prefetch_row)
             prefetch_row(a + 4 * H, 4 * H);
             prefetch_row(tc + H, H);
             prefetch_row(cpr + H, H);
@@ -194,8 +205,9 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           }
         }
       });
-      rec_gemm(dhp, dgp, 4 * H, bs, /*accumulate=*/h_carry);
+      rec_gemm(dhp + r0 * P, dgp + r0 * 4 * H, 4 * H, nr, /*accumulate=*/h_carry);
     }
+    });
   });
   // weight gradients: one large GEMM each over all steps
   // over the N valid rows: HP holds the h state each row's step read; without it every step has all

@@ -20,6 +20,7 @@
 
 #include "densegemm.h"
 #include "fastmath.h"
+#include "rowsplit.h"
 
 extern "C" {
 // MKL's LP64 CBLAS packed-GEMM entry points (enums passed as int, MKL_INT = int).
@@ -55,6 +56,14 @@ class StepGemm {
       dense_ = max_m >= kDenseStepRows && dense_gemm_enabled();
       packable_ = max_m > kSmallRows && K < (1LL << 31) && N < (1LL << 31) && max_m < (1LL << 31) &&
                   packed_gemm_enabled();
+    }
+  }
+
+  // Make the packed copy of b now if steps may use it: before threads share this object (rowsplit.h),
+  // since packed_b() makes it lazily.
+  void prime() const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packable_) packed_b();
     }
   }
 
