@@ -7,6 +7,8 @@ Rows, timed alternately in one process after a warm-up (median of ``--repeats`` 
 * ``torch.nn.LSTMCell`` called once per step;
 * ``rnnkit.LSTMCell`` called directly, and through ``Stream.step`` (the difference is Stream's
   overhead per step), and ``Stream.step`` for the peephole LSTM, GRU and layer-norm LSTM;
+* ``Stream.feed`` of one-step chunks (the peephole LSTM): the path ``Stream.step`` took before it
+  called the cell directly (runner, fast-path choice and a compiled-core call per step);
 * for reference, the whole sequence in one call (``torch.nn.LSTM``, rnnkit's peephole LSTM on the
   compiled core), per step.
 
@@ -95,6 +97,14 @@ def rows(x: torch.Tensor) -> dict[str, tuple[str, Callable[[], None]]]:
                 stream.step(x[t])
 
         out[name] = (note, stream_steps)
+        if name == "stream-peephole":  # A/B: what Stream.step ran before it called the cell directly
+            def feed_steps(stream: Stream = stream) -> None:
+                stream.reset()
+                for t in range(T):
+                    stream.feed(x[t:t + 1])
+
+            out["feed-peephole"] = ("Stream.feed of one-step chunks, peephole (Stream.step's path before "
+                                    "2026-12-03: runner + compiled core per step)", feed_steps)
     out["torch-seq"] = ("whole sequence in one call: torch.nn.LSTM (oneDNN)", lambda: lstm(x))
     peep = rnnkit.Recurrent(rnnkit.LSTMCell(I, H, use_peepholes=True))
     out["rnnkit-seq"] = ("whole sequence in one call: rnnkit peephole LSTM (compiled core)", lambda: peep(x))
