@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional, TextIO
 
-IDLE_SECONDS = "about 30 s on 2 idle cores, a few minutes on a busy machine"
+IDLE_SECONDS = "under a minute on 2 idle cores, a few minutes on a busy machine"
 LOG_EVERY_S = 15.0
 
 

@@ -30,27 +30,27 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
     const auto ranges = row_ranges(bsv, B);
     if (ranges.size() > 2) rec_gemm.prime();
     for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
-      if (bs <= r0) break;
-      s_t* yp = step_ptr<s_t>(Y, t);
-      const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
-      rec_gemm(yp + r0 * H, hprev + r0 * H, H, bs - r0, false, step_ptr<s_t>(xp, t) + r0 * H, H);
-      if (relu) {
-        const int64_t n = bs * H;
-        _Pragma("omp simd")
-        for (int64_t k = r0 * H; k < n; ++k) yp[k] = yp[k] > 0 ? yp[k] : 0;
-      } else {
-        for_rows(r0, bs, H, [&](int64_t q0, int64_t q1) {
-          s_t* p = yp + q0 * H;
-          const int64_t m = (q1 - q0) * H;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) break;
+        s_t* yp = step_ptr<s_t>(Y, t);
+        const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
+        rec_gemm(yp + r0 * H, hprev + r0 * H, H, bs - r0, false, step_ptr<s_t>(xp, t) + r0 * H, H);
+        if (relu) {
+          const int64_t n = bs * H;
           _Pragma("omp simd")
-          for (int64_t k = 0; k < m; ++k) p[k] = tanh_<s_t>(p[k]);
-        });
+          for (int64_t k = r0 * H; k < n; ++k) yp[k] = yp[k] > 0 ? yp[k] : 0;
+        } else {
+          for_rows(r0, bs, H, [&](int64_t q0, int64_t q1) {
+            s_t* p = yp + q0 * H;
+            const int64_t m = (q1 - q0) * H;
+            _Pragma("omp simd")
+            for (int64_t k = 0; k < m; ++k) p[k] = tanh_<s_t>(p[k]);
+          });
+        }
+        const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
+        copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
       }
-      const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
-      copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
-    }
     });
   });
   return {Y, hn};
@@ -74,20 +74,20 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
     const auto ranges = row_ranges(bsv, B);
     if (ranges.size() > 2) rec_gemm.prime();
     for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
-      if (bs <= r0) continue;
-      const s_t* dyp = step_ptr<s_t>(dY, t);
-      const s_t* yp = step_ptr<s_t>(Y, t);
-      s_t* dap = step_ptr<s_t>(dA, t);
-      const int64_t n = bs * H;
-      _Pragma("omp simd")
-      for (int64_t k = r0 * H; k < n; ++k) {
-        const s_t g = dyp[k] + dcp[k];
-        dap[k] = relu ? (yp[k] > 0 ? g : 0) : g * (1 - yp[k] * yp[k]);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) continue;
+        const s_t* dyp = step_ptr<s_t>(dY, t);
+        const s_t* yp = step_ptr<s_t>(Y, t);
+        s_t* dap = step_ptr<s_t>(dA, t);
+        const int64_t n = bs * H;
+        _Pragma("omp simd")
+        for (int64_t k = r0 * H; k < n; ++k) {
+          const s_t g = dyp[k] + dcp[k];
+          dap[k] = relu ? (yp[k] > 0 ? g : 0) : g * (1 - yp[k] * yp[k]);
+        }
+        rec_gemm(dh.data_ptr<s_t>() + r0 * H, dap + r0 * H, H, bs - r0);
       }
-      rec_gemm(dh.data_ptr<s_t>() + r0 * H, dap + r0 * H, H, bs - r0);
-    }
     });
   });
   Tensor dW = recurrent_weight_grad(dA.reshape({T * B, H}), h0, Y.reshape({-1, H}), T, B);
