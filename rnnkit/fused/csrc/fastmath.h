@@ -110,7 +110,8 @@ inline std::vector<int64_t> step_offsets(const std::vector<int64_t>& bsv) {
   return off;
 }
 
-// out = bias + a @ b for a step's few active rows (StepGemm's path for M <= kSmallRows): a plain
+// out = bias + a @ b for a step's few active rows (StepGemm's path for one row, and for M <= kSmallRows
+// without MKL's packed GEMM; addmm_ptr's for M <= kSmallRows): a plain
 // vectorised loop (no BLAS call, no dispatch: ~1 us at M = 1, H = 128) beats at::addmm's fixed
 // overhead. bias: null, (M, N) with row stride bias_ld, or (N,) with bias_ld = 0.
 constexpr int64_t kSmallRows = 8;
