@@ -63,7 +63,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("elman_backward", &rnnkit::elman_backward, "Elman RNN backward over all steps");
   m.def("packed_gemm_available", &rnnkit::packed_gemm_available, "whether this libtorch exports MKL's packed GEMM");
   m.def("packed_gemm_enabled", &rnnkit::packed_gemm_enabled,
-        "whether float step GEMMs of 9-31 rows use MKL's packed GEMM (available and RNNKIT_PACKED_GEMM is not 0)");
+        "whether float step GEMMs of 2-31 rows use MKL's packed GEMM (available and RNNKIT_PACKED_GEMM is not 0)");
   m.def("dense_gemm_available", &rnnkit::dense_gemm_available, "whether this libtorch exports oneDNN's matmul");
   m.def("dense_gemm_enabled", &rnnkit::dense_gemm_enabled,
         "whether whole-sequence float GEMMs use oneDNN (available and RNNKIT_ONEDNN_GEMM is not 0)");
