@@ -309,8 +309,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     p.add_argument("--impl", default="", help="comma-separated row names (default: all); e.g. torch,rnnkit-lstm-len")
     p.add_argument("--threads", default="1", help="thread count, or a comma-separated sweep (e.g. 1,2): "
                    "each count runs every shape (ratios against torch at the same count), then a scaling table")
-    p.add_argument("--device", default="cpu", help="cpu (this script); another device runs the rows of "
-                   "benchmarks/speed_<device>.py, which defines main(args, impls, shapes, modes) -> results")
+    p.add_argument("--device", default="cpu", help="cpu (this script); cuda runs benchmarks/speed_cuda.py "
+                   "(its rows against cuDNN) with --shapes (if given), --repeats and --json")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per implementation (>= 5 for a report)")
     p.add_argument("--modes", default="train,infer")
     p.add_argument("--quick", action="store_true", help="S1,S4, 3 repeats, core rows only")
@@ -358,14 +358,18 @@ def main(argv: Optional[list[str]] = None) -> dict:
         if s not in SHAPES:
             p.error(f"unknown shape {s!r}; choose from {list(SHAPES)}")
     modes = args.modes.split(",")
-    if args.device != "cpu":  # the hook for other devices' rows (kept out of this CPU script)
+    if args.device != "cpu":  # the hook for other devices: their rows live in benchmarks/speed_<device>.py
         import importlib
 
+        kind = args.device.split(":")[0]
         try:
-            device_module = importlib.import_module(f"speed_{args.device.split(':')[0]}")
+            device_module = importlib.import_module(f"speed_{kind}")
         except ImportError:
-            p.error(f"--device {args.device!r}: no benchmarks/speed_{args.device.split(':')[0]}.py")
-        return device_module.main(args, impls, shapes, modes)
+            p.error(f"--device {args.device!r}: no benchmarks/speed_{kind}.py")
+        forwarded = ["--repeats", str(args.repeats)] + (["--json", args.json] if args.json else [])
+        if args.shapes != p.get_default("shapes"):
+            forwarded += ["--shapes", args.shapes]
+        return device_module.main(forwarded)
     results: dict[int, dict] = {}
     for n in thread_counts:
         torch.set_num_threads(n)

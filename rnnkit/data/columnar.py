@@ -1,0 +1,379 @@
+"""The fast path for numeric tables: pandas' C parser, results cached as ``.npy`` and memory-mapped on reuse.
+
+:func:`rnnkit.data.files.read_sequences_csv` and
+:func:`~rnnkit.data.files.read_series_csv` first ask this module. It reads the
+file with pandas' C parser (in chunks, so memory stays bounded) and returns
+exactly what the strict reader would return, or ``None``, and the strict
+reader then reads the file itself. ``None`` whenever anything is not plainly
+clean: a value that is not a finite number, an empty cell, a ragged row, a
+quote character anywhere (malformed quoting is the strict reader's to
+report), a byte-order mark, a NUL byte, a label that changes within a
+sequence, a missing column, pandas not installed. So every error message,
+line number and ``skip_bad`` behaviour stays the strict reader's, and the
+fast path never accepts what the strict reader would refuse.
+
+Parsed arrays are cached under ``<cache dir>/tables/<key>/`` (``.npy``
+files and ``meta.json``; see :func:`rnnkit.data.cache.cache_dir`), the key a
+SHA-256 of the file's bytes and the reader's arguments; a second read
+memory-maps them instead of parsing. ``.gz`` files are read through gzip.
+``RNNKIT_FAST_TABLES=0`` turns the fast path off.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from rnnkit.data.cache import PathLike, cache_dir
+
+__all__ = ["read_sequences_fast", "read_series_fast", "sequence_ids", "TABLES_DIR", "last_read"]
+
+TABLES_DIR = "tables"
+#: Bump when what is cached changes, so stale entries are ignored.
+TABLE_FORMAT = 1
+CHUNK_ROWS = 500_000
+CACHE_MIN_BYTES = 1 << 20
+"""Files smaller than this are parsed every time (parsing them is quicker than hashing and mapping)."""
+_MISSING = ("", "na", "nan", "null", "none", "?")
+_MISSING_SPELLINGS = sorted({"".join(c.upper() if (k >> i) & 1 else c for i, c in enumerate(word))
+                             for word in _MISSING for k in range(1 << len(word))})
+"""Every upper/lower-case spelling of the strict reader's missing-value words (pandas compares exactly)."""
+
+ENABLED = os.environ.get("RNNKIT_FAST_TABLES", "1") != "0"
+"""``RNNKIT_FAST_TABLES=0`` turns the fast path off (every table is read by the strict reader)."""
+
+last_read: Dict[str, Any] = {}
+"""What the last fast-path call did: ``{"path", "status": "parsed" | "cached" | "declined", "why", "folder"}``
+(for ``rnnkit prepare`` and the tests)."""
+
+
+class _Declined(Exception):
+    """The fast path cannot vouch for this file; the strict reader takes over."""
+
+
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise _Declined("pandas is not installed") from None
+    return pd
+
+
+def _open_bytes(path: PathLike) -> Any:
+    return gzip.open(path, "rb") if str(path).lower().endswith(".gz") else open(path, "rb")
+
+
+def _line_problem(buf: np.ndarray, fields: int, sep: int = 44) -> str:
+    """Why complete lines ``buf`` (bytes ending in ``\n``) are not plain rows of ``fields`` fields, or ``""``.
+
+    Every line must be blank (only spaces/tabs) or hold exactly ``fields - 1`` commas and something
+    besides commas and spaces: the strict reader skips comma-only lines and refuses ragged rows,
+    which pandas would fill with NaN.
+    """
+    ends = np.flatnonzero(buf == 10)
+    not_solid_bytes = np.zeros(256, dtype=bool)
+    not_solid_bytes[[9, 10, 13, 32, sep]] = True
+    where = np.flatnonzero(buf <= max(32, sep))  # candidates (one cheap pass), then the exact set:
+    where = where[not_solid_bytes[buf[where]]]  # spaces, tabs, \r, separators, \n: a few per line
+    seps = where[buf[where] == sep]
+    bounds = np.concatenate([[-1], ends])  # line k is (bounds[k], bounds[k + 1]]
+    not_solid = np.diff(np.searchsorted(where, bounds, side="right"))
+    commas = np.diff(np.searchsorted(seps, bounds, side="right"))
+    content = np.diff(bounds) - not_solid
+    blank = (content == 0) & (commas == 0)
+    if ((content == 0) & (commas > 0)).any():
+        return "a line of only commas"
+    if (commas[~blank] != fields - 1).any():
+        return "rows with a different number of fields than the header"
+    return ""
+
+
+def _scan(path: PathLike, fields: int, sep: str = ",") -> str:
+    """One pass over the (decompressed) bytes: why the fast path must decline, or ``""``."""
+    cr = crlf = 0
+    carry = b""
+    first = True
+    with _open_bytes(path) as fh:
+        while True:
+            block = fh.read(1 << 24)
+            data = carry + block
+            if first:
+                first = False
+                if data.startswith(codecs.BOM_UTF8):
+                    return "a byte-order mark"
+            if b'"' in block:
+                return "quote characters"
+            if b"\x00" in block:
+                return "a NUL byte"
+            if not block:
+                data = data + b"\n" if data else data
+            cut = data.rfind(b"\n") + 1
+            lines, carry = data[:cut], data[cut:]
+            cr += lines.count(b"\r")
+            crlf += lines.count(b"\r\n")
+            why = _line_problem(np.frombuffer(lines, dtype=np.uint8), fields, ord(sep)) if lines else ""
+            if why:
+                return why
+            if not block:
+                break
+    return "" if cr == crlf else "carriage returns that do not end lines as \\r\\n"
+
+
+def _digest(path: PathLike, *extra: object) -> str:
+    from rnnkit.data.tokens import file_digest
+
+    return file_digest(path, "table", TABLE_FORMAT, *extra, index_dir=cache_dir() / TABLES_DIR / "stat")
+
+
+def _load(folder: Path, names: Sequence[str]) -> Optional[Dict[str, np.ndarray]]:
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != TABLE_FORMAT:
+            return None
+        return {n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in names}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _save(folder: Path, arrays: Dict[str, np.ndarray], meta: Dict[str, Any]) -> None:
+    """Write the arrays and ``meta.json`` to a temporary folder, then rename it into place (no partial entries)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", suffix=".tmp", dir=folder.parent))
+    except OSError:
+        return  # an unwritable cache only costs the speed-up
+    try:
+        for name, arr in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        meta = {**meta, "format": TABLE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError:
+        pass
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_source(path: PathLike, encoding: str) -> None:
+    if not ENABLED:
+        raise _Declined("RNNKIT_FAST_TABLES=0")
+    if not os.path.isfile(path):
+        raise _Declined("not a file")
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise _Declined("unknown encoding") from None
+    if name not in ("utf-8", "ascii"):
+        raise _Declined(f"encoding {name}")
+
+
+def _header(path: PathLike, encoding: str, sep: str = ",") -> List[str]:
+    """The stripped header names (the first non-blank line), or decline when they are not plain and distinct."""
+    with _open_bytes(path) as fh:
+        for raw in fh:
+            line = raw.decode(encoding).rstrip("\r\n")
+            if line.strip(" \t" + sep):
+                names = [f.strip() for f in line.split(sep)]
+                if "" in names or len(set(names)) != len(names):
+                    raise _Declined("empty or duplicate column names")
+                return names
+    raise _Declined("no header")
+
+
+def _read_chunks(path: PathLike, header: List[str], strings: Sequence[str], encoding: str,
+                 sep: str = ",") -> Iterator[Any]:
+    """pandas DataFrames of ``CHUNK_ROWS`` rows; ``strings`` columns as raw text, the others as numbers."""
+    pd = _pandas()
+    kw: Dict[str, Any] = {}
+    if int(pd.__version__.split(".")[0]) < 3:
+        kw["float_precision"] = "round_trip"  # Python's float() to the last bit (pandas 3's default)
+    try:
+        with pd.read_csv(path, sep=sep, header=0, names=header, usecols=None, encoding=encoding,
+                             encoding_errors="strict", dtype={c: object for c in strings}, keep_default_na=False,
+                             na_values={c: _MISSING_SPELLINGS for c in header if c not in strings}, engine="c",
+                             skip_blank_lines=True, on_bad_lines="error", chunksize=CHUNK_ROWS, quoting=3,
+                             **kw) as reader:
+            yield from reader
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise _Declined(f"pandas: {str(err)[:80]}") from None
+
+
+def _finite(df: Any, columns: Sequence[str]) -> np.ndarray:
+    """``df[columns]`` as float64 ``(n, len(columns))``; decline unless every value is a finite number."""
+    out = np.empty((len(df), len(columns)), dtype=np.float64)
+    for j, c in enumerate(columns):
+        col = df[c]
+        if col.dtype.kind not in "if":
+            raise _Declined(f"column {c!r} is not all numbers")
+        out[:, j] = col.to_numpy(dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise _Declined("missing or non-finite values")
+    return out
+
+
+def _codes(df: Any, column: str) -> Tuple[np.ndarray, List[str]]:
+    """``column`` factorised after stripping: codes ``(n,)`` into the distinct stripped values (first-seen order).
+
+    Strips only the distinct raw values (few, for ids and labels); declines on an empty cell or a short row.
+    """
+    pd = _pandas()
+    local, uniques = pd.factorize(df[column].to_numpy(dtype=object))
+    if (local < 0).any():
+        raise _Declined(f"short rows or empty {column!r}")
+    index: Dict[str, int] = {}
+    remap = np.array([index.setdefault(str(u).strip(), len(index)) for u in uniques], dtype=np.int64)
+    if "" in index:
+        raise _Declined(f"empty {column!r}")
+    return remap[local], list(index)
+
+
+def _text(df: Any, column: str) -> np.ndarray:
+    """The stripped text of ``column`` (object array); decline on an empty cell or a short row."""
+    codes, values = _codes(df, column)
+    return np.array(values, dtype=object)[codes]
+
+
+def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: Any,
+         fields: int, sep: str = ",") -> Optional[Dict[str, np.ndarray]]:
+    """Cached arrays for ``(path, kind, args)``, parsing with ``parse()`` on a miss; None when declined."""
+    global last_read
+    try:
+        folder = None
+        if os.path.getsize(path) >= CACHE_MIN_BYTES:
+            folder = cache_dir() / TABLES_DIR / _digest(path, kind, *args)
+            found = _load(folder, names)
+            if found is not None:
+                last_read = {"path": str(path), "status": "cached", "why": "", "folder": str(folder)}
+                return found
+        why = _scan(path, fields, sep)
+        if why:
+            raise _Declined(why)
+        arrays = parse()
+        if folder is not None:
+            _save(folder, arrays, {"reader": kind, "source": os.path.abspath(path), "args": [repr(a) for a in args]})
+        last_read = {"path": str(path), "status": "parsed", "why": "", "folder": str(folder or "")}
+        return arrays
+    except (_Declined, OSError, EOFError, UnicodeDecodeError) as err:  # a damaged .gz ...: the strict reader says
+        last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
+        return None
+
+
+def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[str],
+                        feature_columns: Optional[Sequence[str]] = None, *, time_column: Optional[str] = None,
+                        encoding: str = "utf-8") -> Optional[Tuple[List[np.ndarray], Optional[np.ndarray]]]:
+    """:func:`rnnkit.data.files.read_sequences_csv`'s result through pandas and the cache, or None (see the module).
+
+    Returns:
+        ``(sequences, labels)`` exactly as the strict reader gives them (float32 ``(T_i, C)`` views of one
+        array, memory-mapped on reuse), or ``None``: read the file strictly.
+    """
+    try:
+        _check_source(path, encoding)
+        header = _header(path, encoding)
+    except (_Declined, UnicodeDecodeError, OSError) as err:
+        global last_read
+        last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
+        return None
+    special = [c for c in (id_column, label_column, time_column) if c is not None]
+    features = list(feature_columns) if feature_columns is not None else [c for c in header if c not in special]
+    args = (id_column, label_column, tuple(features), time_column, encoding)
+
+    def parse() -> Dict[str, np.ndarray]:
+        if not features or any(c not in header for c in special + features) or set(features) & set(special):
+            raise _Declined("columns")
+        strings = [id_column] + ([label_column] if label_column is not None else [])
+        codes, values, times, first_label, ids = [], [], [], {}, {}
+        with closing(_read_chunks(path, header, strings, encoding)) as chunks:
+            for df in chunks:
+                values.append(_finite(df, features).astype(np.float32))
+                if time_column is not None:
+                    times.append(_finite(df, [time_column])[:, 0])
+                local, uniq = _codes(df, id_column)
+                code = np.array([ids.setdefault(u, len(ids)) for u in uniq], dtype=np.int64)[local]
+                codes.append(code)
+                if label_column is not None:
+                    lcode, labels = _codes(df, label_column)
+                    for pair in np.unique(code * len(labels) + lcode).tolist():
+                        c, lb = divmod(pair, len(labels))
+                        if first_label.setdefault(c, labels[lb]) != labels[lb]:
+                            raise _Declined("a label changes within a sequence")
+        if not ids:
+            raise _Declined("no rows")
+        code = np.concatenate(codes)
+        order = np.lexsort((np.concatenate(times), code)) if time_column is not None else \
+            np.argsort(code, kind="stable")
+        out = {"values": np.concatenate(values)[order], "lengths": np.bincount(code, minlength=len(ids)),
+               "ids": np.array(list(ids), dtype=str)}
+        if label_column is not None:
+            out["labels"] = np.array([first_label[i] for i in range(len(ids))], dtype=str)
+        return out
+
+    names = ["values", "lengths", "ids"] + (["labels"] if label_column is not None else [])
+    arrays = _run(path, "sequences", args, names, parse, len(header))
+    if arrays is None:
+        return None
+    bounds = np.concatenate([[0], np.cumsum(arrays["lengths"])])
+    values = arrays["values"]
+    sequences = [values[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
+    return sequences, (np.asarray(arrays["labels"]) if label_column is not None else None)
+
+
+def sequence_ids(path: PathLike, id_column: str) -> Optional[List[str]]:
+    """The sequence ids (order of first appearance) of the last fast read of ``path``, or None."""
+    if last_read.get("path") != str(path) or not last_read.get("folder"):
+        return None
+    try:
+        return np.load(Path(last_read["folder"]) / "ids.npy", allow_pickle=False).tolist()
+    except (OSError, ValueError):
+        return None
+
+
+def read_series_fast(path: PathLike, column: Optional[str] = None, *, interpolate_missing: bool = False,
+                     encoding: str = "utf-8") -> Optional[np.ndarray]:
+    """:func:`rnnkit.data.files.read_series_csv`'s result through pandas and the cache, or None (see the module)."""
+    try:
+        _check_source(path, encoding)
+        header = _header(path, encoding)
+    except (_Declined, UnicodeDecodeError, OSError) as err:
+        global last_read
+        last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
+        return None
+    col = column if column is not None else (header[0] if len(header) == 1 else None)
+    args = (col, bool(interpolate_missing), encoding)
+
+    def parse() -> Dict[str, np.ndarray]:
+        if col is None or col not in header:
+            raise _Declined("columns")
+        parts = []
+        with closing(_read_chunks(path, header, [c for c in header if c != col], encoding)) as chunks:
+            for df in chunks:
+                if df[col].dtype.kind not in "if":
+                    raise _Declined(f"column {col!r} is not all numbers")
+                parts.append(df[col].to_numpy(dtype=np.float64))
+        if not parts:
+            raise _Declined("no rows")
+        series = np.concatenate(parts)
+        gaps = np.isnan(series)
+        if np.isinf(series).any() or (gaps.any() and not interpolate_missing) or gaps.all():
+            raise _Declined("missing or non-finite values")
+        if gaps.any():  # as the strict reader: linear interpolation, ends take the nearest value
+            idx = np.arange(len(series))
+            series[gaps] = np.interp(idx[gaps], idx[~gaps], series[~gaps])
+        return {"series": series}
+
+    arrays = _run(path, "series", args, ["series"], parse, len(header))
+    return None if arrays is None else np.array(arrays["series"])
