@@ -10,6 +10,7 @@ reference runner (``fused=False``): outputs and all gradients.
 Usage::
 
     python benchmarks/speed.py                       # everything, 1 thread
+    python benchmarks/speed.py --threads 1,2         # a sweep: tables at 1 and at 2 threads + scaling
     python benchmarks/speed.py --quick               # S1,S4, 3 repeats, fewer rows
     python benchmarks/speed.py --shapes S3 --impl torch,rnnkit-lstm,rnnkit-lstm-len --json out.json
     python benchmarks/speed.py --twin RNNKIT_ONEDNN_GEMM=0   # + each rnnkit row with that variable set
@@ -37,6 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import rnnkit  # noqa: E402
 from rnnkit.fused import choose  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed_report import markdown  # noqa: E402
 
 SHAPES: dict[str, tuple[int, int, int, int]] = {  # name: (T, B, I, H)
     "S1": (28, 128, 28, 128),
@@ -299,36 +303,14 @@ def run_shape(shape: str, impls: list[Impl], repeats: int, modes: list[str]) -> 
     return out
 
 
-def markdown(results: dict, impls: list[Impl], modes: list[str]) -> str:
-    lines = []
-    for shape, res in results.items():
-        lines.append(f"\n### {shape}: T={res['T']} B={res['B']} I={res['I']} H={res['H']} "
-                     f"(GEMM {res['gemm_gflops']:.0f} GFLOP/s)\n")
-        head = "| impl | path | check |"
-        for m in modes:
-            head += f" {m} ms (min-max) | {m} × torch | {m} GFLOP/s (GEMM frac) |"
-        lines.append(head)
-        lines.append("|" + "---|" * (3 + 3 * len(modes)))
-        for impl in impls:
-            row = res["rows"].get(impl.name)
-            if row is None:
-                lines.append(f"| {impl.note} | - | skipped |" + " - | - | - |" * len(modes))
-                continue
-            line = f"| {row['note']} | {row['path']} | {row['check']} |"
-            for m in modes:
-                r = row[m]
-                ratio = f"{r['ratio_to_torch']:.2f}" if r["ratio_to_torch"] is not None else "-"
-                line += (f" {r['median_ms']:.2f} ({r['min_ms']:.2f}-{r['max_ms']:.2f}) | {ratio} |"
-                         f" {r['gflops']:.1f} ({r['gemm_fraction']:.2f}) |")
-            lines.append(line)
-    return "\n".join(lines)
-
-
 def main(argv: Optional[list[str]] = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shapes", default="S1,S2,S3,S4,S5", help="comma-separated subset of " + ",".join(SHAPES))
     p.add_argument("--impl", default="", help="comma-separated row names (default: all); e.g. torch,rnnkit-lstm-len")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", default="1", help="thread count, or a comma-separated sweep (e.g. 1,2): "
+                   "each count runs every shape (ratios against torch at the same count), then a scaling table")
+    p.add_argument("--device", default="cpu", help="cpu (this script); cuda runs benchmarks/speed_cuda.py "
+                   "(its rows against cuDNN) with --shapes (if given), --repeats and --json")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per implementation (>= 5 for a report)")
     p.add_argument("--modes", default="train,infer")
     p.add_argument("--quick", action="store_true", help="S1,S4, 3 repeats, core rows only")
@@ -342,7 +324,12 @@ def main(argv: Optional[list[str]] = None) -> dict:
     p.add_argument("--json", default="", help="write the results here")
     p.add_argument("--markdown", default="", help="also write the markdown table to this file")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    try:
+        thread_counts = [int(n) for n in args.threads.split(",")]
+    except ValueError:
+        p.error(f"--threads takes a count or a comma-separated list of counts, got {args.threads!r}")
+    if any(n < 1 for n in thread_counts):
+        p.error(f"--threads counts must be >= 1, got {args.threads!r}")
     if args.path_order:
         import rnnkit.fused as fused
 
@@ -371,10 +358,25 @@ def main(argv: Optional[list[str]] = None) -> dict:
         if s not in SHAPES:
             p.error(f"unknown shape {s!r}; choose from {list(SHAPES)}")
     modes = args.modes.split(",")
-    results = {}
-    for s in shapes:
-        print(f"running {s} ...", file=sys.stderr, flush=True)
-        results[s] = run_shape(s, impls, args.repeats, modes)
+    if args.device != "cpu":  # the hook for other devices: their rows live in benchmarks/speed_<device>.py
+        import importlib
+
+        kind = args.device.split(":")[0]
+        try:
+            device_module = importlib.import_module(f"speed_{kind}")
+        except ImportError:
+            p.error(f"--device {args.device!r}: no benchmarks/speed_{kind}.py")
+        forwarded = ["--repeats", str(args.repeats)] + (["--json", args.json] if args.json else [])
+        if args.shapes != p.get_default("shapes"):
+            forwarded += ["--shapes", args.shapes]
+        return device_module.main(forwarded)
+    results: dict[int, dict] = {}
+    for n in thread_counts:
+        torch.set_num_threads(n)
+        results[n] = {}
+        for s in shapes:
+            print(f"running {s} at {n} thread(s) ...", file=sys.stderr, flush=True)
+            results[n][s] = run_shape(s, impls, args.repeats, modes)
     header = (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
               f"{platform.processor() or platform.machine()}, threads={args.threads}, repeats={args.repeats}"
               f"{', path order ' + args.path_order if args.path_order else ''}\n"

@@ -11,6 +11,7 @@
     rnnkit export RUN_DIR [--format onnx|torchscript|exported] [--output FILE]
     rnnkit prepare RECIPE [--text FILE | --data FILE]   tokenise / parse the data once into the cache
     rnnkit cache [list | clear [NAME ...]]              the data caches, their sizes; remove them
+    rnnkit build-core                             build the compiled C++ core now (else on first use)
 
 Every field of a recipe's config dataclass is a flag (``hidden_size`` ->
 ``--hidden-size``, bools ``--x/--no-x``); precedence: defaults < ``--config``
@@ -314,10 +315,11 @@ COMMANDS: dict[str, Command] = {
     "list": cmd_list,
     "prepare": "rnnkit.data.commands:cmd_prepare",
     "cache": "rnnkit.data.commands:cmd_cache",
+    "build-core": "rnnkit.fused.build_core:cmd_build_core",
 }
 """Subcommand name -> ``fn(argv) -> exit code``, or ``"module:function"`` imported when the command runs.
 
-A new subcommand is one line here, e.g. ``"build-core": "rnnkit.fused.build_cli:main",``; its
+A new subcommand is one line here, e.g. ``"build-core": "rnnkit.fused.build_core:cmd_build_core",``; its
 function raises :class:`rnnkit.errors.RnnkitError` subclasses for what the user can fix."""
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.checks import check_positive_int, check_step_input, describe, fail
-from rnnkit.layers import Layer, as_layer
+from rnnkit.layers import Layer, Recurrent, as_layer
 from rnnkit.state import State, detach_state, map_state, select_state
 
 
@@ -82,9 +82,26 @@ class Stream:
         check_step_input("Stream", x, self.layer.input_size)
         if x.shape[0] != self.batch_size:
             fail("Stream", "x", f"of shape ({self.batch_size}, {self.layer.input_size})", tuple(x.shape))
+        cell = self._step_cell()
+        if cell is not None:  # one step of a Recurrent is one cell call: no runner, no fast-path dispatch
+            out, self.state = cell(x, self.state)
+            return out
         seq = x.unsqueeze(1 if self.layer.batch_first else 0)
         out = self.feed(seq)
         return out.squeeze(1 if self.layer.batch_first else 0)
+
+    def _step_cell(self) -> Any:
+        """The cell a single step calls directly, or None to go through the layer.
+
+        A one-step unroll of :class:`~rnnkit.layers.Recurrent` is exactly ``cell(x, state)`` (what the
+        reference runner calls), so :meth:`step` skips the runner, the fast-path choice, the length
+        sorting and the kernel's set-up, which cost ~10x the step itself at batch 1 (see
+        ``benchmarks/streaming.py``). Not with ``fused=True`` (which asks for a fast path) or checkpointing.
+        """
+        layer = self.layer
+        if type(layer) is Recurrent and layer.fused in ("auto", False) and not layer.checkpoint:
+            return layer.cell
+        return None
 
     def reset(self, streams: Optional[Any] = None) -> None:
         """Restart all streams, or only those selected.

@@ -58,3 +58,30 @@ def test_stream_errors() -> None:
         stream.reset([5])
     with pytest.raises(ValueError, match="Stream: batch_size must be > 0, got 0"):
         Stream(LSTMCell(3, 4), batch_size=0)
+
+
+@pytest.mark.parametrize("make", [lambda: LSTMCell(3, 6, use_peepholes=True, proj_size=4), lambda: GRUCell(3, 5),
+                                  lambda: GRUCell(3, 5, reset_after=False)])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_step_calls_the_cell_directly(make: object, batch_first: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stream.step on a Recurrent is one cell call (no fast-path choice): same outputs and state as the
+    reference unroll of the whole sequence; fused=True still goes through the layer."""
+    import rnnkit.layers
+
+    torch.manual_seed(0)
+    layer = Recurrent(make(), batch_first=batch_first)
+    x = torch.randn(7, 2, 3)
+    with torch.no_grad():
+        full, final = unroll(layer.cell, x)
+    stream = Stream(layer, batch_size=2)
+
+    def no_dispatch(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Stream.step chose a fast path")
+
+    monkeypatch.setattr(rnnkit.layers, "choose", no_dispatch)
+    outs = torch.stack([stream.step(x[t]) for t in range(7)])
+    torch.testing.assert_close(outs, full)
+    assert_states_close(stream.state, final)
+    monkeypatch.undo()
+    strict = Stream(Recurrent(layer.cell, fused=True, batch_first=batch_first), batch_size=2)
+    assert strict._step_cell() is None

@@ -63,12 +63,21 @@ def _disassembly(library: str, symbol: str) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
 
+def _with_lambdas(library: str, symbol: str) -> str:
+    """The disassembly of ``symbol`` and of every lambda defined in it (``_ZZ...<symbol>E...``, at any depth):
+    the kernels run their time loop in a lambda per thread's row range (csrc/rowsplit.h), which GCC keeps
+    out of line."""
+    nested = re.compile(r"^_Z{2,}" + re.escape(symbol[2:]) + "E")
+    return "".join(_disassembly(library, s) for s in [symbol, *_symbols(library, "_ZZ")] if s == symbol or
+                   nested.match(s))
+
+
 @pytest.mark.parametrize("prefix", sorted(HOT_FUNCTIONS))
 def test_hot_loops_are_vectorised(library: str, prefix: str) -> None:
     symbols = _symbols(library, prefix)
     assert symbols, f"no function named {prefix!r}... in {library}"
     for symbol in symbols:
-        code = _disassembly(library, symbol)
+        code = _with_lambdas(library, symbol)
         calls = ACTIVATION_CALL.findall(code)
         assert not calls, f"{symbol} calls an activation out of line ({calls[:3]}): its loop is not vectorised"
         packed = len(PACKED.findall(code))

@@ -8,6 +8,7 @@
 #include "fastmath.h"
 #include "workspace.h"
 #include "stepgemm.h"
+#include "rowsplit.h"
 
 namespace rnnkit {
 
@@ -25,26 +26,32 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_elman_forward", [&] {
     using s_t = scalar_t;
     const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, H, bsv.empty() ? 0 : bsv[0], opts);
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) break;
-      s_t* yp = step_ptr<s_t>(Y, t);
-      rec_gemm(yp, t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H, bs, false, step_ptr<s_t>(xp, t), H);
-      const int64_t n = bs * H;
-      if (relu) {
-        _Pragma("omp simd")
-        for (int64_t k = 0; k < n; ++k) yp[k] = yp[k] > 0 ? yp[k] : 0;
-      } else {
-        for_rows(bs, H, [&](int64_t r0, int64_t r1) {
-          s_t* p = yp + r0 * H;
-          const int64_t m = (r1 - r0) * H;
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) rec_gemm.prime();
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) break;
+        s_t* yp = step_ptr<s_t>(Y, t);
+        const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
+        rec_gemm(yp + r0 * H, hprev + r0 * H, H, bs - r0, false, step_ptr<s_t>(xp, t) + r0 * H, H);
+        if (relu) {
+          const int64_t n = bs * H;
           _Pragma("omp simd")
-          for (int64_t k = 0; k < m; ++k) p[k] = tanh_<s_t>(p[k]);
-        });
+          for (int64_t k = r0 * H; k < n; ++k) yp[k] = yp[k] > 0 ? yp[k] : 0;
+        } else {
+          for_rows(r0, bs, H, [&](int64_t q0, int64_t q1) {
+            s_t* p = yp + q0 * H;
+            const int64_t m = (q1 - q0) * H;
+            _Pragma("omp simd")
+            for (int64_t k = 0; k < m; ++k) p[k] = tanh_<s_t>(p[k]);
+          });
+        }
+        const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
+        copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
       }
-      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
-      copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
-    }
+    });
   });
   return {Y, hn};
 }
@@ -63,20 +70,25 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
     using s_t = scalar_t;
     const s_t* dcp = dh.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_c.data_ptr<s_t>(), H, H, bsv.empty() ? 0 : bsv[0], opts);
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) continue;
-      const s_t* dyp = step_ptr<s_t>(dY, t);
-      const s_t* yp = step_ptr<s_t>(Y, t);
-      s_t* dap = step_ptr<s_t>(dA, t);
-      const int64_t n = bs * H;
-      _Pragma("omp simd")
-      for (int64_t k = 0; k < n; ++k) {
-        const s_t g = dyp[k] + dcp[k];
-        dap[k] = relu ? (yp[k] > 0 ? g : 0) : g * (1 - yp[k] * yp[k]);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) rec_gemm.prime();
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) continue;
+        const s_t* dyp = step_ptr<s_t>(dY, t);
+        const s_t* yp = step_ptr<s_t>(Y, t);
+        s_t* dap = step_ptr<s_t>(dA, t);
+        const int64_t n = bs * H;
+        _Pragma("omp simd")
+        for (int64_t k = r0 * H; k < n; ++k) {
+          const s_t g = dyp[k] + dcp[k];
+          dap[k] = relu ? (yp[k] > 0 ? g : 0) : g * (1 - yp[k] * yp[k]);
+        }
+        rec_gemm(dh.data_ptr<s_t>() + r0 * H, dap + r0 * H, H, bs - r0);
       }
-      rec_gemm(dh.data_ptr<s_t>(), dap, H, bs);
-    }
+    });
   });
   Tensor dW = recurrent_weight_grad(dA.reshape({T * B, H}), h0, Y.reshape({-1, H}), T, B);
   return {dA, dh, dW};

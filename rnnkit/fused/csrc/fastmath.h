@@ -76,11 +76,18 @@ inline void with_flag(bool flag, const F& body) {
   }
 }
 
-// Rows [0, rows) of a pointwise pass, split over threads only when big enough to pay.
+// Rows [lo, hi) of a pointwise pass, split over threads only when big enough to pay (inside a
+// thread's row range of rowsplit.h the pass runs inline).
+template <typename F>
+inline void for_rows(int64_t lo, int64_t hi, int64_t row_work, const F& body) {
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row_work));
+  if (hi > lo) at::parallel_for(lo, hi, grain, body);
+}
+
+// Rows [0, rows) of a pointwise pass.
 template <typename F>
 inline void for_rows(int64_t rows, int64_t row_work, const F& body) {
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row_work));
-  at::parallel_for(0, rows, grain, body);
+  for_rows(0, rows, row_work, body);
 }
 
 // Per-thread accumulators for sums over rows inside for_rows: thread k of a pass owns row k of a
@@ -103,7 +110,8 @@ inline std::vector<int64_t> step_offsets(const std::vector<int64_t>& bsv) {
   return off;
 }
 
-// out = bias + a @ b for a step's few active rows (StepGemm's path for M <= kSmallRows): a plain
+// out = bias + a @ b for a step's few active rows (StepGemm's path for one row, and for M <= kSmallRows
+// without MKL's packed GEMM; addmm_ptr's for M <= kSmallRows): a plain
 // vectorised loop (no BLAS call, no dispatch: ~1 us at M = 1, H = 128) beats at::addmm's fixed
 // overhead. bias: null, (M, N) with row stride bias_ld, or (N,) with bias_ld = 0.
 constexpr int64_t kSmallRows = 8;

@@ -12,15 +12,11 @@
 #include "fastmath.h"
 #include "workspace.h"
 #include "stepgemm.h"
+#include "rowsplit.h"
 
 namespace rnnkit {
 
 using at::Tensor;
-
-namespace {
-// out = bias + a @ b (bias may be undefined)
-
-}  // namespace
 
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
@@ -47,69 +43,80 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
     const int64_t hw = reset_after ? 3 * H : 2 * H, max_rows = bsv.empty() ? 0 : bsv[0];
     const StepGemm<s_t> first_gemm(w_t.data_ptr<s_t>(), H, hw, max_rows, opts);
     const StepGemm<s_t> n_gemm(reset_after ? nullptr : wn_t.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) break;
-      const int64_t tg = save ? t : 0;
-      const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
-      first_gemm(HP.data_ptr<s_t>(), hprev, H, bs, false, b_first.defined() ? b_first.data_ptr<s_t>() : nullptr);
-      const s_t* xpp = step_ptr<s_t>(xp, t);
-      const s_t* hpp = HP.data_ptr<s_t>();
-      s_t* gp = step_ptr<s_t>(G, tg);
-      s_t* xx = step_ptr<s_t>(X, tg);
-      s_t* yp = step_ptr<s_t>(Y, t);
-      for_rows(bs, 3 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const s_t* a = xpp + r * 3 * H;
-          const s_t* hr = hpp + r * hw;
-          const s_t* hpr = hprev + r * H;
-          s_t* g = gp + r * 3 * H;
-          s_t* x = xx + r * H;
-          s_t* y = yp + r * H;
-          // reset_after as a compile-time flag: each variant is a branch-free loop that vectorises
-          with_flag(reset_after, [&](auto flag) {
-            constexpr bool kResetAfter = decltype(flag)::value;
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) {
-              const s_t rg = sigm<s_t>(a[j] + hr[j]);
-              const s_t z = sigm<s_t>(a[H + j] + hr[H + j]);
-              g[j] = rg;
-              g[H + j] = z;
-              if constexpr (kResetAfter) {
-                const s_t hnv = hr[2 * H + j];
-                const s_t n = tanh_<s_t>(a[2 * H + j] + rg * hnv);
-                x[j] = hnv;
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) {
+      first_gemm.prime();
+      n_gemm.prime();
+    }
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) break;
+        const int64_t nr = bs - r0;
+        const int64_t tg = save ? t : 0;
+        const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
+        first_gemm(HP.data_ptr<s_t>() + r0 * hw, hprev + r0 * H, H, nr, false,
+                   b_first.defined() ? b_first.data_ptr<s_t>() : nullptr);
+        const s_t* xpp = step_ptr<s_t>(xp, t);
+        const s_t* hpp = HP.data_ptr<s_t>();
+        s_t* gp = step_ptr<s_t>(G, tg);
+        s_t* xx = step_ptr<s_t>(X, tg);
+        s_t* yp = step_ptr<s_t>(Y, t);
+        for_rows(r0, bs, 3 * H, [&](int64_t q0, int64_t q1) {
+          for (int64_t r = q0; r < q1; ++r) {
+            const s_t* a = xpp + r * 3 * H;
+            const s_t* hr = hpp + r * hw;
+            const s_t* hpr = hprev + r * H;
+            s_t* g = gp + r * 3 * H;
+            s_t* x = xx + r * H;
+            s_t* y = yp + r * H;
+            // reset_after as a compile-time flag: each variant is a branch-free loop that vectorises
+            with_flag(reset_after, [&](auto flag) {
+              constexpr bool kResetAfter = decltype(flag)::value;
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                const s_t rg = sigm<s_t>(a[j] + hr[j]);
+                const s_t z = sigm<s_t>(a[H + j] + hr[H + j]);
+                g[j] = rg;
+                g[H + j] = z;
+                if constexpr (kResetAfter) {
+                  const s_t hnv = hr[2 * H + j];
+                  const s_t n = tanh_<s_t>(a[2 * H + j] + rg * hnv);
+                  x[j] = hnv;
+                  g[2 * H + j] = n;
+                  y[j] = n + z * (hpr[j] - n);
+                } else {
+                  x[j] = rg * hpr[j];
+                }
+              }
+            });
+          }
+        });
+        if (!reset_after) {
+          // (r h) W_n^T + b_n
+          n_gemm(AN.data_ptr<s_t>() + r0 * H, xx + r0 * H, H, nr, false, b_n.defined() ? b_n.data_ptr<s_t>() : nullptr);
+          const s_t* anp = AN.data_ptr<s_t>();
+          for_rows(r0, bs, H, [&](int64_t q0, int64_t q1) {
+            for (int64_t r = q0; r < q1; ++r) {
+              const s_t* a = xpp + r * 3 * H;
+              const s_t* ar = anp + r * H;
+              const s_t* hpr = hprev + r * H;
+              s_t* g = gp + r * 3 * H;
+              s_t* y = yp + r * H;
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                const s_t n = tanh_<s_t>(a[2 * H + j] + ar[j]);
                 g[2 * H + j] = n;
-                y[j] = n + z * (hpr[j] - n);
-              } else {
-                x[j] = rg * hpr[j];
+                y[j] = n + g[H + j] * (hpr[j] - n);
               }
             }
           });
         }
-      });
-      if (!reset_after) {
-        n_gemm(AN.data_ptr<s_t>(), xx, H, bs, false, b_n.defined() ? b_n.data_ptr<s_t>() : nullptr);  // (r h) W_n^T + b_n
-        const s_t* anp = AN.data_ptr<s_t>();
-        for_rows(bs, H, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) {
-            const s_t* a = xpp + r * 3 * H;
-            const s_t* ar = anp + r * H;
-            const s_t* hpr = hprev + r * H;
-            s_t* g = gp + r * 3 * H;
-            s_t* y = yp + r * H;
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) {
-              const s_t n = tanh_<s_t>(a[2 * H + j] + ar[j]);
-              g[2 * H + j] = n;
-              y[j] = n + g[H + j] * (hpr[j] - n);
-            }
-          }
-        });
+        const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
+        copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
       }
-      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
-      copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
-    }
+    });
   });
   return {Y, hn, G, X};
 }
@@ -138,68 +145,77 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
     const int64_t max_rows = bsv.empty() ? 0 : bsv[0];
     const StepGemm<s_t> dh_gemm(w_rz.data_ptr<s_t>(), reset_after ? 3 * H : 2 * H, H, max_rows, opts);
     const StepGemm<s_t> dn_gemm(reset_after ? nullptr : w_n.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) continue;
-      const s_t* dyp = step_ptr<s_t>(dY, t);
-      const s_t* gp = step_ptr<s_t>(G, t);
-      const s_t* xx = step_ptr<s_t>(X, t);
-      const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
-      s_t* dxp = step_ptr<s_t>(dXP, t);
-      s_t* dhpp = step_ptr<s_t>(dHP, t);
-      for_rows(bs, 3 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const s_t* g = gp + r * 3 * H;
-          const s_t* x = xx + r * H;
-          const s_t* hpr = hprev + r * H;
-          const s_t* dy = dyp + r * H;
-          const s_t* dc = dhp + r * H;
-          s_t* d = dxp + r * 3 * H;
-          s_t* dr = dhpp + r * 3 * H;
-          s_t* ddr = dd + r * H;
-          with_flag(reset_after, [&](auto flag) {
-            constexpr bool kResetAfter = decltype(flag)::value;
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) {
-              const s_t rg = g[j], z = g[H + j], n = g[2 * H + j];
-              const s_t dhv = dy[j] + dc[j];
-              const s_t dan = dhv * (1 - z) * (1 - n * n);
-              const s_t daz = dhv * (hpr[j] - n) * z * (1 - z);
-              ddr[j] = dhv * z;
-              d[H + j] = daz;
-              d[2 * H + j] = dan;
-              if constexpr (kResetAfter) {
-                const s_t dar = dan * x[j] * rg * (1 - rg);
-                d[j] = dar;
-                dr[j] = dar;
-                dr[H + j] = daz;
-                dr[2 * H + j] = dan * rg;
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) {
+      dh_gemm.prime();
+      dn_gemm.prime();
+    }
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) continue;
+        const int64_t nr = bs - r0;
+        const s_t* dyp = step_ptr<s_t>(dY, t);
+        const s_t* gp = step_ptr<s_t>(G, t);
+        const s_t* xx = step_ptr<s_t>(X, t);
+        const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
+        s_t* dxp = step_ptr<s_t>(dXP, t);
+        s_t* dhpp = step_ptr<s_t>(dHP, t);
+        for_rows(r0, bs, 3 * H, [&](int64_t q0, int64_t q1) {
+          for (int64_t r = q0; r < q1; ++r) {
+            const s_t* g = gp + r * 3 * H;
+            const s_t* x = xx + r * H;
+            const s_t* hpr = hprev + r * H;
+            const s_t* dy = dyp + r * H;
+            const s_t* dc = dhp + r * H;
+            s_t* d = dxp + r * 3 * H;
+            s_t* dr = dhpp + r * 3 * H;
+            s_t* ddr = dd + r * H;
+            with_flag(reset_after, [&](auto flag) {
+              constexpr bool kResetAfter = decltype(flag)::value;
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                const s_t rg = g[j], z = g[H + j], n = g[2 * H + j];
+                const s_t dhv = dy[j] + dc[j];
+                const s_t dan = dhv * (1 - z) * (1 - n * n);
+                const s_t daz = dhv * (hpr[j] - n) * z * (1 - z);
+                ddr[j] = dhv * z;
+                d[H + j] = daz;
+                d[2 * H + j] = dan;
+                if constexpr (kResetAfter) {
+                  const s_t dar = dan * x[j] * rg * (1 - rg);
+                  d[j] = dar;
+                  dr[j] = dar;
+                  dr[H + j] = daz;
+                  dr[2 * H + j] = dan * rg;
+                }
+              }
+            });
+          }
+        });
+        if (!reset_after) {
+          dn_gemm(DRH.data_ptr<s_t>() + r0 * H, dxp + r0 * 3 * H + 2 * H, 3 * H, nr);
+          const s_t* drhp = DRH.data_ptr<s_t>();
+          for_rows(r0, bs, H, [&](int64_t q0, int64_t q1) {
+            for (int64_t r = q0; r < q1; ++r) {
+              const s_t* g = gp + r * 3 * H;
+              const s_t* hpr = hprev + r * H;
+              const s_t* q = drhp + r * H;
+              s_t* d = dxp + r * 3 * H;
+              s_t* ddr = dd + r * H;
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                const s_t rg = g[j];
+                d[j] = q[j] * hpr[j] * rg * (1 - rg);
+                ddr[j] += q[j] * rg;
               }
             }
           });
         }
-      });
-      if (!reset_after) {
-        dn_gemm(DRH.data_ptr<s_t>(), dxp + 2 * H, 3 * H, bs);
-        const s_t* drhp = DRH.data_ptr<s_t>();
-        for_rows(bs, H, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) {
-            const s_t* g = gp + r * 3 * H;
-            const s_t* hpr = hprev + r * H;
-            const s_t* q = drhp + r * H;
-            s_t* d = dxp + r * 3 * H;
-            s_t* ddr = dd + r * H;
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) {
-              const s_t rg = g[j];
-              d[j] = q[j] * hpr[j] * rg * (1 - rg);
-              ddr[j] += q[j] * rg;
-            }
-          }
-        });
+        dh_gemm(dhp + r0 * H, (reset_after ? dhpp : dxp) + r0 * 3 * H, 3 * H, nr, false, dd + r0 * H, H);
       }
-      dh_gemm(dhp, reset_after ? dhpp : dxp, 3 * H, bs, false, dd, H);
-    }
+    });
   });
   Tensor dW;
   if (reset_after) {

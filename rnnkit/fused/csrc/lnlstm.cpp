@@ -17,6 +17,7 @@
 #include "fastmath.h"
 #include "workspace.h"
 #include "stepgemm.h"
+#include "rowsplit.h"
 
 namespace rnnkit {
 
@@ -74,73 +75,79 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
     const s_t* gcp = gc.data_ptr<s_t>();
     const s_t* bcp = bc.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) break;
-      const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
-      rec_gemm(R.data_ptr<s_t>(), t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1), H, bs);
-      const s_t* rp = R.data_ptr<s_t>();
-      const s_t* xpp = step_ptr<s_t>(xp, t);
-      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, tcp);
-      s_t* gp = step_ptr<s_t>(G, tg);
-      s_t* rnp = step_ptr<s_t>(RN, tg);
-      s_t* cp = step_ptr<s_t>(C, tc_);
-      s_t* rsp = step_ptr<s_t>(RS, tg);
-      s_t* yp = step_ptr<s_t>(Y, t);
-      for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const s_t* rr = rp + r * 4 * H;
-          const s_t* xr = xpp + r * 4 * H;
-          s_t* a = gp + r * 4 * H;
-          s_t* rn = rnp + r * 4 * H;
-          if (r + 1 < r1) {
-            prefetch_row(xr + 4 * H, 4 * H);
-            prefetch_row(cprev + (r + 1) * H, H);
-            prefetch_row(rn + 4 * H, 4 * H, true);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) rec_gemm.prime();
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) break;
+        const int64_t tg = save ? t : 0, tc_ = save ? t : (t % 2), tcp = save ? t - 1 : ((t + 1) % 2);
+        const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
+        rec_gemm(R.data_ptr<s_t>() + r0 * 4 * H, hprev + r0 * H, H, bs - r0);
+        const s_t* rp = R.data_ptr<s_t>();
+        const s_t* xpp = step_ptr<s_t>(xp, t);
+        const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, tcp);
+        s_t* gp = step_ptr<s_t>(G, tg);
+        s_t* rnp = step_ptr<s_t>(RN, tg);
+        s_t* cp = step_ptr<s_t>(C, tc_);
+        s_t* rsp = step_ptr<s_t>(RS, tg);
+        s_t* yp = step_ptr<s_t>(Y, t);
+        for_rows(r0, bs, 8 * H, [&](int64_t q0, int64_t q1) {
+          for (int64_t r = q0; r < q1; ++r) {
+            const s_t* rr = rp + r * 4 * H;
+            const s_t* xr = xpp + r * 4 * H;
+            s_t* a = gp + r * 4 * H;
+            s_t* rn = rnp + r * 4 * H;
+            if (r + 1 < q1) {
+              prefetch_row(xr + 4 * H, 4 * H);
+              prefetch_row(cprev + (r + 1) * H, H);
+              prefetch_row(rn + 4 * H, 4 * H, true);
+            }
+            s_t umu, urstd, mus, rstd;
+            row_moments(xr, 4 * H, eps, umu, urstd);
+            row_moments(rr, 4 * H, eps, mus, rstd);
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < 4 * H; ++j) {
+              const s_t v = (rr[j] - mus) * rstd;
+              rn[j] = v;
+              a[j] = gi[j] * ((xr[j] - umu) * urstd) + shp[j] + gh[j] * v;
+            }
+            const s_t* cpr = cprev + r * H;
+            s_t* c = cp + r * H;
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) {
+              const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fb), g = tanh_<s_t>(a[2 * H + j]);
+              const s_t o = sigm<s_t>(a[3 * H + j]);
+              a[j] = i;
+              a[H + j] = f;
+              a[2 * H + j] = g;
+              a[3 * H + j] = o;
+              c[j] = f * cpr[j] + i * g;
+            }
+            s_t cmus, crstd;
+            row_moments(c, H, eps, cmus, crstd);
+            s_t* y = yp + r * H;
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) {
+              const s_t hat = (c[j] - cmus) * crstd;
+              y[j] = a[3 * H + j] * tanh_<s_t>(gcp[j] * hat + bcp[j]);
+            }
+            s_t* rs = rsp + kRowStats * r;
+            rs[0] = rstd;
+            rs[1] = crstd;
+            rs[2] = umu;
+            rs[3] = urstd;
+            rs[4] = cmus;
           }
-          s_t umu, urstd, mus, rstd;
-          row_moments(xr, 4 * H, eps, umu, urstd);
-          row_moments(rr, 4 * H, eps, mus, rstd);
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < 4 * H; ++j) {
-            const s_t v = (rr[j] - mus) * rstd;
-            rn[j] = v;
-            a[j] = gi[j] * ((xr[j] - umu) * urstd) + shp[j] + gh[j] * v;
-          }
-          const s_t* cpr = cprev + r * H;
-          s_t* c = cp + r * H;
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < H; ++j) {
-            const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fb), g = tanh_<s_t>(a[2 * H + j]);
-            const s_t o = sigm<s_t>(a[3 * H + j]);
-            a[j] = i;
-            a[H + j] = f;
-            a[2 * H + j] = g;
-            a[3 * H + j] = o;
-            c[j] = f * cpr[j] + i * g;
-          }
-          s_t cmus, crstd;
-          row_moments(c, H, eps, cmus, crstd);
-          s_t* y = yp + r * H;
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < H; ++j) {
-            const s_t hat = (c[j] - cmus) * crstd;
-            y[j] = a[3 * H + j] * tanh_<s_t>(gcp[j] * hat + bcp[j]);
-          }
-          s_t* rs = rsp + kRowStats * r;
-          rs[0] = rstd;
-          rs[1] = crstd;
-          rs[2] = umu;
-          rs[3] = urstd;
-          rs[4] = cmus;
+        });
+        const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
+        if (next < bs) {
+          copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
+          copy_rows<s_t>(cn.data_ptr<s_t>(), cp, next, bs, H);
         }
-      });
-      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
-      if (next < bs) {
-        copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
-        copy_rows<s_t>(cn.data_ptr<s_t>(), cp, next, bs, H);
       }
-    }
+    });
   });
   return {Y, hn, cn, G, RN, C, RS};
 }
@@ -165,7 +172,10 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   // measured 4% slower in training at S1 (B = 128; same-run A/B). With fewer rows the per-step GEMMs get
   // too small: no gain at S2 (B = 32), 1.2x slower in all at S4 (B = 16); there DR keeps every step and
   // dW_hh is one GEMM after the loop.
-  const bool step_dw = !bsv.empty() && bsv[0] >= kStepWeightGradRows;
+  // With the batch split over threads (rowsplit.h) the ranges' steps are not in step, so dW_hh is one
+  // GEMM after the loop.
+  const auto ranges = row_ranges(bsv, B);
+  const bool step_dw = ranges.size() == 2 && !bsv.empty() && bsv[0] >= kStepWeightGradRows;
   Tensor DR = step_dw ? workspace_empty({B, 4 * H}, opts) : buf({T, B, 4 * H});
   Tensor dW = step_dw ? at::zeros({4 * H, H}, opts) : Tensor();
   // gradients of g_hh (4H), g_c (H), b_c (H), g_ih (4H) and the shift (4H) summed inside the step loop,
@@ -188,107 +198,111 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
     s_t* pgb = PG.data_ptr<s_t>();
     s_t* scr = SCR.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_c.data_ptr<s_t>(), 4 * H, H, bsv.empty() ? 0 : bsv[0], opts);
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) continue;
-      const s_t* dyp = step_ptr<s_t>(dY, t);
-      const s_t* gp = step_ptr<s_t>(G, t);
-      const s_t* rnp = step_ptr<s_t>(RN, t);
-      const s_t* cnow = step_ptr<s_t>(C, t);
-      const s_t* rsp = step_ptr<s_t>(RS, t);
-      const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, t - 1);
-      s_t* dxp = step_ptr<s_t>(dXP, t);
-      s_t* drp = step_dw ? DR.data_ptr<s_t>() : step_ptr<s_t>(DR, t);
-      const s_t* upp = step_ptr<s_t>(U, t);
-      for_rows(bs, 8 * H, [&](int64_t r0, int64_t r1) {
-        const int64_t slot = accumulator_slot(slots);
-        for (int64_t r = r0; r < r1; ++r) {
-          const s_t* a = gp + r * 4 * H;
-          const s_t* cr = cnow + r * H;
-          s_t* ch = scr + slot * 2 * H;  // chat and tanh(g_c chat + b_c), recomputed (L1)
-          s_t* tcn = ch + H;
-          const s_t* dy = dyp + r * H;
-          const s_t* cpr = cprev + r * H;
-          const s_t* rn = rnp + r * 4 * H;
-          s_t* dhr = dhp + r * H;
-          s_t* dcr = dcp + r * H;
-          s_t* d = dxp + r * 4 * H;
-          s_t* dr = drp + r * 4 * H;
-          if (r + 1 < r1) {  // the next row's saved activations and outputs
-            prefetch_row(a + 4 * H, 4 * H);
-            prefetch_row(rn + 4 * H, 4 * H);
-            prefetch_row(cr + H, H);
-            prefetch_row(dy + H, H);
-            prefetch_row(cpr + H, H);
-            prefetch_row(d + 4 * H, 4 * H, true);
-            prefetch_row(dr + 4 * H, 4 * H, true);
-            prefetch_row(upp + (r + 1) * 4 * H, 4 * H);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    if (ranges.size() > 2) rec_gemm.prime();
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) continue;
+        const s_t* dyp = step_ptr<s_t>(dY, t);
+        const s_t* gp = step_ptr<s_t>(G, t);
+        const s_t* rnp = step_ptr<s_t>(RN, t);
+        const s_t* cnow = step_ptr<s_t>(C, t);
+        const s_t* rsp = step_ptr<s_t>(RS, t);
+        const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, t - 1);
+        s_t* dxp = step_ptr<s_t>(dXP, t);
+        s_t* drp = step_dw ? DR.data_ptr<s_t>() : step_ptr<s_t>(DR, t);
+        const s_t* upp = step_ptr<s_t>(U, t);
+        for_rows(r0, bs, 8 * H, [&](int64_t q0, int64_t q1) {
+          const int64_t slot = accumulator_slot(slots);
+          for (int64_t r = q0; r < q1; ++r) {
+            const s_t* a = gp + r * 4 * H;
+            const s_t* cr = cnow + r * H;
+            s_t* ch = scr + slot * 2 * H;  // chat and tanh(g_c chat + b_c), recomputed (L1)
+            s_t* tcn = ch + H;
+            const s_t* dy = dyp + r * H;
+            const s_t* cpr = cprev + r * H;
+            const s_t* rn = rnp + r * 4 * H;
+            s_t* dhr = dhp + r * H;
+            s_t* dcr = dcp + r * H;
+            s_t* d = dxp + r * 4 * H;
+            s_t* dr = drp + r * 4 * H;
+            if (r + 1 < q1) {  // the next row's saved activations and outputs
+              prefetch_row(a + 4 * H, 4 * H);
+              prefetch_row(rn + 4 * H, 4 * H);
+              prefetch_row(cr + H, H);
+              prefetch_row(dy + H, H);
+              prefetch_row(cpr + H, H);
+              prefetch_row(d + 4 * H, 4 * H, true);
+              prefetch_row(dr + 4 * H, 4 * H, true);
+              prefetch_row(upp + (r + 1) * 4 * H, 4 * H);
+            }
+            s_t* pg_hh = pgb + slot * 14 * H;  // this thread's sums: g_hh (4H), g_c (H), b_c (H), g_ih, shift
+            s_t* pg_c = pg_hh + 4 * H;
+            s_t* pb_c = pg_c + H;
+            const s_t* rs = rsp + kRowStats * r;
+            const s_t cmu = rs[4], crstd = rs[1];
+            s_t m1 = 0, m2 = 0;
+            _Pragma("omp simd reduction(+ : m1, m2)")
+            for (int64_t j = 0; j < H; ++j) {
+              const s_t hat = (cr[j] - cmu) * crstd, tv = tanh_<s_t>(gcp[j] * hat + bcp[j]);
+              ch[j] = hat;
+              tcn[j] = tv;
+              const s_t dhv = dy[j] + dhr[j];
+              const s_t o = a[3 * H + j];
+              const s_t dcnv = dhv * o * (1 - tv * tv);
+              d[3 * H + j] = dhv * tv * o * (1 - o);
+              pg_c[j] += dcnv * hat;
+              pb_c[j] += dcnv;
+              const s_t dhat = dcnv * gcp[j];
+              m1 += dhat;
+              m2 += dhat * hat;
+            }
+            const s_t mm1 = m1 / static_cast<s_t>(H), mm2 = m2 / static_cast<s_t>(H);
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < H; ++j) {
+              const s_t i = a[j], f = a[H + j], g = a[2 * H + j];
+              const s_t o = a[3 * H + j], tv = tcn[j];
+              const s_t dcnv = (dy[j] + dhr[j]) * o * (1 - tv * tv);  // recomputed: cheaper than a stored row
+              const s_t dcv = dcr[j] + crstd * (dcnv * gcp[j] - mm1 - ch[j] * mm2);
+              d[j] = dcv * g * i * (1 - i);
+              d[H + j] = dcv * cpr[j] * f * (1 - f);
+              d[2 * H + j] = dcv * i * (1 - g * g);
+              dcr[j] = dcv * f;
+            }
+            // both 4H layer norms' backward (the recurrent one's R and the input one's U) in two passes:
+            // the four row sums and the gamma / shift gradients, then dR and dU (in place of d)
+            const s_t* ur = upp + r * 4 * H;
+            const s_t umu = rs[2], urstd = rs[3], rstd = rs[0];
+            s_t* pg_ih = pg_hh + 6 * H;
+            s_t* psh = pg_ih + 4 * H;
+            s_t n1 = 0, n2 = 0, k1 = 0, k2 = 0;
+            _Pragma("omp simd reduction(+ : n1, n2, k1, k2)")
+            for (int64_t j = 0; j < 4 * H; ++j) {
+              const s_t dj = d[j], drn = dj * gh[j], uh = (ur[j] - umu) * urstd, du = dj * gi[j];
+              pg_hh[j] += dj * rn[j];
+              pg_ih[j] += dj * uh;
+              psh[j] += dj;
+              n1 += drn;
+              n2 += drn * rn[j];
+              k1 += du;
+              k2 += du * uh;
+            }
+            const s_t nn1 = n1 / static_cast<s_t>(4 * H), nn2 = n2 / static_cast<s_t>(4 * H);
+            const s_t kk1 = k1 / static_cast<s_t>(4 * H), kk2 = k2 / static_cast<s_t>(4 * H);
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < 4 * H; ++j) {
+              const s_t dj = d[j];
+              dr[j] = rstd * (dj * gh[j] - nn1 - rn[j] * nn2);
+              d[j] = urstd * (dj * gi[j] - kk1 - (ur[j] - umu) * urstd * kk2);
+            }
           }
-          s_t* pg_hh = pgb + slot * 14 * H;  // this thread's sums: g_hh (4H), g_c (H), b_c (H), g_ih, shift
-          s_t* pg_c = pg_hh + 4 * H;
-          s_t* pb_c = pg_c + H;
-          const s_t* rs = rsp + kRowStats * r;
-          const s_t cmu = rs[4], crstd = rs[1];
-          s_t m1 = 0, m2 = 0;
-          _Pragma("omp simd reduction(+ : m1, m2)")
-          for (int64_t j = 0; j < H; ++j) {
-            const s_t hat = (cr[j] - cmu) * crstd, tv = tanh_<s_t>(gcp[j] * hat + bcp[j]);
-            ch[j] = hat;
-            tcn[j] = tv;
-            const s_t dhv = dy[j] + dhr[j];
-            const s_t o = a[3 * H + j];
-            const s_t dcnv = dhv * o * (1 - tv * tv);
-            d[3 * H + j] = dhv * tv * o * (1 - o);
-            pg_c[j] += dcnv * hat;
-            pb_c[j] += dcnv;
-            const s_t dhat = dcnv * gcp[j];
-            m1 += dhat;
-            m2 += dhat * hat;
-          }
-          const s_t mm1 = m1 / static_cast<s_t>(H), mm2 = m2 / static_cast<s_t>(H);
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < H; ++j) {
-            const s_t i = a[j], f = a[H + j], g = a[2 * H + j];
-            const s_t o = a[3 * H + j], tv = tcn[j];
-            const s_t dcnv = (dy[j] + dhr[j]) * o * (1 - tv * tv);  // recomputed: cheaper than a stored row
-            const s_t dcv = dcr[j] + crstd * (dcnv * gcp[j] - mm1 - ch[j] * mm2);
-            d[j] = dcv * g * i * (1 - i);
-            d[H + j] = dcv * cpr[j] * f * (1 - f);
-            d[2 * H + j] = dcv * i * (1 - g * g);
-            dcr[j] = dcv * f;
-          }
-          // both 4H layer norms' backward (the recurrent one's R and the input one's U) in two passes:
-          // the four row sums and the gamma / shift gradients, then dR and dU (in place of d)
-          const s_t* ur = upp + r * 4 * H;
-          const s_t umu = rs[2], urstd = rs[3], rstd = rs[0];
-          s_t* pg_ih = pg_hh + 6 * H;
-          s_t* psh = pg_ih + 4 * H;
-          s_t n1 = 0, n2 = 0, k1 = 0, k2 = 0;
-          _Pragma("omp simd reduction(+ : n1, n2, k1, k2)")
-          for (int64_t j = 0; j < 4 * H; ++j) {
-            const s_t dj = d[j], drn = dj * gh[j], uh = (ur[j] - umu) * urstd, du = dj * gi[j];
-            pg_hh[j] += dj * rn[j];
-            pg_ih[j] += dj * uh;
-            psh[j] += dj;
-            n1 += drn;
-            n2 += drn * rn[j];
-            k1 += du;
-            k2 += du * uh;
-          }
-          const s_t nn1 = n1 / static_cast<s_t>(4 * H), nn2 = n2 / static_cast<s_t>(4 * H);
-          const s_t kk1 = k1 / static_cast<s_t>(4 * H), kk2 = k2 / static_cast<s_t>(4 * H);
-          _Pragma("omp simd")
-          for (int64_t j = 0; j < 4 * H; ++j) {
-            const s_t dj = d[j];
-            dr[j] = rstd * (dj * gh[j] - nn1 - rn[j] * nn2);
-            d[j] = urstd * (dj * gi[j] - kk1 - (ur[j] - umu) * urstd * kk2);
-          }
-        }
-      });
-      // dW_hh += dR_t^T h_{t-1} and dh_{t-1} = dR_t W_hh over the step's bs active rows
-      if (step_dw) dense_mm(dW, DR.narrow(0, 0, bs).t(), (t == 0 ? h0 : Y[t - 1]).narrow(0, 0, bs), 1.0f);
-      rec_gemm(dhp, drp, 4 * H, bs);
-    }
+        });
+        // dW_hh += dR_t^T h_{t-1} and dh_{t-1} = dR_t W_hh over the step's bs active rows
+        if (step_dw) dense_mm(dW, DR.narrow(0, 0, bs).t(), (t == 0 ? h0 : Y[t - 1]).narrow(0, 0, bs), 1.0f);
+        rec_gemm(dhp + r0 * H, drp + r0 * 4 * H, 4 * H, bs - r0);
+      }
+    });
   });
   if (!step_dw) dW = recurrent_weight_grad(DR.reshape({T * B, 4 * H}), h0, Y.reshape({-1, H}), T, B);
   Tensor sums = PG.sum(0);

@@ -1,6 +1,7 @@
 // Backward of the whole-sequence LSTM (lstm_forward.cpp: layout, saved buffers, state rules).
 
 #include "lstm_rules.h"
+#include "rowsplit.h"
 
 namespace rnnkit {
 
@@ -84,118 +85,129 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     const s_t rate_hs = static_cast<s_t>(rh.rate), rate_cs = static_cast<s_t>(rc.rate);
     const bool c_rule = rc.on, h_carry = rh.on && !rh.drop;  // zoneout: h_{t-1} also reaches h_t directly
     const BackwardRow<s_t> row_fn = backward_row_for<s_t>(has_peep, CRb != nullptr, proj);
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) continue;
-      // dh holds the gradient w.r.t. the h state of step t; dsrc (+ dh unless a rule consumed it) is
-      // the gradient w.r.t. h~_t
-      const s_t* dsrc = dYb + t * B * P;
-      const bool add_dh = !rh.on;
-      if (rh.on) {
-        const s_t* dyp = dsrc;
-        const int64_t n = bs * P;
-        if (hmask) {
-          const s_t* yv = Yb + t * B * P;
-          for (int64_t k = 0; k < n; ++k) {
-            const s_t g = dhp[k];
-            DHTb[k] = dyp[k] + hmask[k] * g;
-            dhkb[k] += g * yv[k];
-          }
-        } else if (hkeep) {
-          const uint8_t* z = hkeep + t * B * P;
-          _Pragma("omp simd")
-          for (int64_t k = 0; k < n; ++k) {
-            const s_t g = dhp[k] + dyp[k];
-            DHTb[k] = z[k] ? s_t(0) : g;
-            dhp[k] = z[k] ? g : s_t(0);
-          }
-        } else {
-          _Pragma("omp simd")
-          for (int64_t k = 0; k < n; ++k) {
-            const s_t g = dhp[k] + dyp[k];
-            DHTb[k] = (1 - rate_hs) * g;
-            dhp[k] = rate_hs * g;
-          }
-        }
-        dsrc = DHTb;
-      }
-      const s_t* dyp = dsrc;
-      const s_t* dm_src = nullptr;  // gradient w.r.t. m_t, rows (bs, H), with a projection
-      if (proj) {
-        s_t* dr = DHRb + off[t] * P;
-        const s_t* hr = HRb ? HRb + off[t] * P : nullptr;
-        const int64_t n = bs * P;
-        for (int64_t k = 0; k < n; ++k) {
-          s_t v = add_dh ? dyp[k] + dhp[k] : dyp[k];
-          if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
-          dr[k] = v;
-        }
-        proj_gemm(DMp, dr, P, bs);
-        dm_src = DMp;
-      }
-      const s_t* gp = Gb + off[t] * 4 * H;  // saved buffers: packed rows (see the header)
-      const s_t* tcp = TCb + off[t] * H;
-      const s_t* crp = CRb ? CRb + off[t] * H : nullptr;
-      const s_t* cprev = t == 0 ? c0p : Cb + off[t - 1] * H;
-      s_t* dgp = dGb + off[t] * 4 * H;
-      const s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
-      const s_t* cnow = ctp ? ctp : Cb + off[t] * H;  // c~_t, which the o peephole read
-      const uint8_t* ckt = ckeep ? ckeep + t * B * H : nullptr;
-      for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const s_t* a = gp + r * 4 * H;
-          s_t* d = dgp + r * 4 * H;
-          const s_t* tc = tcp + r * H;
-          const s_t* cpr = cprev + r * H;
-          const s_t* crr = crp ? crp + r * H : zrow;
-          const s_t* dmr = dm_src ? dm_src + r * H : zrow;
-          const s_t* dyr = dyp + r * H;
-          const s_t* dhr = add_dh ? dhp + r * H : ZEROb + r * H;
-          s_t* dcr = dcp + r * H;
-          const s_t* ctr = ctp ? ctp + r * H : nullptr;
-          const s_t* cmr = cmask ? cmask + r * H : nullptr;
-          s_t* dckr = dckb ? dckb + r * H : nullptr;
-          const uint8_t* ckr = ckt ? ckt + r * H : nullptr;
-          s_t* car = c_carry ? DCCb + r * H : nullptr;
-          s_t* dpr = has_peep ? DPb + accumulator_slot(slots) * 3 * H : DPb;
-          const s_t* cnr = cnow + r * H;
-          if (r + 1 < r1) {  // the next row's saved activations (see prefetch_row)
-            prefetch_row(a + 4 * H, 4 * H);
-            prefetch_row(tc + H, H);
-            prefetch_row(cpr + H, H);
-            prefetch_row(dyr + H, H);
-            prefetch_row(d + 4 * H, 4 * H, true);
-          }
-          if (c_rule) {  // dc: w.r.t. the c state -> w.r.t. c~_t (+ car: straight to c_{t-1})
-            if (cmr) {
-              _Pragma("omp simd")
-              for (int64_t j = 0; j < H; ++j) {
-                dckr[j] += dcr[j] * ctr[j];
-                dcr[j] *= cmr[j];
-              }
-            } else if (ckr) {
-              _Pragma("omp simd")
-              for (int64_t j = 0; j < H; ++j) {
-                car[j] = ckr[j] ? dcr[j] : s_t(0);
-                dcr[j] = ckr[j] ? s_t(0) : dcr[j];
-              }
-            } else {
-              _Pragma("omp simd")
-              for (int64_t j = 0; j < H; ++j) {
-                car[j] = rate_cs * dcr[j];
-                dcr[j] *= 1 - rate_cs;
-              }
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) {
+      rec_gemm.prime();
+      proj_gemm.prime();
+    }
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) continue;
+        const int64_t nr = bs - r0;
+        // dh holds the gradient w.r.t. the h state of step t; dsrc (+ dh unless a rule consumed it) is
+        // the gradient w.r.t. h~_t
+        const s_t* dsrc = dYb + t * B * P;
+        const bool add_dh = !rh.on;
+        if (rh.on) {
+          const s_t* dyp = dsrc;
+          const int64_t k0 = r0 * P, n = bs * P;
+          if (hmask) {
+            const s_t* yv = Yb + t * B * P;
+            _Pragma("omp simd")  // distinct buffers: without it GCC versions the loop for aliasing, or not at all
+            for (int64_t k = k0; k < n; ++k) {
+              const s_t g = dhp[k];
+              DHTb[k] = dyp[k] + hmask[k] * g;
+              dhkb[k] += g * yv[k];
+            }
+          } else if (hkeep) {
+            const uint8_t* z = hkeep + t * B * P;
+            _Pragma("omp simd")
+            for (int64_t k = k0; k < n; ++k) {
+              const s_t g = dhp[k] + dyp[k];
+              DHTb[k] = z[k] ? s_t(0) : g;
+              dhp[k] = z[k] ? g : s_t(0);
+            }
+          } else {
+            _Pragma("omp simd")
+            for (int64_t k = k0; k < n; ++k) {
+              const s_t g = dhp[k] + dyp[k];
+              DHTb[k] = (1 - rate_hs) * g;
+              dhp[k] = rate_hs * g;
             }
           }
-          row_fn(a, dmr, dyr, dhr, tc, dcr, crr, cpr, cnr, pi, pf, po, dpr, d, cc, H);
-          if (car) {
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) dcr[j] += car[j];
-          }
+          dsrc = DHTb;
         }
-      });
-      rec_gemm(dhp, dgp, 4 * H, bs, /*accumulate=*/h_carry);
-    }
+        const s_t* dyp = dsrc;
+        const s_t* dm_src = nullptr;  // gradient w.r.t. m_t, rows (bs, H), with a projection
+        if (proj) {
+          s_t* dr = DHRb + off[t] * P;
+          const s_t* hr = HRb ? HRb + off[t] * P : nullptr;
+          const int64_t n = bs * P;
+          _Pragma("omp simd")
+          for (int64_t k = r0 * P; k < n; ++k) {
+            s_t v = add_dh ? dyp[k] + dhp[k] : dyp[k];
+            if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
+            dr[k] = v;
+          }
+          proj_gemm(DMp + r0 * H, dr + r0 * P, P, nr);
+          dm_src = DMp;
+        }
+        const s_t* gp = Gb + off[t] * 4 * H;  // saved buffers: packed rows (see the header)
+        const s_t* tcp = TCb + off[t] * H;
+        const s_t* crp = CRb ? CRb + off[t] * H : nullptr;
+        const s_t* cprev = t == 0 ? c0p : Cb + off[t - 1] * H;
+        s_t* dgp = dGb + off[t] * 4 * H;
+        const s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
+        const s_t* cnow = ctp ? ctp : Cb + off[t] * H;  // c~_t, which the o peephole read
+        const uint8_t* ckt = ckeep ? ckeep + t * B * H : nullptr;
+        for_rows(r0, bs, 4 * H, [&](int64_t q0, int64_t q1) {
+          for (int64_t r = q0; r < q1; ++r) {
+            const s_t* a = gp + r * 4 * H;
+            s_t* d = dgp + r * 4 * H;
+            const s_t* tc = tcp + r * H;
+            const s_t* cpr = cprev + r * H;
+            const s_t* crr = crp ? crp + r * H : zrow;
+            const s_t* dmr = dm_src ? dm_src + r * H : zrow;
+            const s_t* dyr = dyp + r * H;
+            const s_t* dhr = add_dh ? dhp + r * H : ZEROb + r * H;
+            s_t* dcr = dcp + r * H;
+            const s_t* ctr = ctp ? ctp + r * H : nullptr;
+            const s_t* cmr = cmask ? cmask + r * H : nullptr;
+            s_t* dckr = dckb ? dckb + r * H : nullptr;
+            const uint8_t* ckr = ckt ? ckt + r * H : nullptr;
+            s_t* car = c_carry ? DCCb + r * H : nullptr;
+            s_t* dpr = has_peep ? DPb + accumulator_slot(slots) * 3 * H : DPb;
+            const s_t* cnr = cnow + r * H;
+            if (r + 1 < q1) {  // the next row's saved activations (see prefetch_row)
+              prefetch_row(a + 4 * H, 4 * H);
+              prefetch_row(tc + H, H);
+              prefetch_row(cpr + H, H);
+              prefetch_row(dyr + H, H);
+              prefetch_row(d + 4 * H, 4 * H, true);
+            }
+            if (c_rule) {  // dc: w.r.t. the c state -> w.r.t. c~_t (+ car: straight to c_{t-1})
+              if (cmr) {
+                _Pragma("omp simd")
+                for (int64_t j = 0; j < H; ++j) {
+                  dckr[j] += dcr[j] * ctr[j];
+                  dcr[j] *= cmr[j];
+                }
+              } else if (ckr) {
+                _Pragma("omp simd")
+                for (int64_t j = 0; j < H; ++j) {
+                  car[j] = ckr[j] ? dcr[j] : s_t(0);
+                  dcr[j] = ckr[j] ? s_t(0) : dcr[j];
+                }
+              } else {
+                _Pragma("omp simd")
+                for (int64_t j = 0; j < H; ++j) {
+                  car[j] = rate_cs * dcr[j];
+                  dcr[j] *= 1 - rate_cs;
+                }
+              }
+            }
+            row_fn(a, dmr, dyr, dhr, tc, dcr, crr, cpr, cnr, pi, pf, po, dpr, d, cc, H);
+            if (car) {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) dcr[j] += car[j];
+            }
+          }
+        });
+        rec_gemm(dhp + r0 * P, dgp + r0 * 4 * H, 4 * H, nr, /*accumulate=*/h_carry);
+      }
+    });
   });
   // weight gradients: one large GEMM each over all steps
   // over the N valid rows: HP holds the h state each row's step read; without it every step has all

@@ -29,6 +29,7 @@
 // (packed, when c has a rule).
 
 #include "lstm_rules.h"
+#include "rowsplit.h"
 
 namespace rnnkit {
 
@@ -112,87 +113,96 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const ForwardRow<s_t> row_fn = forward_row_for<s_t>(has_peep, cc > 0, save);
     // the h state of step t (the output unless dropped separately)
     auto h_state = [&](int64_t t) -> s_t* { return sep_h ? HSb + (t % 2) * B * P : Yb + t * B * P; };
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t bs = bsv[t];
-      if (bs == 0) break;
-      // first row of step t in the saved (packed) buffers, and in the rolling ones
-      const int64_t row = save ? off[t] : 0, crow = save ? off[t] : (t % 2) * B;
-      const int64_t cprow = save ? (t > 0 ? off[t - 1] : 0) : ((t + 1) % 2) * B;
-      s_t* gp = Gb + row * 4 * H;
-      const s_t* h_prev = t == 0 ? h0p : h_state(t - 1);
-      if (HPb) std::memcpy(HPb + off[t] * P, h_prev, bs * P * sizeof(s_t));
-      // the recurrent GEMM alone (no copy of xp into the output first): the pointwise pass adds xp
-      rec_gemm(gp, h_prev, P, bs);
-      const s_t* xpt = xpb + off[t] * 4 * H;
-      const s_t* cprev = t == 0 ? c0p : Cb + cprow * H;
-      s_t* cp = Cb + crow * H;
-      s_t* tcp_ = save ? TCb + off[t] * H : nullptr;
-      s_t* crp = CRb ? CRb + off[t] * H : nullptr;
-      s_t* yt = Yb + t * B * P;
-      s_t* mp = proj ? Mb + row * H : yt;
-      s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
-      const uint8_t* ckt = ckeep ? ckeep + t * B * H : nullptr;
-      for_rows(bs, 4 * H, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          s_t* a = gp + r * 4 * H;
-          const s_t* xr = xpt + r * 4 * H;
-          const s_t* cpr = cprev + r * H;
-          s_t* cr = cp + r * H;
-          s_t* m = mp + r * H;
-          s_t* tcr = tcp_ ? tcp_ + r * H : sink;
-          s_t* crr = crp ? crp + r * H : sink;
-          s_t* ctr = ctp ? ctp + r * H : nullptr;
-          const s_t* cmr = cmask ? cmask + r * H : nullptr;
-          const uint8_t* ckr = ckt ? ckt + r * H : nullptr;
-          if (r + 1 < r1) {  // the next row's inputs (see prefetch_row)
-            prefetch_row(xr + 4 * H, 4 * H);
-            prefetch_row(cpr + H, H);
+    // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
+    const auto ranges = row_ranges(bsv, B);
+    if (ranges.size() > 2) {
+      rec_gemm.prime();
+      proj_gemm.prime();
+    }
+    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
+        if (bs <= r0) break;
+        const int64_t nr = bs - r0;
+        // first row of step t in the saved (packed) buffers, and in the rolling ones
+        const int64_t row = save ? off[t] : 0, crow = save ? off[t] : (t % 2) * B;
+        const int64_t cprow = save ? (t > 0 ? off[t - 1] : 0) : ((t + 1) % 2) * B;
+        s_t* gp = Gb + row * 4 * H;
+        const s_t* h_prev = t == 0 ? h0p : h_state(t - 1);
+        if (HPb) std::memcpy(HPb + (off[t] + r0) * P, h_prev + r0 * P, nr * P * sizeof(s_t));
+        // the recurrent GEMM alone (no copy of xp into the output first): the pointwise pass adds xp
+        rec_gemm(gp + r0 * 4 * H, h_prev + r0 * P, P, nr);
+        const s_t* xpt = xpb + off[t] * 4 * H;
+        const s_t* cprev = t == 0 ? c0p : Cb + cprow * H;
+        s_t* cp = Cb + crow * H;
+        s_t* tcp_ = save ? TCb + off[t] * H : nullptr;
+        s_t* crp = CRb ? CRb + off[t] * H : nullptr;
+        s_t* yt = Yb + t * B * P;
+        s_t* mp = proj ? Mb + row * H : yt;
+        s_t* ctp = CTb ? CTb + off[t] * H : nullptr;
+        const uint8_t* ckt = ckeep ? ckeep + t * B * H : nullptr;
+        for_rows(r0, bs, 4 * H, [&](int64_t q0, int64_t q1) {
+          for (int64_t r = q0; r < q1; ++r) {
+            s_t* a = gp + r * 4 * H;
+            const s_t* xr = xpt + r * 4 * H;
+            const s_t* cpr = cprev + r * H;
+            s_t* cr = cp + r * H;
+            s_t* m = mp + r * H;
+            s_t* tcr = tcp_ ? tcp_ + r * H : sink;
+            s_t* crr = crp ? crp + r * H : sink;
+            s_t* ctr = ctp ? ctp + r * H : nullptr;
+            const s_t* cmr = cmask ? cmask + r * H : nullptr;
+            const uint8_t* ckr = ckt ? ckt + r * H : nullptr;
+            if (r + 1 < q1) {  // the next row's inputs (see prefetch_row)
+              prefetch_row(xr + 4 * H, 4 * H);
+              prefetch_row(cpr + H, H);
+            }
+            row_fn(a, xr, cpr, cr, m, tcr, crr, pi, pf, po, fb, cc, H);
+            if (!c_rule) continue;  // the c rule: c~_t (kept in CT) becomes the c state
+            if (ctr) std::memcpy(ctr, cr, H * sizeof(s_t));
+            if (cmr) {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) cr[j] *= cmr[j];
+            } else if (ckr) {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) cr[j] = ckr[j] ? cpr[j] : cr[j];
+            } else {
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) cr[j] = lerp_<s_t>(cr[j], cpr[j], rate_cs);
+            }
           }
-          row_fn(a, xr, cpr, cr, m, tcr, crr, pi, pf, po, fb, cc, H);
-          if (!c_rule) continue;  // the c rule: c~_t (kept in CT) becomes the c state
-          if (ctr) std::memcpy(ctr, cr, H * sizeof(s_t));
-          if (cmr) {
+        });
+        if (proj) {
+          proj_gemm(yt + r0 * P, mp + r0 * H, H, nr);
+          if (pc > 0) {
+            const int64_t k0 = r0 * P, k1 = bs * P;
+            if (HRb) std::memcpy(HRb + (off[t] + r0) * P, yt + k0, (k1 - k0) * sizeof(s_t));
+            for (int64_t k = k0; k < k1; ++k) yt[k] = yt[k] < -pc ? -pc : (yt[k] > pc ? pc : yt[k]);
+          }
+        }
+        s_t* hs = h_state(t);
+        if (rh.on) {  // the h rule on the finished h~_t = yt
+          const int64_t k0 = r0 * P, k1 = bs * P;
+          if (hmask) {
             _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) cr[j] *= cmr[j];
-          } else if (ckr) {
+            for (int64_t k = k0; k < k1; ++k) hs[k] = hmask[k] * yt[k];
+          } else if (hkeep) {
+            const uint8_t* z = hkeep + t * B * P;
             _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) cr[j] = ckr[j] ? cpr[j] : cr[j];
+            for (int64_t k = k0; k < k1; ++k) yt[k] = z[k] ? h_prev[k] : yt[k];
           } else {
             _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) cr[j] = lerp_<s_t>(cr[j], cpr[j], rate_cs);
+            for (int64_t k = k0; k < k1; ++k) yt[k] = lerp_<s_t>(yt[k], h_prev[k], rate_hs);
           }
         }
-      });
-      if (proj) {
-        proj_gemm(yt, mp, H, bs);
-        if (pc > 0) {
-          const int64_t n = bs * P;
-          if (HRb) std::memcpy(HRb + off[t] * P, yt, n * sizeof(s_t));
-          for (int64_t k = 0; k < n; ++k) yt[k] = yt[k] < -pc ? -pc : (yt[k] > pc ? pc : yt[k]);
+        // sequences whose last step is t hand their state over
+        const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
+        if (next < bs) {
+          std::memcpy(hnp + next * P, hs + next * P, (bs - next) * P * sizeof(s_t));
+          std::memcpy(cnp + next * H, cp + next * H, (bs - next) * H * sizeof(s_t));
         }
       }
-      s_t* hs = h_state(t);
-      if (rh.on) {  // the h rule on the finished h~_t = yt
-        const int64_t n = bs * P;
-        if (hmask) {
-          _Pragma("omp simd")
-          for (int64_t k = 0; k < n; ++k) hs[k] = hmask[k] * yt[k];
-        } else if (hkeep) {
-          const uint8_t* z = hkeep + t * B * P;
-          _Pragma("omp simd")
-          for (int64_t k = 0; k < n; ++k) yt[k] = z[k] ? h_prev[k] : yt[k];
-        } else {
-          _Pragma("omp simd")
-          for (int64_t k = 0; k < n; ++k) yt[k] = lerp_<s_t>(yt[k], h_prev[k], rate_hs);
-        }
-      }
-      // sequences whose last step is t hand their state over
-      const int64_t next = t + 1 < T ? bsv[t + 1] : 0;
-      if (next < bs) {
-        std::memcpy(hnp + next * P, hs + next * P, (bs - next) * P * sizeof(s_t));
-        std::memcpy(cnp + next * H, cp + next * H, (bs - next) * H * sizeof(s_t));
-      }
-    }
+    });
   });
   return {Y, hn, cn, G, C, TC, CR, M, HR, HP, CT};
 }

@@ -3,14 +3,19 @@
 // goes, by its rows (the batch shrinks step by step with lengths):
 //
 // * M >= kDenseStepRows (32): oneDNN's matmul (densegemm.h; RNNKIT_ONEDNN_GEMM=0 turns it off);
-// * kSmallRows < M < 32 (or any M > kSmallRows without oneDNN): MKL's packed GEMM, where the running
+// * 2 <= M < 32 (or any M >= 2 without oneDNN): MKL's packed GEMM, where the running
 //   libtorch carries MKL (torch's x86-64 wheels link it statically and export its CBLAS symbols): b is
 //   packed once per kernel call with cblas_sgemm_pack, on the first step that needs it, and each step
 //   runs cblas_sgemm_compute on the packed copy, as oneDNN's RNN primitive does with its weights. An
 //   unpacked sgemm re-packs b on every call (perf at S4, B = 16: 9% of a training step in MKL's copy
 //   routine). Same-run A/B (speed.py --twin RNNKIT_PACKED_GEMM=0): S4 3-5% faster, S1 / S2 with lengths
 //   3-5%, equal where every step has >= 32 rows. RNNKIT_PACKED_GEMM=0 turns it off;
-// * M <= kSmallRows (8), or no MKL: the small-row loop or ATen's mm (addmm_ptr).
+// * M = 1, or no MKL: the small-row loop (M <= kSmallRows) or ATen's mm (addmm_ptr). The small-row loop
+//   took steps of up to 8 rows until 2026-12-03; measured (peephole LSTM inference, T = 500, H = 128,
+//   1 thread, min of 15 alternating runs, loaded machine) it costs 6.3 us per step at M = 1 but then
+//   ~14 us per extra row (M = 2: 18, 4: 50, 8: 110 us per step), against 65-76 us at M = 9-10 and
+//   119 us at M = 16 on the packed GEMM; the batch split over threads (rowsplit.h) makes 8-row steps
+//   common (B = 16 on two threads), so from 2 rows on steps go to the packed GEMM (kPackedMinRows).
 //
 // The MKL symbols are weak: without MKL they are null and those steps go to addmm_ptr.
 #pragma once
@@ -20,6 +25,7 @@
 
 #include "densegemm.h"
 #include "fastmath.h"
+#include "rowsplit.h"
 
 extern "C" {
 // MKL's LP64 CBLAS packed-GEMM entry points (enums passed as int, MKL_INT = int).
@@ -32,6 +38,9 @@ __attribute__((weak)) void cblas_sgemm_compute(int layout, int transa, int trans
 }
 
 namespace rnnkit {
+
+// Fewest rows of a float step on MKL's packed GEMM (where available); a single row stays on the small loop.
+constexpr int64_t kPackedMinRows = 2;
 
 constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasPacked = 151, kCblasBMatrix = 162;
 
@@ -53,8 +62,16 @@ class StepGemm {
       : b_(b), K_(K), N_(N), max_m_(max_m), opts_(opts) {
     if constexpr (std::is_same_v<T, float>) {
       dense_ = max_m >= kDenseStepRows && dense_gemm_enabled();
-      packable_ = max_m > kSmallRows && K < (1LL << 31) && N < (1LL << 31) && max_m < (1LL << 31) &&
+      packable_ = max_m >= kPackedMinRows && K < (1LL << 31) && N < (1LL << 31) && max_m < (1LL << 31) &&
                   packed_gemm_enabled();
+    }
+  }
+
+  // Make the packed copy of b now if steps may use it: before threads share this object (rowsplit.h),
+  // since packed_b() makes it lazily.
+  void prime() const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packable_) packed_b();
     }
   }
 
@@ -65,7 +82,7 @@ class StepGemm {
     if (M == 0) return;
     if constexpr (std::is_same_v<T, float>) {
       const bool dense = dense_ && M >= kDenseStepRows && lda == K_;
-      if (dense || (packable_ && M > kSmallRows)) {
+      if (dense || (packable_ && M >= kPackedMinRows)) {
         if (bias && !(bias == out && bias_ld == N_)) {
           for (int64_t r = 0; r < M; ++r) std::memcpy(out + r * N_, bias + r * bias_ld, N_ * sizeof(float));
         }
@@ -94,7 +111,7 @@ class StepGemm {
 
  private:
   // b packed by MKL (cblas_sgemm_pack), made on the first step that needs it: a batch that never has
-  // between kSmallRows and kDenseStepRows rows never pays for the copy.
+  // between kPackedMinRows and kDenseStepRows rows never pays for the copy.
   const float* packed_b() const {
     if (!packed_.defined()) {
       const int m = static_cast<int>(max_m_), n = static_cast<int>(N_), k = static_cast<int>(K_);
@@ -112,7 +129,7 @@ class StepGemm {
   at::TensorOptions opts_;
   mutable at::Tensor packed_;
   bool dense_ = false;     // float steps of >= kDenseStepRows rows on oneDNN's matmul (densegemm.h)
-  bool packable_ = false;  // float steps of kSmallRows < M < kDenseStepRows rows (or all > kSmallRows
+  bool packable_ = false;  // float steps of kPackedMinRows <= M < kDenseStepRows rows (or all >= kPackedMinRows
                            // without oneDNN) on MKL's packed GEMM
 };
 
