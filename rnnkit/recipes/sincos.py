@@ -9,7 +9,7 @@ state at the end of one batch is exactly the state the next batch starts from.
 It is carried across batches (detached: truncated backpropagation through
 time) and reset at the start of each epoch.
 
-Model (seed 002 with the cell size of this repo's issue): an LSTM(32) and a
+Model (the PyTorch sin-to-cos tutorial with the cell size of this repo's issue): an LSTM(32) and a
 linear head on every step; MSE loss; Adam.
 
 Splits: three disjoint, consecutive stretches of the series (train,
@@ -39,7 +39,7 @@ from rnnkit.train.plots import new_figure
 
 @dataclass
 class Config(RunConfig):
-    """sincos options; the defaults follow seed 002 (20-step windows, 50 streams, lr 0.006)."""
+    """sincos options; the defaults follow the PyTorch sin-to-cos tutorial (20-step windows, 50 streams, lr 0.006)."""
 
     hidden_size: int = opt(32, "units in the LSTM")
     window: int = opt(20, "time steps per window (truncated-BPTT length)")
@@ -48,7 +48,7 @@ class Config(RunConfig):
     eval_windows: int = opt(20, "windows per stream in each of the validation and test stretches")
     noise: float = opt(0.0, "std of Gaussian noise added to the sin inputs (training only)")
     epochs: int = opt(15, "passes over the training stretch (the fit \"clicks\" after ~600 steps)")
-    lr: float = opt(0.006, "Adam learning rate (seed 002)")
+    lr: float = opt(0.006, "Adam learning rate (the PyTorch sin-to-cos tutorial)")
     column: str = opt("", "predict files with several columns: the one holding the sin values (a header name, "
                           "or its 1-based position when there is no header)")
     skip_bad: bool = opt(False, "predict files: skip rows that are not a number (counted, with a warning)")
@@ -69,7 +69,7 @@ class SinCos(Recipe):
     """Stateful per-step regression (see the module docstring)."""
 
     name = "sincos"
-    description = "predict cos(t) from sin(t) per step, state carried across windows (seed 002)"
+    description = "predict cos(t) from sin(t) per step, state carried across windows (the PyTorch sin-to-cos tutorial)"
     Config = Config
     datasets = {}
     monitor = "loss"

@@ -1,6 +1,6 @@
 """The ``sentiment`` recipe's models: a word-level recurrent text classifier and an ensemble of them.
 
-:class:`TextClassifier` is seed 004's pipeline: token ids -> (word dropout) ->
+:class:`TextClassifier` is the TF1 sentiment tutorial's pipeline: token ids -> (word dropout) ->
 embedding -> dropout -> stacked recurrent layers -> pooling over the words ->
 dropout -> linear head; with ``ngrams`` > 0 its logits are averaged with those
 of a linear bag of word n-grams (:class:`~rnnkit.recipes.ngrams.NgramBag`),
