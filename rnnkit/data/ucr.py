@@ -64,9 +64,11 @@ def _unquote(s: str) -> str:
     return s[1:-1] if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"" else s
 
 
-def parse_arff(path: PathLike, text: str, *, skip_bad: bool = False) -> Sequences:
+def parse_arff(
+    path: PathLike, text: str, *, skip_bad: bool = False, max_skipped_share: Optional[float] = None
+) -> Sequences:
     """Parse ARFF ``text`` (read from ``path``, named in messages); see the module docstring."""
-    log = ProblemLog(path, skip_bad)
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     attrs: List[str] = []  # kinds of top-level attributes: "numeric", "relational", "nominal", "other"
     classes: Optional[List[str]] = None
     inner = 0
@@ -143,9 +145,11 @@ def parse_arff(path: PathLike, text: str, *, skip_bad: bool = False) -> Sequence
     return sequences, (np.array(labels, dtype=str) if labelled else None)
 
 
-def parse_ucr_text(path: PathLike, text: str, *, skip_bad: bool = False) -> Sequences:
+def parse_ucr_text(
+    path: PathLike, text: str, *, skip_bad: bool = False, max_skipped_share: Optional[float] = None
+) -> Sequences:
     """Parse UCR text (label first, then the values; see the module docstring)."""
-    log = ProblemLog(path, skip_bad)
+    log = ProblemLog(path, skip_bad, max_skipped_share)
     sequences: List[np.ndarray] = []
     labels: List[str] = []
     for number, raw in enumerate(text.split("\n"), start=1):
@@ -175,19 +179,23 @@ def parse_ucr_text(path: PathLike, text: str, *, skip_bad: bool = False) -> Sequ
     return sequences, np.array(labels, dtype=str)
 
 
-def read_arff_file(path: PathLike, *, skip_bad: bool = False, encoding: str = "utf-8") -> Sequences:
+def read_arff_file(
+    path: PathLike, *, skip_bad: bool = False, encoding: str = "utf-8", max_skipped_share: Optional[float] = None
+) -> Sequences:
     """Read a UCR/UEA ``.arff`` file: ``(sequences (T_i, C), labels or None)``.
 
     Raises:
         DataFileError: naming the file and line of the problem.
     """
-    return parse_arff(path, decode_file(path, encoding), skip_bad=skip_bad)
+    return parse_arff(path, decode_file(path, encoding), skip_bad=skip_bad, max_skipped_share=max_skipped_share)
 
 
-def read_ucr_text_file(path: PathLike, *, skip_bad: bool = False, encoding: str = "utf-8") -> Sequences:
+def read_ucr_text_file(
+    path: PathLike, *, skip_bad: bool = False, encoding: str = "utf-8", max_skipped_share: Optional[float] = None
+) -> Sequences:
     """Read a UCR ``*_TRAIN.txt``/``*_TEST.txt``/``.tsv`` file: ``(sequences (T_i, 1), labels)``.
 
     Raises:
         DataFileError: naming the file and line of the problem.
     """
-    return parse_ucr_text(path, decode_file(path, encoding), skip_bad=skip_bad)
+    return parse_ucr_text(path, decode_file(path, encoding), skip_bad=skip_bad, max_skipped_share=max_skipped_share)

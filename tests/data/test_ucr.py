@@ -61,8 +61,10 @@ def test_arff_unlabelled_and_errors(tmp_path):
     (tmp_path / "bad.arff").write_text(UNI.replace("4,?,6,'b'", "4,x,6,b"))
     with pytest.raises(DataFileError, match=r"bad.arff, line 10: a value is not a number"):
         read_arff_file(tmp_path / "bad.arff")
+    with pytest.raises(DataFileError, match="too much of the file is bad"):  # 1 of 2 cases: past the 10% bound
+        read_arff_file(tmp_path / "bad.arff", skip_bad=True)
     with pytest.warns(UserWarning, match="skipped 1 bad rows"):
-        seqs, labels = read_arff_file(tmp_path / "bad.arff", skip_bad=True)
+        seqs, labels = read_arff_file(tmp_path / "bad.arff", skip_bad=True, max_skipped_share=1.0)
     assert labels.tolist() == ["a"]
     (tmp_path / "lab.arff").write_text(UNI.replace("4,?,6,'b'", "4,5,6,c"))
     with pytest.raises(DataFileError, match=r"line 10: label 'c' is not one of the declared classes \['a', 'b'\]"):
