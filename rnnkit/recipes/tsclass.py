@@ -40,6 +40,7 @@ the class probabilities (and the true label when the file has one).
 from __future__ import annotations
 
 import csv
+import io
 import math
 import warnings
 from dataclasses import dataclass
@@ -112,6 +113,9 @@ class Config(RunConfig):
     label_column: str = opt("label", "CSV: the class label column")
     time_column: str = opt("", "CSV: order each sequence's rows by this column (default: file order)")
     feature_columns: str = opt("", "CSV: comma-separated feature columns (default: all other columns)")
+    skip_bad: bool = opt(False, "skip malformed rows / cases of --data, --test-data and predict files (counted, "
+                                "with a warning) instead of stopping")
+    max_bad_share: float = opt(0.1, "with --skip-bad: stop when more than this share of a file's lines is bad")
     test_fraction: float = opt(0.2, "stratified share of --data held out for the test when there is no --test-data")
     val_fraction: float = opt(0.0, "0 (default): no validation split; train the fixed schedule (--train-steps, cosine "
                                     "decay) on all training data and keep the last epoch. > 0: this stratified "
@@ -172,6 +176,13 @@ def file_kind(path: Path) -> str:
     return FORMATS.get(suffixes[-1], "csv") if suffixes else "csv"
 
 
+
+CLI_HINTS = {"skip_bad": "add --skip-bad", "max_skipped_share": "raise --max-bad-share",
+             "time_column": "add --time-column NAME", "feature_columns": "add --feature-columns A,B,...",
+             "column": None, "encoding": None, "interpolate_missing": None}
+"""How the data readers' hints name options to a ``rnnkit train tsclass`` user."""
+
+
 def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *,
                        need_labels: bool) -> tuple[list[np.ndarray], Optional[np.ndarray], list[str], list[str]]:
     """Sequences ``(T_i, C)``, labels (str, or None), sequence ids and feature names from a CSV or ``.ts`` file.
@@ -180,35 +191,36 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
         FileNotFoundError: no such file.
         ValueError: unreadable data or, with ``need_labels``, no labels.
     """
+    from rnnkit.data.errors import decode_file, option_spelling
     from rnnkit.data.files import read_sequences_csv, read_ts_file
 
     if not path.is_file():
         raise FileNotFoundError(f"tsclass: file {path} does not exist")
     kind = file_kind(path)
-    if kind != "csv":
-        from rnnkit.data.ucr import read_arff_file, read_ucr_text_file
+    with option_spelling(**CLI_HINTS):
+        if kind != "csv":
+            from rnnkit.data.ucr import read_arff_file, read_ucr_text_file
 
-        reader = {"ts": read_ts_file, "arff": read_arff_file, "ucr": read_ucr_text_file}[kind]
-        seqs, labels = reader(path)
-        names = features or [f"dim_{k}" for k in range(seqs[0].shape[1] if seqs else 0)]
-        ids = [str(i) for i in range(len(seqs))]
-    else:
-        with open(path, encoding="utf-8", newline="") as fh:
-            header = next(csv.reader(fh), [])
-        header = [h.strip() for h in header]
-        label_col = cfg.label_column if (need_labels or cfg.label_column in header) else None
-        if features is None and cfg.feature_columns:
-            features = [c.strip() for c in cfg.feature_columns.split(",") if c.strip()]
-        seqs, labels = read_sequences_csv(path, cfg.id_column, label_col, features,
-                                          time_column=cfg.time_column or None)
-        special = {cfg.id_column, cfg.label_column, cfg.time_column}
-        names = features or [c for c in header if c not in special]
-        from rnnkit.data.columnar import sequence_ids
-        ids = sequence_ids(path, cfg.id_column)  # the fast reader's, when it read this file; else one pass:
-        if ids is None:
-            with open(path, encoding="utf-8", newline="") as fh:
-                ids = list(dict.fromkeys(row[cfg.id_column].strip() for row in csv.DictReader(fh)
-                                         if row.get(cfg.id_column, "").strip()))
+            reader = {"ts": read_ts_file, "arff": read_arff_file, "ucr": read_ucr_text_file}[kind]
+            seqs, labels = reader(path, skip_bad=cfg.skip_bad, max_skipped_share=cfg.max_bad_share)
+            names = features or [f"dim_{k}" for k in range(seqs[0].shape[1] if seqs else 0)]
+            ids = [str(i) for i in range(len(seqs))]
+        else:
+            text = decode_file(path)  # .gz too; names the file on a decoding error
+            header = [h.strip() for h in next(csv.reader(io.StringIO(text)), [])]
+            label_col = cfg.label_column if (need_labels or cfg.label_column in header) else None
+            if features is None and cfg.feature_columns:
+                features = [c.strip() for c in cfg.feature_columns.split(",") if c.strip()]
+            seqs, labels = read_sequences_csv(path, cfg.id_column, label_col, features,
+                                              time_column=cfg.time_column or None, skip_bad=cfg.skip_bad,
+                                              max_skipped_share=cfg.max_bad_share)
+            special = {cfg.id_column, cfg.label_column, cfg.time_column}
+            names = features or [c for c in header if c not in special]
+            from rnnkit.data.columnar import sequence_ids
+            ids = sequence_ids(path, cfg.id_column)  # the fast reader's, when it read this file; else one pass:
+            if ids is None:
+                ids = list(dict.fromkeys(row[cfg.id_column].strip() for row in csv.DictReader(io.StringIO(text))
+                                         if (row.get(cfg.id_column) or "").strip()))
     if not seqs:
         raise ValueError(f"tsclass: {path} holds no sequences")
     if need_labels and labels is None:

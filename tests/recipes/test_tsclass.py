@@ -205,3 +205,29 @@ def test_arff_and_ucr_text_files_train_and_predict(tmp_path, monkeypatch, capsys
     rows = read_rows(tmp_path / "p.csv")
     assert [r["label"] for r in rows] == labels
     assert np.mean([r["prediction"] == r["label"] for r in rows]) == pytest.approx(report["test"]["acc"])
+
+
+def test_gzipped_csv_and_skip_bad_with_cli_spelled_hints(tmp_path):
+    """A .csv.gz reads like the plain file; a bad row stops with a hint naming --skip-bad, which skips it."""
+    import gzip
+
+    from rnnkit.data.errors import DataFileError
+    from rnnkit.recipes.tsclass import Config, read_sequence_file
+
+    rows = ["seq,t,x,label"] + [f"{s},{t},{0.5 * s + t},{'ab'[s % 2]}" for s in range(30) for t in range(4)]
+    plain = tmp_path / "d.csv"
+    plain.write_text("\n".join(rows) + "\n")
+    packed = tmp_path / "d.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    cfg = Config(id_column="seq", time_column="t", label_column="label")
+    a, b = read_sequence_file(plain, cfg, None, need_labels=True), read_sequence_file(packed, cfg, None, need_labels=True)
+    assert a[2:] == b[2:] and a[1].tolist() == b[1].tolist()
+    assert all(np.array_equal(x, y) for x, y in zip(a[0], b[0]))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(rows[:5] + ["1,9,oops,b"] + rows[5:]) + "\n")
+    with pytest.raises(DataFileError, match="add --skip-bad"):
+        read_sequence_file(bad, cfg, None, need_labels=True)
+    cfg.skip_bad = True
+    with pytest.warns(UserWarning, match="skipped 1 bad rows"):
+        seqs, _, ids, _ = read_sequence_file(bad, cfg, None, need_labels=True)
+    assert len(seqs) == 30 and ids == a[2]
