@@ -272,6 +272,17 @@ def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: An
         return None
 
 
+
+def _checked_header(path: PathLike, encoding: str) -> Optional[List[str]]:
+    """The file's header once its bytes pass the fast path's checks; None (recorded in ``last_read``) if declined."""
+    try:
+        _check_source(path, encoding)
+        return _header(path, encoding)
+    except (_Declined, UnicodeDecodeError, OSError) as err:
+        global last_read
+        last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
+        return None
+
 def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[str],
                         feature_columns: Optional[Sequence[str]] = None, *, time_column: Optional[str] = None,
                         encoding: str = "utf-8") -> Optional[Tuple[List[np.ndarray], Optional[np.ndarray]]]:
@@ -281,12 +292,8 @@ def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[s
         ``(sequences, labels)`` exactly as the strict reader gives them (float32 ``(T_i, C)`` views of one
         array, memory-mapped on reuse), or ``None``: read the file strictly.
     """
-    try:
-        _check_source(path, encoding)
-        header = _header(path, encoding)
-    except (_Declined, UnicodeDecodeError, OSError) as err:
-        global last_read
-        last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
+    header = _checked_header(path, encoding)
+    if header is None:
         return None
     special = [c for c in (id_column, label_column, time_column) if c is not None]
     features = list(feature_columns) if feature_columns is not None else [c for c in header if c not in special]
@@ -345,12 +352,8 @@ def sequence_ids(path: PathLike, id_column: str) -> Optional[List[str]]:
 def read_series_fast(path: PathLike, column: Optional[str] = None, *, interpolate_missing: bool = False,
                      encoding: str = "utf-8") -> Optional[np.ndarray]:
     """:func:`rnnkit.data.files.read_series_csv`'s result through pandas and the cache, or None (see the module)."""
-    try:
-        _check_source(path, encoding)
-        header = _header(path, encoding)
-    except (_Declined, UnicodeDecodeError, OSError) as err:
-        global last_read
-        last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
+    header = _checked_header(path, encoding)
+    if header is None:
         return None
     col = column if column is not None else (header[0] if len(header) == 1 else None)
     args = (col, bool(interpolate_missing), encoding)
