@@ -65,6 +65,20 @@ def _family(cell: Any) -> Optional[tuple[Callable[[Any], Optional[str]], Callabl
     return zoneout_family(cell)
 
 
+
+def operand_reason(cell: Any, x: Tensor) -> Optional[str]:
+    """Why a fused path cannot take this input with this cell's parameters (None: it can).
+
+    Shared by the compiled core and the Triton path: every parameter must have the input's dtype and
+    device, and an empty batch or sequence is left to the reference runner.
+    """
+    for p in cell.parameters():
+        if p.dtype != x.dtype or p.device != x.device:
+            return f"the parameters ({p.dtype} on {p.device}) must match the input ({x.dtype} on {x.device})"
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        return "an empty batch or sequence is left to the reference runner"
+    return None
+
 class CompiledPath:
     """Fast path running built-in cells' whole time loop in compiled C++."""
 
@@ -83,11 +97,9 @@ class CompiledPath:
             return "the compiled core does not run under autocast (the reference runner takes the call)"
         if x.dtype not in DTYPES:
             return f"the compiled core computes float32 and float64, not {x.dtype}"
-        for p in cell.parameters():
-            if p.dtype != x.dtype or p.device != x.device:
-                return f"the parameters ({p.dtype} on {p.device}) must match the input ({x.dtype} on {x.device})"
-        if x.shape[0] == 0 or x.shape[1] == 0:
-            return "an empty batch or sequence is left to the reference runner"
+        reason = operand_reason(cell, x)
+        if reason is not None:
+            return reason
         reason = family[0](cell)
         if reason is not None:
             return reason

@@ -99,11 +99,9 @@ class TritonPath:
             return "the Triton path does not run under autocast (give it float16/bfloat16 parameters instead)"
         if x.dtype not in DTYPES:
             return f"the Triton path computes float32, float16 and bfloat16, not {x.dtype}"
-        for p in cell.parameters():
-            if p.dtype != x.dtype or p.device != x.device:
-                return f"the parameters ({p.dtype} on {p.device}) must match the input ({x.dtype} on {x.device})"
-        if x.shape[0] == 0 or x.shape[1] == 0:
-            return "an empty batch or sequence is left to the reference runner"
+        reason = _compiled.operand_reason(cell, x)
+        if reason is not None:
+            return reason
         return family[0](cell)
 
     def run(
