@@ -148,9 +148,12 @@ def run_rnnkit(name: str, run_dir: Path, extra: list[str], threads: int) -> dict
         raise SystemExit(f"tsbattery: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     report = json.loads((run_dir / "report.json").read_text("utf-8"))
     warns = [line for line in (proc.stdout + proc.stderr).splitlines() if "Warning" in line or "warning" in line]
-    return {"accuracy": report["results"]["test_accuracy"], "wall_s": round(wall, 1), "command": " ".join(cmd[1:]),
-            "omp_wait_policy": env.get("OMP_WAIT_POLICY", "default"),
-            "warnings": warns[:5], "epochs": report.get("epochs_completed")}
+    out = {"accuracy": report["results"]["test_accuracy"], "wall_s": round(wall, 1), "command": " ".join(cmd[1:]),
+           "omp_wait_policy": env.get("OMP_WAIT_POLICY", "default"),
+           "warnings": warns[:5], "epochs": report.get("epochs_completed")}
+    if "kfold" in report:  # --folds K: the epoch count chosen on the folds, of how many each fold trained
+        out["kfold"] = {k: report["kfold"][k] for k in ("folds", "chosen_epochs", "fold_epochs", "best_by_other_metric")}
+    return out
 
 
 def describe(name: str) -> dict[str, Any]:

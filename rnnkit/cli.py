@@ -129,7 +129,11 @@ def cmd_train(argv: Sequence[str]) -> int:
     if main:
         print(f"rnnkit: {recipe_cls.name} run in {run_dir}" + (f" ({distributed.world_size()} processes)"
                                                                if distributed.world_size() > 1 else ""))
-    trainer = Trainer(recipe_cls(cfg), run_dir, resume=cfg.resume)
+    if getattr(cfg, "folds", 0):  # the epoch count chosen by k-fold cross-validation, then a refit
+        from rnnkit.train.kfold import KFoldTrainer
+        trainer: Any = KFoldTrainer(recipe_cls, cfg, run_dir, resume=cfg.resume)
+    else:
+        trainer = Trainer(recipe_cls(cfg), run_dir, resume=cfg.resume)
     try:
         report = trainer.fit()
     except Interrupted as stop:

@@ -28,6 +28,10 @@ decay) on all training sequences and the last epoch is kept, because a handful
 of validation sequences must not choose the epoch. ``--val-fraction f > 0``
 validates on that stratified share, stops early (``--patience``) and keeps the
 best checkpoint (warned about when a class has fewer than 5 validation sequences).
+``--folds K`` chooses the number of epochs by stratified K-fold cross-validation of the training
+set and then refits on all of it (:mod:`rnnkit.train.kfold`): each fold trains the fixed schedule's
+epochs on K-1 folds and validates on the held-out one every epoch; the epoch with the lowest mean
+validation loss over the folds, E*, is the refit's epoch count (cosine decay re-scaled to E* epochs).
 
 Outputs: test accuracy, macro precision/recall/F1 (and, for two classes, the
 positive class's, labelled as such), confusion matrix; a warning when one class
@@ -56,6 +60,7 @@ from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
 from rnnkit.recipes.models import RNNModel, SeriesClassifier
 from rnnkit.recipes.sentiment import write_predictions
 from rnnkit.data.seriesnorm import channel_stats, normalise, resolve_mode  # noqa: F401 (normalise: tstune)
+from rnnkit.errors import UsageError
 
 
 SMALL_VAL = 5
@@ -121,7 +126,13 @@ class Config(RunConfig):
                                     "decay) on all training data and keep the last epoch. > 0: this stratified "
                                     "share validates, stops early (--patience) and picks the checkpoint; only "
                                     "for large data (a class with < 5 validation examples warns)")
-    split_seed: int = opt(0, "seed of the validation (and test) split, apart from --seed")
+    folds: int = opt(0, "0 (default): off. K >= 2: choose the number of epochs by stratified K-fold "
+                        "cross-validation of the training set (each fold trains the fixed schedule on K-1 folds, "
+                        "validating on the held-out fold every epoch; E* = the epoch of the lowest validation loss "
+                        "averaged over folds), then refit on all training data for E* epochs with the cosine decay "
+                        "re-scaled to E* epochs and keep the last; K is capped at the smallest class's count. Folds "
+                        "in RUN/folds/, choice in RUN/kfold.json; costs about K runs more")
+    split_seed: int = opt(0, "seed of the validation (and test) split and of --folds, apart from --seed")
     normalize: str = opt("auto", "auto: series for univariate data, channel for multivariate; series: z-score "
                                  "each series per channel; channel: standardise channels with the training "
                                  "mean/std; both: series then channel; none",
@@ -242,6 +253,10 @@ class TSClass(Recipe):
     monitor = "loss"
     monitor_mode = "min"
     cfg: Config
+    fold: Optional[tuple[np.ndarray, np.ndarray]] = None
+    """``--folds``: (train, held-out) indices into the training sequences (see :mod:`rnnkit.train.kfold`)."""
+    refit_epochs: Optional[int] = None
+    """``--folds``: the refit's epoch count, chosen on the folds."""
 
     # ---- data -----------------------------------------------------------------------------------
     def _check(self) -> None:
@@ -261,6 +276,11 @@ class TSClass(Recipe):
         if cfg.proj_size and cfg.conv_channels:
             raise ValueError("tsclass: --proj-size needs --conv-channels 0 (the front end already maps the "
                              f"channels), got --proj-size {cfg.proj_size} --conv-channels {cfg.conv_channels}")
+        if cfg.folds < 0 or cfg.folds == 1:
+            raise UsageError(f"tsclass: --folds must be 0 (off) or >= 2, got {cfg.folds}")
+        if cfg.folds and cfg.val_fraction > 0:
+            raise UsageError(f"tsclass: --folds {cfg.folds} validates on every held-out fold; it cannot be combined "
+                             f"with --val-fraction {cfg.val_fraction} (use one or the other)")
         if cfg.patience and cfg.val_fraction == 0:
             raise ValueError(f"tsclass: --patience {cfg.patience} needs a validation split (--val-fraction > 0)")
         if cfg.test_data and not cfg.data:
@@ -287,10 +307,10 @@ class TSClass(Recipe):
                              f"got {tseqs[0].shape[1]}")
         return seqs, list(labels), tseqs, list(tlabels), names, True
 
-    def load_data(self) -> None:
+    def _train_test(self) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray], np.ndarray, list[str], list[str]]:
+        """Training and test sequences with encoded labels, the feature names and the classes."""
         from rnnkit.data.labels import encode_labels
         from rnnkit.data.splits import stratified_split
-        from rnnkit.train.classification import small_class_warnings
 
         cfg = self.cfg
         self._check()
@@ -301,7 +321,31 @@ class TSClass(Recipe):
             train_idx, test_idx = stratified_split(ytr, (1 - cfg.test_fraction, cfg.test_fraction), cfg.split_seed)
             xte, yte = [xtr[i] for i in test_idx], ytr[test_idx]
             xtr, ytr = [xtr[i] for i in train_idx], ytr[train_idx]
-        if cfg.val_fraction > 0:
+        return xtr, ytr, xte, yte, names, list(classes)
+
+    def fold_labels(self) -> np.ndarray:
+        """``--folds``: the class of each training sequence (after the test split), to stratify the folds."""
+        return np.asarray(self._train_test()[1])
+
+    def _schedule_epochs(self, n_train: int) -> int:
+        """The fixed schedule's epoch count for ``n_train`` sequences (``--train-steps``, ``--epochs``)."""
+        cfg = self.cfg
+        if cfg.train_steps <= 0:
+            return cfg.epochs
+        steps = math.ceil(n_train / cfg.batch_size)
+        return int(np.clip(math.ceil(cfg.train_steps / steps), min(MIN_EPOCHS, cfg.epochs), cfg.epochs))
+
+    def load_data(self) -> None:
+        from rnnkit.data.splits import stratified_split
+        from rnnkit.train.classification import small_class_warnings
+
+        cfg = self.cfg
+        xtr, ytr, xte, yte, names, classes = self._train_test()
+        n_all = min(len(ytr), 64) if cfg.tiny else len(ytr)  # what a refit on all of them trains on
+        if self.fold is not None:  # --folds: one fold's run; the held-out fold validates, no test
+            fit_idx, val_idx = (np.asarray(i, dtype=np.int64) for i in self.fold)
+            xte, yte = [], yte[:0]
+        elif cfg.val_fraction > 0:
             fit_idx, val_idx = stratified_split(ytr, (1 - cfg.val_fraction, cfg.val_fraction), cfg.split_seed + 1)
         else:
             fit_idx, val_idx = np.arange(len(ytr)), np.zeros(0, np.int64)
@@ -322,7 +366,7 @@ class TSClass(Recipe):
             for msg in small_class_warnings(ytr[val_idx], self.assets["classes"], "validation split", SMALL_VAL):
                 warnings.warn(f"tsclass: {msg}; with a small training set use --val-fraction 0 (a fixed schedule "
                               "on all of it)", UserWarning, stacklevel=2)
-        else:
+        elif self.fold is None:
             self.monitor = ""  # no validation split: the Trainer keeps the last epoch (a fixed schedule)
         parts = {"train": (fit, ytr[fit_idx]), "val": ([xtr[i] for i in val_idx], ytr[val_idx]), "test": (xte, yte)}
         if cfg.tiny:
@@ -331,11 +375,16 @@ class TSClass(Recipe):
             parts = {k: ([v[0][i] for i in picks[k]], v[1][picks[k]]) for k, v in parts.items()}
         self.splits = {k: self._tensors(x, torch.from_numpy(np.asarray(y, dtype=np.int64)))
                        for k, (x, y) in parts.items()}
-        if cfg.train_steps > 0:
-            steps = math.ceil(len(self.splits["train"][2]) / cfg.batch_size)
-            epochs = int(np.clip(math.ceil(cfg.train_steps / steps), min(MIN_EPOCHS, cfg.epochs), cfg.epochs))
+        steps = math.ceil(len(self.splits["train"][2]) / cfg.batch_size)
+        if self.refit_epochs is not None:  # --folds: the epoch count chosen on the folds
+            print(f"tsclass: refit: {self.refit_epochs} epochs of {steps} batches on all {n_all} training sequences")
+            cfg.epochs = int(self.refit_epochs)
+        elif cfg.train_steps > 0:
+            # a fold trains as many epochs as the schedule gives all training sequences (the curve it validates)
+            epochs = self._schedule_epochs(n_all if self.fold is not None else len(self.splits["train"][2]))
             if epochs != cfg.epochs:
-                print(f"tsclass: --train-steps {cfg.train_steps}: {epochs} epochs of {steps} batches")
+                print(f"tsclass: --train-steps {cfg.train_steps}: {epochs} epochs of {steps} batches"
+                      + (f" (the schedule of all {n_all} training sequences)" if self.fold is not None else ""))
             cfg.epochs = epochs
 
     def _tensors(self, seqs: Sequence[np.ndarray], y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -395,6 +444,8 @@ class TSClass(Recipe):
         from rnnkit.train.classification import class_metrics, confusion, format_metrics, prediction_warnings
 
         classes = self.assets["classes"]
+        if len(self.splits["test"][2]) == 0:  # a --folds fold: validated every epoch, no test split
+            return {}
         for split in ("val", "test"):
             x, lengths, y = self.splits[split]
             if len(y):
