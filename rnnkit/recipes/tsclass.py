@@ -132,6 +132,9 @@ class Config(RunConfig):
                         "averaged over folds), then refit on all training data for E* epochs with the cosine decay "
                         "re-scaled to E* epochs and keep the last; K is capped at the smallest class's count. Folds "
                         "in RUN/folds/, choice in RUN/kfold.json; costs about K runs more")
+    fold_metric: str = opt("acc", "--folds: the averaged validation curve whose best epoch is E*: acc (the highest "
+                                  "mean accuracy; ties: the lower mean loss) or loss (the lowest mean loss)",
+                           choices=("acc", "loss"))
     split_seed: int = opt(0, "seed of the validation (and test) split and of --folds, apart from --seed")
     normalize: str = opt("auto", "auto: series for univariate data, channel for multivariate; series: z-score "
                                  "each series per channel; channel: standardise channels with the training "
@@ -324,8 +327,9 @@ class TSClass(Recipe):
         return xtr, ytr, xte, yte, names, list(classes)
 
     def fold_labels(self) -> np.ndarray:
-        """``--folds``: the class of each training sequence (after the test split), to stratify the folds."""
-        return np.asarray(self._train_test()[1])
+        """``--folds``: the class name of each training sequence (after the test split), to stratify the folds."""
+        _, ytr, _, _, _, classes = self._train_test()
+        return np.asarray(classes)[ytr]
 
     def _schedule_epochs(self, n_train: int) -> int:
         """The fixed schedule's epoch count for ``n_train`` sequences (``--train-steps``, ``--epochs``)."""

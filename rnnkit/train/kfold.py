@@ -83,7 +83,7 @@ def stratified_folds(labels: Sequence[Any], k: int, seed: int, *,
         raise UsageError(f"{flag} must be an integer >= 2 (0 = off), got {k!r}")
     classes, counts = np.unique(y, return_counts=True)
     smallest = int(counts.min())
-    rare = classes[int(counts.argmin())]
+    rare = classes[int(counts.argmin())].item()  # a Python value: its repr reads as the user's label
     if smallest < 2:
         raise UsageError(f"{flag} {k}: class {rare!r} has {smallest} training example; k-fold needs at least 2 "
                          f"per class (use {flag} 0: the fixed schedule on all training data)")
@@ -118,8 +118,11 @@ def fold_curves(records: Sequence[Sequence[dict[str, Any]]]) -> tuple[dict[str, 
     return curves, note
 
 
-def choose_epochs(mean_curve: np.ndarray, mode: str) -> int:
-    """The epoch count (1-based) with the best value of ``mean_curve`` (``"min"`` or ``"max"``); ties: the earliest.
+def choose_epochs(mean_curve: np.ndarray, mode: str, tiebreak: Optional[np.ndarray] = None) -> int:
+    """The epoch count (1-based) with the best value of ``mean_curve`` (``"min"`` or ``"max"``).
+
+    Ties (accuracy curves have plateaus) go to the epoch with the lowest ``tiebreak`` (the mean validation
+    loss) among them, then to the earliest.
 
     Raises:
         ValueError: every value is NaN (non-finite losses in every fold).
@@ -127,7 +130,13 @@ def choose_epochs(mean_curve: np.ndarray, mode: str) -> int:
     values = np.asarray(mean_curve, dtype=np.float64)
     if not np.isfinite(values).any():
         raise ValueError("kfold: the averaged validation curve has no finite value; no epoch count can be chosen")
-    return int(np.nanargmin(values) if mode == "min" else np.nanargmax(values)) + 1
+    best = np.nanmin(values) if mode == "min" else np.nanmax(values)
+    tied = np.flatnonzero(np.isclose(values, best, rtol=0.0, atol=1e-12))
+    if tiebreak is not None and len(tied) > 1:
+        second = np.asarray(tiebreak, dtype=np.float64)[tied]
+        if np.isfinite(second).any():
+            return int(tied[np.nanargmin(second)]) + 1
+    return int(tied[0]) + 1
 
 
 def summary_rows(curves: dict[str, np.ndarray], chosen: int, rows: int = 8) -> list[dict[str, Any]]:
@@ -170,6 +179,7 @@ class KFoldTrainer:
                  log: Callable[..., Any] = print) -> None:
         self.recipe_cls, self.cfg, self.run_dir, self.resume, self.log = recipe_cls, cfg, Path(run_dir), resume, log
         self.k_requested = int(cfg.folds)
+        self.fold_cfg = dataclasses.replace(cfg)  # the folds' config (run_dir set per fold)
         self._check()
 
     def _check(self) -> None:
@@ -187,6 +197,14 @@ class KFoldTrainer:
                                  f"{self.k_requested} (it would cut the fold curves short of the schedule); lower "
                                  "--train-steps or --epochs instead, or use --folds 0")
 
+    def metric(self) -> tuple[str, str]:
+        """The averaged curve that chooses the epoch count and ``"min"``/``"max"``: ``cfg.fold_metric`` when the
+        recipe has that option (``"loss"``: lowest; ``"acc"``, ``"macro_f1"``: highest), else its ``monitor``."""
+        key = getattr(self.cfg, "fold_metric", "") or self.recipe_cls.monitor
+        if key == self.recipe_cls.monitor:
+            return "val_" + key, self.recipe_cls.monitor_mode
+        return "val_" + key, "min" if key.endswith("loss") else "max"
+
     def _fresh_or_resume(self, run_dir: Path) -> bool:
         """Whether the Trainer of ``run_dir`` should resume (it has a checkpoint and this is a resumed run)."""
         return self.resume and CheckpointDir(run_dir / "checkpoints").path("last") is not None
@@ -199,13 +217,16 @@ class KFoldTrainer:
         state = self.run_dir / "kfold.json"
         held_out = [va.tolist() for _, va in folds]
         if self.resume and state.is_file():
-            before = json.loads(state.read_text("utf-8")).get("held_out")
-            if before is not None and before != held_out:
+            before = json.loads(state.read_text("utf-8"))
+            if before.get("held_out", held_out) != held_out:
                 raise CheckpointError(f"rnnkit: --resume: the folds of {self.run_dir} differ from those the run "
                                       "started with (the training data or --split-seed changed); start a new run")
+            # the run's config.json holds the refit's epoch count once the refit started: the folds keep the first
+            self.fold_cfg = dataclasses.replace(self.fold_cfg, epochs=int(before.get("epochs", self.cfg.epochs)))
         else:
             atomic_write_json(state, {"folds": len(folds), "requested": self.k_requested, "note": note,
-                                      "split_seed": self.cfg.split_seed, "held_out": held_out})
+                                      "split_seed": self.cfg.split_seed, "epochs": self.cfg.epochs,
+                                      "held_out": held_out})
         return folds
 
     def _run_fold(self, k: int, n: int, fold: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
@@ -214,7 +235,7 @@ class KFoldTrainer:
         if self.resume and report_path.is_file():
             self.log(f"rnnkit: fold {k}/{n} finished before (kept): {fold_dir}")
             return json.loads(report_path.read_text("utf-8"))
-        recipe = self.recipe_cls(dataclasses.replace(self.cfg, run_dir=str(fold_dir)))
+        recipe = self.recipe_cls(dataclasses.replace(self.fold_cfg, run_dir=str(fold_dir)))
         recipe.fold = fold
         self.log(f"rnnkit: fold {k}/{n}: training on {len(fold[0])} examples, validating on the {len(fold[1])} "
                  f"held out, in {fold_dir}")
@@ -241,15 +262,17 @@ class KFoldTrainer:
         fold_reports = [self._run_fold(k + 1, n, fold) for k, fold in enumerate(folds)]
         records = [MetricsLog(run_dir / "folds" / f"fold-{k + 1}" / "metrics.jsonl").read() for k in range(n)]
         curves, note = fold_curves(records)
-        monitor = "val_" + self.recipe_cls.monitor
+        monitor, mode = self.metric()
         if monitor not in curves:
             raise KeyError(f"kfold: the folds' metrics.jsonl have no {monitor!r} (got {sorted(curves)})")
         means = {key: np.nanmean(c, axis=0) for key, c in curves.items()}
-        chosen = choose_epochs(means[monitor], self.recipe_cls.monitor_mode)
+        loss = means.get("val_" + self.recipe_cls.monitor)
+        chosen = choose_epochs(means[monitor], mode, loss if monitor != "val_" + self.recipe_cls.monitor else None)
         rows = summary_rows(curves, chosen)
         table = format_summary(rows, list(curves), chosen)
         total = len(means[monitor])
-        alt = {key: choose_epochs(means[key], "max") for key in means if key.endswith(("_acc", "_macro_f1"))}
+        alt = {key: choose_epochs(means[key], "min" if key.endswith("loss") else "max", loss)
+               for key in means if key.endswith(("_loss", "_acc", "_macro_f1"))}
         line = (f"rnnkit: {n}-fold cross-validation: the mean {monitor} is best at epoch {chosen} of {total} "
                 f"({means[monitor][chosen - 1]:.4f}"
                 + "".join(f"; mean {key} {means[key][chosen - 1]:.4f}" for key in means if key != monitor)
@@ -257,8 +280,7 @@ class KFoldTrainer:
                 f"to {chosen} epochs" + (f" ({note})" if note else ""))
         self.log("rnnkit: validation curves averaged over the folds (mean ± std):\n" + table)
         self.log(line)
-        summary = {"folds": n, "requested": self.k_requested, "monitor": monitor,
-                   "mode": self.recipe_cls.monitor_mode, "chosen_epochs": chosen, "fold_epochs": total,
+        summary = {"folds": n, "requested": self.k_requested, "monitor": monitor, "mode": mode, "chosen_epochs": chosen, "fold_epochs": total,
                    "best_by_other_metric": alt, "note": note, "summary": rows,
                    "fold_dirs": [f"folds/fold-{k + 1}" for k in range(n)],
                    "fold_metrics": [f"folds/fold-{k + 1}/metrics.jsonl" for k in range(n)],
