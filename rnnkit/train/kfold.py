@@ -212,6 +212,7 @@ class KFoldTrainer:
     def _folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
         probe = self.recipe_cls(dataclasses.replace(self.cfg))
         folds, note = stratified_folds(probe.fold_labels(), self.k_requested, self.cfg.split_seed)
+        self.note = note
         if note:
             self.log(f"rnnkit: {note}")
         state = self.run_dir / "kfold.json"
@@ -281,7 +282,7 @@ class KFoldTrainer:
         self.log("rnnkit: validation curves averaged over the folds (mean ± std):\n" + table)
         self.log(line)
         summary = {"folds": n, "requested": self.k_requested, "monitor": monitor, "mode": mode, "chosen_epochs": chosen, "fold_epochs": total,
-                   "best_by_other_metric": alt, "note": note, "summary": rows,
+                   "best_by_other_metric": alt, "note": self.note, "curve_note": note, "summary": rows,
                    "fold_dirs": [f"folds/fold-{k + 1}" for k in range(n)],
                    "fold_metrics": [f"folds/fold-{k + 1}/metrics.jsonl" for k in range(n)],
                    "fold_sizes": [{"train": len(tr), "held_out": len(va)} for tr, va in folds],

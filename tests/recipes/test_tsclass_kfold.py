@@ -62,14 +62,17 @@ def test_folds_are_stratified_disjoint_and_cover_the_training_set(kfold_run):
         assert len(recipe.splits["train"][2]) == 20 and len(recipe.splits["val"][2]) == len(held[k])
 
 
-def test_the_chosen_epoch_is_the_argmin_of_the_averaged_validation_loss(kfold_run):
+def test_the_chosen_epoch_is_the_best_of_the_averaged_validation_curve(kfold_run):
     folds = [epoch_records(kfold_run / "folds" / f"fold-{k}" / "metrics.jsonl") for k in (1, 2, 3)]
-    mean = [sum(f[e]["val_loss"] for f in folds) / 3 for e in range(5)]  # by hand, from the files
-    chosen = min(range(5), key=lambda e: (mean[e], e)) + 1
-    state = json.loads((kfold_run / "kfold.json").read_text())
-    assert state["chosen_epochs"] == chosen and state["fold_epochs"] == 5
-    assert state["curves"]["val_loss"]["mean"] == pytest.approx(mean)
+    loss = [sum(f[e]["val_loss"] for f in folds) / 3 for e in range(5)]  # by hand, from the files
     acc = [sum(f[e]["val_acc"] for f in folds) / 3 for e in range(5)]
+    # --fold-metric acc (default): the highest mean accuracy, ties to the lower mean loss, then the earliest
+    chosen = min(range(5), key=lambda e: (-round(acc[e], 9), loss[e], e)) + 1
+    by_loss = min(range(5), key=lambda e: (loss[e], e)) + 1  # --fold-metric loss: the argmin of the mean loss
+    state = json.loads((kfold_run / "kfold.json").read_text())
+    assert state["chosen_epochs"] == chosen and state["fold_epochs"] == 5 and state["monitor"] == "val_acc"
+    assert state["best_by_other_metric"]["val_loss"] == by_loss
+    assert state["curves"]["val_loss"]["mean"] == pytest.approx(loss)
     assert state["curves"]["val_acc"]["mean"] == pytest.approx(acc)
     report = json.loads((kfold_run / "report.json").read_text())
     assert report["kfold"]["chosen_epochs"] == chosen
@@ -120,11 +123,16 @@ def test_k_is_capped_by_the_smallest_class_with_a_message(data, tmp_path, capsys
     keep = [i for i, lab in enumerate(labels) if lab != "flat"] + [i for i, lab in enumerate(labels) if lab == "flat"][:2]
     write_ts(tmp_path / "few.ts", [seqs[i] for i in keep], [labels[i] for i in keep])
     args = ["train", "tsclass", "--data", str(tmp_path / "few.ts"), "--test-data", str(data / "test.ts"), *SMALL,
-            "--run-dir", str(tmp_path / "r"), "--folds", "5", "--epochs", "2"]
+            "--run-dir", str(tmp_path / "r"), "--folds", "5", "--epochs", "3", "--fold-metric", "loss"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "--folds 5: the smallest class ('flat') has 2 training examples, so 2 folds are used" in out
     assert len(list((tmp_path / "r" / "folds").iterdir())) == 2
+    folds = [epoch_records(tmp_path / "r" / "folds" / f"fold-{k}" / "metrics.jsonl") for k in (1, 2)]
+    loss = [(folds[0][e]["val_loss"] + folds[1][e]["val_loss"]) / 2 for e in range(3)]
+    state = json.loads((tmp_path / "r" / "kfold.json").read_text())
+    assert state["monitor"] == "val_loss" and state["chosen_epochs"] == min(range(3), key=lambda e: (loss[e], e)) + 1
+    assert "the smallest class ('flat')" in state["note"]
 
 
 @pytest.mark.parametrize("extra, message", [
