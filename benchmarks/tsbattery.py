@@ -14,7 +14,7 @@ whole command). On the same split the script computes two classical baselines:
   band of 10% of the longer series (``dtaidistance``; multivariate series use dependent DTW,
   ``dtw_ndim``, squared Euclidean between steps),
 
-and lists published deep-learning accuracies where they are known (see :data:`PUBLISHED`).
+and lists published accuracies where they are known (see :data:`PUBLISHED`).
 
 Results go to ``benchmarks/tsbattery.json`` and a markdown table on stdout::
 
@@ -22,6 +22,8 @@ Results go to ``benchmarks/tsbattery.json`` and a markdown table on stdout::
     python benchmarks/tsbattery.py --datasets GunPoint,ArrowHead
     python benchmarks/tsbattery.py --tiny                  # smoke check: UnitTest only, --tiny --epochs 5
     python benchmarks/tsbattery.py --table-only            # the table from tsbattery.json
+    python benchmarks/tsbattery.py --out benchmarks/tsbattery_variants/kfold3.json -- --folds 3   # other flags
+    python benchmarks/tsbattery.py --compare tsbattery.json,tsbattery_variants/kfold3.json     # configs side by side
 
 Timings depend on what else runs on the machine; the JSON records the load average at the start and
 ``OMP_WAIT_POLICY`` (set to ``PASSIVE`` when the machine is loaded, as ``results_table.py`` does).
@@ -49,16 +51,29 @@ DATASETS = ("ACSF1", "ArrowHead", "BasicMotions", "GunPoint", "ItalyPowerDemand"
 """Every classification dataset sktime 1.2 bundles with a TRAIN/TEST pair of ``.ts`` files."""
 
 PUBLISHED: dict[str, dict[str, float]] = {
-    "ArrowHead": {"FCN": 84.3, "ResNet": 84.5},
-    "GunPoint": {"FCN": 100.0, "ResNet": 99.1},
-    "ItalyPowerDemand": {"FCN": 96.1, "ResNet": 96.3},
-    "OSULeaf": {"FCN": 98.8, "ResNet": 97.9},
+    "ACSF1": {"ROCKET": 88.6},
+    "ArrowHead": {"FCN": 84.3, "ResNet": 84.5, "ROCKET": 81.4},
+    "GunPoint": {"FCN": 100.0, "ResNet": 99.1, "ROCKET": 100.0},
+    "ItalyPowerDemand": {"FCN": 96.1, "ResNet": 96.3, "ROCKET": 97.0},
     "JapaneseVowels": {"FCN": 99.3, "ResNet": 99.2},
+    "OSULeaf": {"FCN": 97.7, "ResNet": 97.9, "ROCKET": 94.1},
+    "PLAID": {"ROCKET": 90.3},
 }
-"""Test accuracy (%) on the same official splits, mean of 10 runs, from Fawaz et al. (2019), "Deep learning
-for time series classification: a review", Data Mining and Knowledge Discovery 33 (UCR 2015 archive and
-Baydogan's multivariate archive), transcribed by hand. ACSF1, PLAID, BasicMotions and UnitTest are not in
-those archives; no figure is given for them rather than one we cannot check offline."""
+"""Published test accuracy (%) on the same official train/test splits, each the mean of 10 runs, checked
+(2026-12-03) against the authors' own result files:
+
+* FCN, ResNet: Fawaz et al. (2019), "Deep learning for time series classification: a review", Data Mining
+  and Knowledge Discovery 33; github.com/hfawaz/dl-4-tsc, ``results/results-uea-avg-std.csv`` (the UCR
+  2015 archive: ArrowHead, Gun_Point, ItalyPowerDemand, OSULeaf) and ``results/results-mts-avg-std.csv``
+  (Baydogan's multivariate archive: JapaneseVowels, the same 270/370 split).
+* ROCKET: Dempster et al. (2020), "ROCKET: exceptionally fast and accurate time series classification
+  using random convolutional kernels", Data Mining and Knowledge Discovery 34; github.com/angus924/rocket,
+  ``results/results_ucr.csv`` (the 128 univariate UCR 2018 data sets, training/test split).
+
+Not in those files, so no figure: FCN/ResNet for ACSF1 and PLAID (UCR 2018 additions), ROCKET for the
+multivariate JapaneseVowels and BasicMotions, anything for UnitTest (sktime's own test data set)."""
+
+SOURCES = {"FCN": "Fawaz et al. 2019", "ResNet": "Fawaz et al. 2019", "ROCKET": "Dempster et al. 2020"}
 
 
 def data_dir() -> Path:
@@ -167,13 +182,15 @@ def describe(name: str) -> dict[str, Any]:
 def table(results: dict[str, dict[str, Any]]) -> str:
     """The markdown table of ``results`` (dataset -> record)."""
     head = ("| dataset | n train / test | length | channels | classes | chance | rnnkit tsclass (defaults) | wall "
-            "time | 1-NN ED | 1-NN DTW (10% band) | published FCN / ResNet |\n|---|---|---|---|---|---|---|---|---|---|---|")
+            "time | 1-NN ED | 1-NN DTW (10% band) | FCN / ResNet (Fawaz et al. 2019) | ROCKET (Dempster et al. 2020) "
+            "|\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [head]
     accs, eds, dtws = [], [], []
     for name in sorted(results):
         r = results[name]
-        pub = PUBLISHED.get(name)
-        pub_s = f"{pub['FCN']:.1f} / {pub['ResNet']:.1f}" if pub else "n/a"
+        pub = PUBLISHED.get(name, {})
+        pub_s = f"{pub['FCN']:.1f} / {pub['ResNet']:.1f}" if "FCN" in pub else "n/a"
+        rocket = f"{pub['ROCKET']:.1f}" if "ROCKET" in pub else "n/a"
         acc = r.get("rnnkit", {}).get("accuracy")
         mark = ""
         if acc is not None:
@@ -184,10 +201,38 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         dtws.append(r["dtw"])
         rows.append(f"| {name} | {r['n_train']} / {r['n_test']} | {r['length']} | {r['channels']} | {r['classes']} | "
                     f"{100 * r['chance']:.1f} | {'' if acc is None else f'{100 * acc:.1f}'}{mark} | "
-                    f"{r.get('rnnkit', {}).get('wall_s', '')} s | {100 * r['ed']:.1f} | {100 * r['dtw']:.1f} | {pub_s} |")
+                    f"{r.get('rnnkit', {}).get('wall_s', '')} s | {100 * r['ed']:.1f} | {100 * r['dtw']:.1f} | {pub_s} | "
+                    f"{rocket} |")
     if accs and len(accs) == len(eds):
         rows.append(f"| **mean** | | | | | | **{100 * np.mean(accs):.1f}** | | {100 * np.mean(eds):.1f} | "
-                    f"{100 * np.mean(dtws):.1f} | |")
+                    f"{100 * np.mean(dtws):.1f} | | |")
+    return "\n".join(rows)
+
+
+def compare(paths: list[Path]) -> str:
+    """One column of rnnkit accuracies per results JSON (a configuration), with 1-NN ED/DTW, means and how many
+    data sets are below 1-NN ED; ``*`` marks a data set below 1-NN ED."""
+    runs = [json.loads(p.read_text("utf-8")) for p in paths]
+    names = sorted(set().union(*runs))
+    head = ("| dataset | " + " | ".join(f"`{p.stem}`" for p in paths) + " | 1-NN ED | 1-NN DTW |\n"
+            + "|---" * (len(paths) + 3) + "|")
+    rows, cols = [head], [[] for _ in paths]
+    for name in names:
+        base = next(r[name] for r in runs if name in r)
+        cells = []
+        for k, run in enumerate(runs):
+            acc = run.get(name, {}).get("rnnkit", {}).get("accuracy")
+            cols[k].append(acc)
+            extra = run.get(name, {}).get("rnnkit", {}).get("kfold")
+            note = f" ({extra['chosen_epochs']}/{extra['fold_epochs']} ep)" if extra else ""
+            cells.append("" if acc is None else f"{100 * acc:.1f}{'*' if acc < base['ed'] else ''}{note}")
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {100 * base['ed']:.1f} | {100 * base['dtw']:.1f} |")
+    eds = [next(r[n] for r in runs if n in r)["ed"] for n in names]
+    means = ["" if any(a is None for a in c) else f"**{100 * np.mean(c):.1f}**" for c in cols]
+    below = ["" if any(a is None for a in c) else str(sum(a < e for a, e in zip(c, eds))) for c in cols]
+    rows.append("| **mean** | " + " | ".join(means) + f" | {100 * np.mean(eds):.1f} | "
+                f"{100 * np.mean([next(r[n] for r in runs if n in r)['dtw'] for n in names]):.1f} |")
+    rows.append("| data sets below 1-NN ED | " + " | ".join(below) + " | | |")
     return "\n".join(rows)
 
 
@@ -202,8 +247,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--run-root", default=str(ROOT / "runs" / "tsbattery"), help="where the runs go")
     parser.add_argument("--baselines-from", default="", help="reuse the 1-NN figures of this results JSON (same "
                         "data, same code) instead of recomputing them (1-NN DTW on PLAID takes minutes)")
-    parser.add_argument("extra", nargs="*", help="extra flags for rnnkit train tsclass (after --)")
+    parser.add_argument("--compare", default="", help="comma-separated results JSONs (relative to benchmarks/ or "
+                        "absolute): print their accuracies side by side and exit")
+    parser.add_argument("extra", nargs="*", help="extra flags for rnnkit train tsclass (after --), e.g. -- --folds 3")
     args = parser.parse_args(argv)
+    if args.compare:
+        print(compare([HERE / p.strip() for p in args.compare.split(",") if p.strip()]))
+        return 0
     out = Path(args.out)
     results: dict[str, dict[str, Any]] = json.loads(out.read_text("utf-8")) if out.is_file() else {}
     if args.table_only:

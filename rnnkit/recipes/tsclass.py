@@ -30,8 +30,9 @@ validates on that stratified share, stops early (``--patience``) and keeps the
 best checkpoint (warned about when a class has fewer than 5 validation sequences).
 ``--folds K`` chooses the number of epochs by stratified K-fold cross-validation of the training
 set and then refits on all of it (:mod:`rnnkit.train.kfold`): each fold trains the fixed schedule's
-epochs on K-1 folds and validates on the held-out one every epoch; the epoch with the lowest mean
-validation loss over the folds, E*, is the refit's epoch count (cosine decay re-scaled to E* epochs).
+epochs on K-1 folds and validates on the held-out one every epoch; the best epoch of the validation
+curve averaged over the folds (``--fold-metric``: accuracy, ties to the lower loss; or loss), E*, is
+the refit's epoch count (cosine decay re-scaled to E* epochs, the last epoch kept).
 
 Outputs: test accuracy, macro precision/recall/F1 (and, for two classes, the
 positive class's, labelled as such), confusion matrix; a warning when one class
@@ -126,12 +127,13 @@ class Config(RunConfig):
                                     "decay) on all training data and keep the last epoch. > 0: this stratified "
                                     "share validates, stops early (--patience) and picks the checkpoint; only "
                                     "for large data (a class with < 5 validation examples warns)")
-    folds: int = opt(0, "0 (default): off. K >= 2: choose the number of epochs by stratified K-fold "
-                        "cross-validation of the training set (each fold trains the fixed schedule on K-1 folds, "
-                        "validating on the held-out fold every epoch; E* = the epoch of the lowest validation loss "
-                        "averaged over folds), then refit on all training data for E* epochs with the cosine decay "
-                        "re-scaled to E* epochs and keep the last; K is capped at the smallest class's count. Folds "
-                        "in RUN/folds/, choice in RUN/kfold.json; costs about K runs more")
+    folds: int = opt(0, "0 (default): off, the fixed schedule. K >= 2: choose the number of epochs by stratified "
+                        "K-fold cross-validation of the training set (each fold trains the fixed schedule's epochs "
+                        "on K-1 folds and validates on the held-out fold every epoch; E* = the best epoch of the "
+                        "validation curve averaged over the folds, see --fold-metric), then refit on all training "
+                        "data for E* epochs, the cosine decay re-scaled to E* epochs, and keep the last epoch; K is "
+                        "capped at the smallest class's count. Folds in RUN/folds/fold-k/, curves and choice in "
+                        "RUN/kfold.json and report.md; costs about K more runs")
     fold_metric: str = opt("acc", "--folds: the averaged validation curve whose best epoch is E*: acc (the highest "
                                   "mean accuracy; ties: the lower mean loss) or loss (the lowest mean loss)",
                            choices=("acc", "loss"))

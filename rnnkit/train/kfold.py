@@ -12,8 +12,9 @@ training example for validation once instead:
    held-out fold after every epoch. Each fold is an ordinary run of the :class:`~rnnkit.train.loop.Trainer`
    in ``RUN/folds/fold-<k>/`` (``config.json``, ``metrics.jsonl``, checkpoints, ``report.json``).
 3. **Choice.** The validation curves (every ``val_*`` metric: loss, accuracy ...) are averaged over the
-   folds epoch by epoch; the epoch count ``E*`` is the epoch of the best averaged monitored metric (the
-   recipe's ``monitor``: the lowest mean validation loss; ties go to the earliest epoch).
+   folds epoch by epoch; the epoch count ``E*`` is the epoch of the best averaged metric: the recipe's
+   option ``fold_metric`` when it has one (``acc``: the highest mean accuracy, ties to the lower mean
+   loss; ``loss``: the lowest mean loss), else its ``monitor``; remaining ties go to the earliest epoch.
 4. **Refit.** The recipe trains on all the training data for exactly ``E*`` epochs, its learning-rate
    schedule re-scaled to that length (cosine: from ``--lr`` to 0 over ``E*`` epochs' steps), keeps the
    last epoch and is tested. The refit is the run itself (``RUN/``), so ``rnnkit eval/predict/export RUN``
