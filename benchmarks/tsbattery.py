@@ -167,7 +167,8 @@ def run_rnnkit(name: str, run_dir: Path, extra: list[str], threads: int) -> dict
            "omp_wait_policy": env.get("OMP_WAIT_POLICY", "default"),
            "warnings": warns[:5], "epochs": report.get("epochs_completed")}
     if "kfold" in report:  # --folds K: the epoch count chosen on the folds, of how many each fold trained
-        out["kfold"] = {k: report["kfold"][k] for k in ("folds", "chosen_epochs", "fold_epochs", "best_by_other_metric")}
+        out["kfold"] = {k: report["kfold"][k]
+                        for k in ("folds", "chosen_epochs", "fold_epochs", "best_by_other_metric")}
     return out
 
 
@@ -201,7 +202,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         dtws.append(r["dtw"])
         rows.append(f"| {name} | {r['n_train']} / {r['n_test']} | {r['length']} | {r['channels']} | {r['classes']} | "
                     f"{100 * r['chance']:.1f} | {'' if acc is None else f'{100 * acc:.1f}'}{mark} | "
-                    f"{r.get('rnnkit', {}).get('wall_s', '')} s | {100 * r['ed']:.1f} | {100 * r['dtw']:.1f} | {pub_s} | "
+                    f"{r.get('rnnkit', {}).get('wall_s', '')} s | {100 * r['ed']:.1f} | {100 * r['dtw']:.1f} | "
+                    f"{pub_s} | "
                     f"{rocket} |")
     if accs and len(accs) == len(eds):
         rows.append(f"| **mean** | | | | | | **{100 * np.mean(accs):.1f}** | | {100 * np.mean(eds):.1f} | "

@@ -246,22 +246,14 @@ class KFoldTrainer:
                           log=lambda *a, **kw: log(f"fold {k}/{n}:", *a, **kw))
         return trainer.fit()
 
-    def fit(self) -> dict[str, Any]:
-        """Run the folds, choose the epoch count, refit on all the training data; return the refit's report.
+    def _choose(self, folds: list[tuple[np.ndarray, np.ndarray]],
+                fold_reports: list[dict[str, Any]]) -> tuple[int, dict[str, Any], str, str]:
+        """Average the folds' curves, choose ``E*``, log and save (``kfold.json``) the summary.
 
-        Raises:
-            Interrupted: on SIGINT/SIGTERM (a fold's or the refit's checkpoint was saved; ``--resume`` continues).
+        Returns:
+            ``(E*, summary for report.json, markdown table of the curves, the one-line choice)``.
         """
-        run_dir = self.run_dir
-        if not self.resume and ((run_dir / "folds").exists() or CheckpointDir(run_dir / "checkpoints").path("last")):
-            raise CheckpointError(f"rnnkit: {run_dir} already holds a run; pass --resume to continue it or choose "
-                                  "another --run-dir")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not self.resume or not (run_dir / "config.json").is_file():  # --resume finds the run during its folds
-            write_run_files(run_dir, self.recipe_cls(dataclasses.replace(self.cfg)))
-        folds = self._folds()
-        n = len(folds)
-        fold_reports = [self._run_fold(k + 1, n, fold) for k, fold in enumerate(folds)]
+        run_dir, n = self.run_dir, len(folds)
         records = [MetricsLog(run_dir / "folds" / f"fold-{k + 1}" / "metrics.jsonl").read() for k in range(n)]
         curves, note = fold_curves(records)
         monitor, mode = self.metric()
@@ -282,7 +274,8 @@ class KFoldTrainer:
                 f"to {chosen} epochs" + (f" ({note})" if note else ""))
         self.log("rnnkit: validation curves averaged over the folds (mean ± std):\n" + table)
         self.log(line)
-        summary = {"folds": n, "requested": self.k_requested, "monitor": monitor, "mode": mode, "chosen_epochs": chosen, "fold_epochs": total,
+        summary = {"folds": n, "requested": self.k_requested, "monitor": monitor, "mode": mode,
+                   "chosen_epochs": chosen, "fold_epochs": total,
                    "best_by_other_metric": alt, "note": self.note, "curve_note": note, "summary": rows,
                    "fold_dirs": [f"folds/fold-{k + 1}" for k in range(n)],
                    "fold_metrics": [f"folds/fold-{k + 1}/metrics.jsonl" for k in range(n)],
@@ -292,7 +285,24 @@ class KFoldTrainer:
         state.update(summary, curves={key: {"mean": means[key].tolist(), "std": np.nanstd(c, axis=0).tolist()}
                                       for key, c in curves.items()})
         atomic_write_json(run_dir / "kfold.json", _clean(state))
+        return chosen, summary, table, line
 
+    def fit(self) -> dict[str, Any]:
+        """Run the folds, choose the epoch count, refit on all the training data; return the refit's report.
+
+        Raises:
+            Interrupted: on SIGINT/SIGTERM (a fold's or the refit's checkpoint was saved; ``--resume`` continues).
+        """
+        run_dir = self.run_dir
+        if not self.resume and ((run_dir / "folds").exists() or CheckpointDir(run_dir / "checkpoints").path("last")):
+            raise CheckpointError(f"rnnkit: {run_dir} already holds a run; pass --resume to continue it or choose "
+                                  "another --run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not self.resume or not (run_dir / "config.json").is_file():  # --resume finds the run during its folds
+            write_run_files(run_dir, self.recipe_cls(dataclasses.replace(self.cfg)))
+        folds = self._folds()
+        fold_reports = [self._run_fold(k + 1, len(folds), fold) for k, fold in enumerate(folds)]
+        chosen, summary, table, line = self._choose(folds, fold_reports)
         recipe = self.recipe_cls(dataclasses.replace(self.cfg))
         recipe.refit_epochs = chosen
         self.log(f"rnnkit: refit on all the training data for {chosen} epochs in {run_dir}")

@@ -120,7 +120,8 @@ def test_resume_keeps_finished_folds_and_continues(kfold_run, data, capsys):
 
 def test_k_is_capped_by_the_smallest_class_with_a_message(data, tmp_path, capsys):
     seqs, labels = make_sequences(N_TRAIN)
-    keep = [i for i, lab in enumerate(labels) if lab != "flat"] + [i for i, lab in enumerate(labels) if lab == "flat"][:2]
+    flat = [i for i, lab in enumerate(labels) if lab == "flat"]
+    keep = [i for i, lab in enumerate(labels) if lab != "flat"] + flat[:2]
     write_ts(tmp_path / "few.ts", [seqs[i] for i in keep], [labels[i] for i in keep])
     args = ["train", "tsclass", "--data", str(tmp_path / "few.ts"), "--test-data", str(data / "test.ts"), *SMALL,
             "--run-dir", str(tmp_path / "r"), "--folds", "5", "--epochs", "3", "--fold-metric", "loss"]
