@@ -235,6 +235,11 @@ def compare(paths: list[Path]) -> str:
     rows.append("| **mean** | " + " | ".join(means) + f" | {100 * np.mean(eds):.1f} | "
                 f"{100 * np.mean([next(r[n] for r in runs if n in r)['dtw'] for n in names]):.1f} |")
     rows.append("| data sets below 1-NN ED | " + " | ".join(below) + " | | |")
+    common = [i for i in range(len(names)) if all(c[i] is not None for c in cols)]
+    if 0 < len(common) < len(names):  # a configuration not run on every data set: compare where all were run
+        rows.append(f"| mean of the {len(common)} data sets every column has | "
+                    + " | ".join(f"{100 * np.mean([c[i] for i in common]):.1f}" for c in cols)
+                    + f" | {100 * np.mean([eds[i] for i in common]):.1f} | |")
     return "\n".join(rows)
 
 
