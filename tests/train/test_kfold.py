@@ -77,3 +77,17 @@ def test_folds_of_unequal_length_are_averaged_over_the_common_epochs_and_said_so
     curves, note = fold_curves([_records([1.0, 0.5, 0.4], [0, 0, 0]), _records([1.0, 0.6], [0, 0])])
     assert curves["val_loss"].shape == (2, 2)
     assert note == "folds reached [3, 2] epochs; the curves are averaged over the first 2"
+
+
+def test_torchrun_and_recipes_without_folds_are_refused(monkeypatch, tmp_path):
+    from rnnkit.recipes.tsclass import TSClass
+    from rnnkit.recipes.sincos import SinCos
+    from rnnkit.train import kfold
+
+    cfg = TSClass.Config(folds=3)
+    monkeypatch.setattr(kfold.distributed, "world_size", lambda: 2)
+    with pytest.raises(UsageError, match=r"--folds runs in one process, not under torchrun \(2 processes\)"):
+        kfold.KFoldTrainer(TSClass, cfg, tmp_path)
+    monkeypatch.setattr(kfold.distributed, "world_size", lambda: 1)
+    with pytest.raises(UsageError, match="rnnkit train sincos: --folds is not supported by this recipe"):
+        kfold.KFoldTrainer(SinCos, cfg, tmp_path)
