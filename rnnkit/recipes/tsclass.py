@@ -105,10 +105,10 @@ Not tried (time): hidden size, layers, learning rate.
 
 protocol, round 2 (2026-12-03 12:14-13:17 UTC, same machine under heavier load): the epoch count chosen by
 stratified 3-fold cross-validation, then a refit on all training data (``--folds 3``, rnnkit.train.kfold),
-against the fixed schedule with the same seed, and the fixed schedule with another seed. E* / the folds'
-epochs in brackets. "loss" = ``--fold-metric loss`` on the same folds, run as its refit (``--epochs E*
---train-steps 0``, which is what the refit trains; on ACSF1 a real ``--folds 3 --fold-metric loss`` run gave
-the same 52.0). * = below 1-NN ED.
+against the fixed schedule with the same seed, and the fixed schedule with another seed. E* and the folds'
+epochs on the row below. "loss" = ``--fold-metric loss`` on the same folds, run as its refit (``--epochs E*
+--train-steps 0``, which is what the refit trains; on ACSF1 a real k-fold run choosing by loss, the first
+version of ``--folds``, gave the same 52.0). * = below 1-NN ED. Result files: benchmarks/tsbattery_variants/.
 
                        ACSF1 Arrow BasicM GunPt Italy  JV  OSULf PLAID UnitT
 fixed (default), seed 0  71.0  81.7 100.0  99.3  97.0  98.6  68.2  81.6  90.9   (mean 87.6)
@@ -121,8 +121,8 @@ fixed, --seed 1          76.0  69.7* 100.0 97.3  97.3  97.3  66.9  80.8  90.9   
 1-NN ED                  54.0  80.0  60.0  91.3  95.5  95.1  52.1  73.0  86.4   (mean 76.4)
 
 -> the fixed schedule stays the default: k-fold lost on the mean (84.0 and 80.0 vs 87.6, below 1-NN DTW's
-   84.9) and put ArrowHead (and, choosing by loss, ACSF1 and OSULeaf) below 1-NN ED. With 24 training series per fold and 12 held out, ArrowHead's averaged
-   accuracy curve still moves in steps of 1/36 and peaked by chance at epoch 151 (0.83; 0.78 at the end);
+   84.9) and put ArrowHead (and, choosing by loss, ACSF1 and OSULeaf) below 1-NN ED. With 24 training
+   series per fold and 12 held out, ArrowHead's averaged accuracy curve still moves in steps of 1/36 and peaked by chance at epoch 151 (0.83; 0.78 at the end);
    the refit trained 151 of 400 epochs and reached 54.3. The validation loss is worse as a criterion:
    it rises once the model grows confident while the accuracy still climbs (ACSF1: loss lowest at
    epoch 29, accuracy highest at 128; the refits give 52.0 and 73.0). Where the curves are flat
