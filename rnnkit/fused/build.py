@@ -59,7 +59,10 @@ def compiler() -> str:
 
 
 def _flags() -> list[str]:
-    flags = ["-O3", "-fopenmp-simd", "-fno-math-errno"]
+    # -fopenmp: at::parallel_for is a header template whose `#pragma omp parallel` is compiled into this
+    # library; without it every at::parallel_for here (the batch split of rowsplit.h, the pointwise
+    # passes of for_rows) runs on one thread. The GOMP symbols resolve to the libgomp torch loads.
+    flags = ["-O3", "-fopenmp", "-fno-math-errno"]
     if platform.machine().lower() in ("x86_64", "amd64") and platform.system() == "Linux":
         flags.append("-march=native")  # the features it resolves to are part of the name (target_features)
     return flags
