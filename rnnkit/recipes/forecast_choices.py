@@ -27,7 +27,8 @@ ETS (statsmodels, AIC over (A|Ad|N) trend x (A|N) season) averages 0.714 on the 
 """
 """The table of what was tried (kept as the sentiment recipe keeps its own)."""
 
-__all__ = ["GATE_T", "TEST_SHARE", "TUNING", "auto_transform", "gate_passes", "split_sizes"]
+__all__ = ["GATE_T", "TEST_SHARE", "TUNING", "WEIGHTS", "auto_transform", "choose_weight", "gate_passes",
+           "split_sizes"]
 
 TEST_SHARE = 0.10
 """For ``--data``: the test tail (and the validation stretch) each take about this share of the series."""
@@ -85,3 +86,30 @@ def gate_passes(gain: np.ndarray, t: float = GATE_T) -> bool:
     if len(gain) < 2 or gain.mean() <= 0:
         return False
     return bool(gain.mean() >= t * gain.std(ddof=1) / math.sqrt(len(gain)))
+
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""The shares of the network's correction that :func:`choose_weight` tries."""
+
+
+def choose_weight(actual: np.ndarray, base: np.ndarray, full: np.ndarray,
+                  weights: tuple[float, ...] = WEIGHTS, t: float = GATE_T) -> tuple[float, float]:
+    """The share ``w`` of the correction to forecast with, ``base + w (full - base)``, chosen on validation.
+
+    Args:
+        actual: validation truth ``(n,)``.
+        base: the base forecast there (seasonal naive) ``(n,)``.
+        full: the forecast with the whole correction ``(n,)``.
+
+    Returns:
+        ``(w, t_stat)``: the ``w`` in ``weights`` with the lowest validation MAE (the smaller on a tie),
+        or 0 when its gain over the base does not pass :func:`gate_passes`; ``t_stat`` is that gain's
+        mean over its standard error (0 when undefined).
+    """
+    actual, base, full = (np.asarray(v, dtype=np.float64) for v in (actual, base, full))
+    maes = [float(np.mean(np.abs(base + w * (full - base) - actual))) for w in weights]
+    w = weights[int(np.argmin(maes))]
+    gain = np.abs(base - actual) - np.abs(base + w * (full - base) - actual)
+    sd = gain.std(ddof=1) if len(gain) > 1 else 0.0
+    t_stat = float(gain.mean() / (sd / math.sqrt(len(gain)))) if sd > 0 else 0.0
+    return (w, t_stat) if w > 0 and gate_passes(gain, t) else (0.0, t_stat)
