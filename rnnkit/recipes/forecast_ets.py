@@ -2,8 +2,8 @@
 
 The network's forecast (gated, see :mod:`rnnkit.recipes.forecast`) is combined with two classical
 ones at every forecast point: **ETS** (exponential smoothing, statsmodels'
-``ExponentialSmoothing``; the form, additive / damped / no trend x additive / no season, chosen once
-by AIC on the training part, then refitted on the history before each forecast origin) and
+``ExponentialSmoothing``; the form, additive / damped additive / no trend x additive / no season,
+chosen once by AIC on the training part, then refitted on the history before each forecast origin) and
 **seasonal naive**. The forecast is the median of four values per point,
 
 .. math::
@@ -45,7 +45,7 @@ def _fit(a: np.ndarray, season: int, spec: dict[str, Any]) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter; a failed fit raises and is handled by the caller
         model = ExponentialSmoothing(np.asarray(a, dtype=np.float64), trend="add" if spec["trend"] else None,
-                                     damped_trend=bool(spec["trend"]),
+                                     damped_trend=bool(spec["trend"] and spec.get("damped", True)),
                                      seasonal="add" if spec["seasonal"] else None,
                                      seasonal_periods=season if spec["seasonal"] else None,
                                      initialization_method="estimated")
@@ -54,20 +54,22 @@ def _fit(a: np.ndarray, season: int, spec: dict[str, Any]) -> Any:
 
 def spec_name(spec: dict[str, Any]) -> str:
     """``ETS(A,Ad,A)``-style name of a form (error, trend, season)."""
-    return f"ETS(A,{'Ad' if spec['trend'] else 'N'},{'A' if spec['seasonal'] else 'N'})"
+    trend = ("Ad" if spec.get("damped", True) else "A") if spec["trend"] else "N"
+    return f"ETS(A,{trend},{'A' if spec['seasonal'] else 'N'})"
 
 
 def choose(a: np.ndarray, season: int) -> Optional[dict[str, Any]]:
     """The ETS form with the lowest AIC on ``a`` ``(N,)``; ``None`` when none can be fitted.
 
-    Candidates: damped additive trend or none, x additive season (when ``season > 1`` and ``a``
-    holds at least two seasons and two points) or none.
+    Candidates: additive trend, damped additive trend or none, x additive season (when
+    ``season > 1`` and ``a`` holds at least two seasons and two points) or none. (With damped trends
+    only, AIC picked no trend for weekly CO2, whose 52-step forecasts then missed the trend.)
     """
     seasonal = (False, True) if season > 1 and len(a) >= 2 * season + 2 else (False,)
     best, best_aic = None, math.inf
-    for trend in (False, True):
+    for trend, damped in ((False, False), (True, True), (True, False)):
         for seas in seasonal:
-            spec = {"trend": trend, "seasonal": seas}
+            spec = {"trend": trend, "damped": damped, "seasonal": seas}
             try:
                 aic = float(_fit(a, season, spec).aic)
             except Exception:  # noqa: BLE001 - a form that does not fit is left out; the others compete

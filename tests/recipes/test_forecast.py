@@ -82,7 +82,8 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
     ets = a["ets"]
     assert ets is not None and ets["seasonal"]  # a seasonal series: the seasonal form wins the AIC
-    fits = [ExponentialSmoothing(filled[:o + 1], trend="add" if ets["trend"] else None, damped_trend=ets["trend"],
+    read = recipe.y.astype(np.float64)  # the values as the run read them from the CSV (4 decimals)
+    fits = [ExponentialSmoothing(read[:o + 1], trend="add" if ets["trend"] else None, damped_trend=ets["damped"],
                                  seasonal="add", seasonal_periods=12, initialization_method="estimated").fit()
             for o in (175, 187)]
     ets_fc = np.concatenate([f.forecast(12) for f in fits])
@@ -91,7 +92,7 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     assert result["test"]["ets_mae"] == pytest.approx(np.abs(ets_fc - y[tail]).mean(), rel=1e-4)
     assert result["test"]["mae"] == pytest.approx(np.abs(combined - y[tail]).mean(), rel=1e-4)
     got = np.array([float(r["predicted"]) for r in read_rows(run / "forecasts.csv")])
-    assert np.abs(got - combined).max() < 1e-3  # the file holds the series to 4 decimals, y is unrounded
+    assert np.abs(got - combined).max() < 1e-4
 
     # predict: the 12 steps after the file's end, beside the seasonal-naive forecast
     assert main(["predict", str(run), "--input", str(tmp_path / "sales.csv")]) == 0

@@ -28,14 +28,15 @@ def test_choose_finds_the_season_and_rolling_refits():
     assert spec is not None and spec["seasonal"] and forecast_ets.spec_name(spec).endswith(",A)")
     fc = forecast_ets.rolling(a, [(71, 12), (83, 12)], 12, spec, "test")
     assert fc.shape == (24,) and np.abs(fc - a[72:]).mean() < 0.5 * np.abs(a[60:84] - a[72:]).mean() + 0.2
-    assert forecast_ets.choose(a[:20], 12) == {"trend": False, "seasonal": False} or \
-        not forecast_ets.choose(a[:20], 12)["seasonal"]  # under two seasons: no seasonal form is tried
+    assert not forecast_ets.choose(a[:20], 12)["seasonal"]  # under two seasons: no seasonal form is tried
+    trend = 0.3 * t + np.random.default_rng(2).normal(0, 0.2, 96)  # a straight trend: the undamped form
+    assert forecast_ets.spec_name(forecast_ets.choose(trend, 1)) == "ETS(A,A,N)"
 
 
 def test_failures_are_said_and_seasonal_naive_stands_in(monkeypatch, capsys):
     a = np.arange(40, dtype=float)
     monkeypatch.setattr(forecast_ets, "ets_forecast", lambda *args: None)
-    fc = forecast_ets.rolling(a, [(29, 4), (33, 4)], 4, {"trend": False, "seasonal": False}, "val")
+    fc = forecast_ets.rolling(a, [(29, 4), (33, 4)], 4, {"trend": False, "damped": False, "seasonal": False}, "val")
     assert fc.tolist() == [26.0, 27.0, 28.0, 29.0, 30.0, 31.0, 32.0, 33.0]  # a[o + 1 + h % 4 - 4]
     assert "ETS could not be fitted at 2 of 2 val origin(s): seasonal naive stands in" in capsys.readouterr().out
     monkeypatch.setattr(forecast_ets, "available", lambda: False)
