@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -45,9 +46,36 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from forecast_battery import BATTERY  # noqa: E402
 
-from rnnkit.recipes.forecast_choices import WEIGHTS, choose_weight, gate_passes  # noqa: E402
+from rnnkit.recipes.forecast_choices import GATE_T, gate_passes  # noqa: E402
 from rnnkit.recipes.forecast_ets import combine  # noqa: E402
 from rnnkit.recipes.forecast_metrics import mase_scale  # noqa: E402
+
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""The shares of the network's correction that :func:`choose_weight` tries."""
+
+
+def choose_weight(actual: np.ndarray, base: np.ndarray, full: np.ndarray,
+                  weights: tuple[float, ...] = WEIGHTS, t: float = GATE_T) -> tuple[float, float]:
+    """The share ``w`` of the correction to forecast with, ``base + w (full - base)``, chosen on validation.
+
+    Args:
+        actual: validation truth ``(n,)``.
+        base: the base forecast there (seasonal naive) ``(n,)``.
+        full: the forecast with the whole correction ``(n,)``.
+
+    Returns:
+        ``(w, t_stat)``: the ``w`` in ``weights`` with the lowest validation MAE (the smaller on a tie),
+        or 0 when its gain over the base does not pass :func:`gate_passes`; ``t_stat`` is that gain's
+        mean over its standard error (0 when undefined).
+    """
+    actual, base, full = (np.asarray(v, dtype=np.float64) for v in (actual, base, full))
+    maes = [float(np.mean(np.abs(base + w * (full - base) - actual))) for w in weights]
+    w = weights[int(np.argmin(maes))]
+    gain = np.abs(base - actual) - np.abs(base + w * (full - base) - actual)
+    sd = gain.std(ddof=1) if len(gain) > 1 else 0.0
+    t_stat = float(gain.mean() / (sd / math.sqrt(len(gain)))) if sd > 0 else 0.0
+    return (w, t_stat) if w > 0 and gate_passes(gain, t) else (0.0, t_stat)
 
 
 def raw_forecasts(name: str, seed: int, work: Path, extra: Dict[str, object]) -> dict:
