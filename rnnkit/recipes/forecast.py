@@ -57,9 +57,8 @@ from rnnkit.recipes import forecast_ets
 from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
 from rnnkit.recipes.forecast_choices import TEST_SHARE, auto_transform, gate_passes, split_sizes
 from rnnkit.recipes.forecast_metrics import mase_scale, point_metrics
-from rnnkit.recipes.forecast_output import metrics_table, write_forecasts_csv, write_prediction_csv
+from rnnkit.recipes.forecast_output import metrics_table, plot_test_tail, write_forecasts_csv, write_prediction_csv
 from rnnkit.recipes.models import RNNModel
-from rnnkit.train.plots import new_figure
 
 SEASONS = {"co2": 52, "airline": 12}
 TRANSFORMS = {"co2": "none", "airline": "log"}
@@ -381,20 +380,9 @@ class Forecast(Recipe):
     # ---- artefacts ------------------------------------------------------------------------------
     def finish(self, model: nn.Module, run_dir: Path, test_metrics: dict[str, float]) -> dict[str, Any]:
         r = self._rolling(model, "test")
-        pos, truth, fc, naive = r["pos"], r["actual"], r["predicted"], r["baseline"]
-        s = self.assets["season"]
-        fig = new_figure(10, 4)
-        ax = fig.subplots()
-        hist = np.arange(max(0, pos[0] - 3 * max(s, 8)), pos[0])
-        ax.plot(hist, self.y[hist], color="tab:gray", label="history")
-        ax.plot(pos, truth, color="black", label="truth (held-out tail)")
-        ax.plot(pos, fc, color="tab:blue", label=f"model (MAE {test_metrics['mae']:.3g})")
-        ax.plot(pos, naive, "--", color="tab:orange", label=f"seasonal naive (MAE {test_metrics['naive_mae']:.3g})")
-        ax.set_xlabel("time step")
-        ax.set_title(f"forecast ({self.cfg.data or self.cfg.dataset}), horizon {self.assets['horizon']}")
-        ax.legend(loc="upper left")
-        fig.tight_layout()
-        fig.savefig(run_dir / "forecast.png")
+        pos, s = r["pos"], self.assets["season"]
+        plot_test_tail(run_dir / "forecast.png", self.y, r, s, test_metrics,
+                       f"forecast ({self.cfg.data or self.cfg.dataset}), horizon {self.assets['horizon']}")
         write_forecasts_csv(run_dir / "forecasts.csv", r, self.times)
         beats = test_metrics["mae"] < test_metrics["naive_mae"]
         ets = self.assets.get("ets")

@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from rnnkit.data.timeindex import future_times
+from rnnkit.train.plots import new_figure
 
 METRICS = (("MAE", "mae"), ("RMSE", "rmse"), ("MSE", "mse"), ("MAPE %", "mape"), ("sMAPE %", "smape"),
            ("MASE", "mase"))
@@ -80,3 +81,21 @@ def write_prediction_csv(path: Path, n: int, forecast: np.ndarray, naive: np.nda
         for k in range(h):
             w.writerow(([future[k]] if future else []) + [n + k, k + 1, f"{forecast[k]:.6f}", f"{naive[k]:.6f}"])
     return note
+
+
+def plot_test_tail(path: Path, y: np.ndarray, r: dict[str, np.ndarray], season: int, m: dict[str, float],
+                   title: str) -> None:
+    """``forecast.png``: the history before the test tail, the truth, the forecast and seasonal naive."""
+    pos = r["pos"]
+    fig = new_figure(10, 4)
+    ax = fig.subplots()
+    hist = np.arange(max(0, pos[0] - 3 * max(season, 8)), pos[0])
+    ax.plot(hist, y[hist], color="tab:gray", label="history")
+    ax.plot(pos, r["actual"], color="black", label="truth (held-out tail)")
+    ax.plot(pos, r["predicted"], color="tab:blue", label=f"model (MAE {m['mae']:.3g})")
+    ax.plot(pos, r["baseline"], "--", color="tab:orange", label=f"seasonal naive (MAE {m['naive_mae']:.3g})")
+    ax.set_xlabel("time step")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
