@@ -58,8 +58,9 @@ class SchedulePace:
         log: where the one-off estimate goes.
     """
 
-    ESTIMATE_AFTER = 50
-    """Steps (at most; fewer when an epoch is shorter) timed before the estimate is printed."""
+    ESTIMATE_AFTER = 500
+    """Epochs shorter than this are timed whole, validation included, before the estimate is printed;
+    longer ones for their first 50 steps (validation then not counted)."""
 
     def __init__(self, total_steps: int, budget_min: float, *, cosine: Optional[Any] = None,
                  log: Callable[..., Any] = print) -> None:
@@ -125,7 +126,8 @@ class SchedulePace:
     def _estimate(self, step: int, t: float, steps_per_epoch: int) -> None:
         """Print once what the budget implies, after the first timed steps."""
         timed = step - self.first_step
-        if self.estimated or self.budget_s <= 0 or timed < min(self.ESTIMATE_AFTER, max(steps_per_epoch - 1, 1)):
+        whole = steps_per_epoch < self.ESTIMATE_AFTER  # a whole epoch and its validation lie between the readings
+        if self.estimated or self.budget_s <= 0 or timed < (steps_per_epoch if whole else 50):
             return
         self.estimated = True
         per_step = (t - self.t_first) / timed
@@ -135,8 +137,8 @@ class SchedulePace:
                 ("the cosine schedule is paced to end at the budget" if self.cosine else
                  "training will stop at the budget") if fit < left else
                 f"the {left:,} scheduled steps should fit (about {fit:,} would)")
-        self.log(f"time budget {self.budget_s / 60:g} min: {per_step:.3g} s per training step so far "
-                 f"(validation not counted), {what}")
+        how = "an epoch with its validation timed" if whole else "validation not counted"
+        self.log(f"time budget {self.budget_s / 60:g} min: {per_step:.3g} s per training step so far ({how}), {what}")
 
     def stop_note(self, step: int) -> str:
         """What the report says about the schedule when the budget stopped training."""

@@ -58,8 +58,8 @@ def test_cosine_schedule_ends_at_the_budget(tmp_path, clocked):
         report["stopped"]
     assert report["epochs_completed"] == 3 and "shortened" in (tmp_path / "run" / "report.md").read_text()
     estimate = [m for m in logs if m.startswith("time budget 1 min:")]
-    assert estimate == ["time budget 1 min: 3 s per training step so far (validation not counted), about 12 more "
-                        "steps fit, of the 72 scheduled: the cosine schedule is paced to end at the budget"]
+    assert estimate == ["time budget 1 min: 3 s per training step so far (an epoch with its validation timed), about "
+                        "11 more steps fit, of the 71 scheduled: the cosine schedule is paced to end at the budget"]
 
 
 def test_without_a_budget_the_schedule_is_torchs_cosine(tmp_path, clocked):
@@ -81,7 +81,7 @@ def test_a_budget_longer_than_the_run_changes_nothing_but_the_pace(tmp_path, clo
     trainer, report, logs = fit(tmp_path, epochs=2, time_budget=10.0)  # 16 steps of 3 s: 48 s of 600
     assert report["stopped"] == "completed 2 epochs" and len(lrs) == 16
     assert lrs == pytest.approx([cos((k - 1) / 16) for k in range(1, 17)], rel=1e-12, abs=1e-15)
-    assert any("the 8 scheduled steps should fit" in m for m in logs)
+    assert any("the 7 scheduled steps should fit (about 191 would)" in m for m in logs)
 
 
 def test_resume_spends_the_new_budget_on_the_rest_of_the_schedule(tmp_path, clocked):
