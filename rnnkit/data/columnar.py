@@ -42,7 +42,7 @@ __all__ = ["read_sequences_fast", "read_series_fast", "sequence_ids", "TABLES_DI
 TABLES_DIR = "tables"
 #: Bump when what is cached changes, so stale entries are ignored.
 TABLE_FORMAT = 1
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 100_000
 """Rows per pandas chunk (its Python string objects for the id and label columns are the bulk of a chunk)."""
 SCAN_BYTES = 1 << 22
 """Bytes per block of the pre-scan."""
@@ -325,7 +325,7 @@ def _parse_sequences(path: PathLike, header: List[str], features: List[str], id_
     strings = [id_column] + ([label_column] if label_column is not None else [])
     values = np.empty((count, len(features)), dtype=np.float32)
     times = np.empty(count if time_column is not None else 0, dtype=np.float64)
-    codes = np.empty(count, dtype=np.int64)
+    codes = np.empty(count, dtype=np.int32 if count < 2 ** 31 else np.int64)
     first_label: Dict[int, str] = {}
     ids: Dict[str, int] = {}
     ordered, at = True, 0
@@ -337,7 +337,7 @@ def _parse_sequences(path: PathLike, header: List[str], features: List[str], id_
             _finite_into(df, features, values[at:at + n])
             local, uniq = _codes(df, id_column)
             code = codes[at:at + n]
-            np.take(np.array([ids.setdefault(u, len(ids)) for u in uniq], dtype=np.int64), local, out=code)
+            np.take(np.array([ids.setdefault(u, len(ids)) for u in uniq], dtype=code.dtype), local, out=code)
             if time_column is not None:
                 _finite_into(df, [time_column], times[at:at + n, None])
             if ordered:
@@ -345,7 +345,7 @@ def _parse_sequences(path: PathLike, header: List[str], features: List[str], id_
                                     if time_column is not None else None)
             if label_column is not None:
                 lcode, labels = _codes(df, label_column)
-                for pair in np.unique(code * len(labels) + lcode).tolist():
+                for pair in np.unique(code.astype(np.int64) * len(labels) + lcode).tolist():
                     c, lb = divmod(pair, len(labels))
                     if first_label.setdefault(c, labels[lb]) != labels[lb]:
                         raise _Declined("a label changes within a sequence")
