@@ -313,22 +313,40 @@ def _checked_header(path: PathLike, encoding: str) -> Optional[List[str]]:
         last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
         return None
 
+class _Unordered(Exception):
+    """The rows are not in sequence order: parse again keeping every row's sequence code and time."""
+
+
 def _parse_sequences(path: PathLike, header: List[str], features: List[str], id_column: str,
                      label_column: Optional[str], time_column: Optional[str], encoding: str,
                      count: int) -> Dict[str, np.ndarray]:
     """Parse a long table into ``values`` ``(rows, C)`` float32 grouped by sequence, ``lengths``, ``ids``, ``labels``.
 
     Chunks are written into arrays preallocated for ``count`` (at least the number of rows): no list of
-    chunks to concatenate. The rows are put in sequence order (by first appearance, then
-    ``time_column``, stably) only when the file is not already in that order.
+    chunks to concatenate. A file already in sequence order (rows grouped by id in order of first
+    appearance, ``time_column`` ascending within each) keeps only the values; otherwise (found at the
+    first row out of order) it is parsed again keeping each row's sequence code and time, and sorted
+    (by first appearance, then ``time_column``, stably: the strict reader's order).
     """
+    try:
+        return _parse_pass(path, header, features, id_column, label_column, time_column, encoding, count, False)
+    except _Unordered:
+        return _parse_pass(path, header, features, id_column, label_column, time_column, encoding, count, True)
+
+
+def _parse_pass(path: PathLike, header: List[str], features: List[str], id_column: str,
+                label_column: Optional[str], time_column: Optional[str], encoding: str, count: int,
+                keep: bool) -> Dict[str, np.ndarray]:
+    """One parse (see :func:`_parse_sequences`); without ``keep``, raise :class:`_Unordered` at the first row out of order."""
     strings = [id_column] + ([label_column] if label_column is not None else [])
     values = np.empty((count, len(features)), dtype=np.float32)
-    times = np.empty(count if time_column is not None else 0, dtype=np.float64)
-    codes = np.empty(count, dtype=np.int32 if count < 2 ** 31 else np.int64)
+    code_dtype = np.int32 if count < 2 ** 31 else np.int64
+    times = np.empty(count if keep and time_column is not None else 0, dtype=np.float64)
+    codes = np.empty(count if keep else 0, dtype=code_dtype)
     first_label: Dict[int, str] = {}
     ids: Dict[str, int] = {}
-    ordered, at = True, 0
+    seen: List[np.ndarray] = []  # without keep: each chunk's codes with their row counts, for the lengths
+    prev_code, prev_time, at = np.zeros(0, code_dtype), np.zeros(0), 0
     with closing(_read_chunks(path, header, strings, encoding)) as chunks:
         for df in chunks:
             n = len(df)
@@ -336,13 +354,18 @@ def _parse_sequences(path: PathLike, header: List[str], features: List[str], id_
                 raise _Declined("more rows than lines")  # cannot happen; never write past the arrays
             _finite_into(df, features, values[at:at + n])
             local, uniq = _codes(df, id_column)
-            code = codes[at:at + n]
-            np.take(np.array([ids.setdefault(u, len(ids)) for u in uniq], dtype=code.dtype), local, out=code)
+            code = codes[at:at + n] if keep else np.empty(n, code_dtype)
+            np.take(np.array([ids.setdefault(u, len(ids)) for u in uniq], dtype=code_dtype), local, out=code)
+            time = None
             if time_column is not None:
-                _finite_into(df, [time_column], times[at:at + n, None])
-            if ordered:
-                ordered = _in_order(codes[max(0, at - 1):at + n], times[max(0, at - 1):at + n]
-                                    if time_column is not None else None)
+                time = times[at:at + n] if keep else np.empty(n)
+                _finite_into(df, [time_column], time[:, None])
+            if not keep:
+                if not _in_order(np.concatenate([prev_code, code]),
+                                 None if time is None else np.concatenate([prev_time, time])):
+                    raise _Unordered()
+                prev_code, prev_time = code[-1:], (time[-1:] if time is not None else prev_time)
+                seen.append(np.stack(np.unique(code, return_counts=True)))
             if label_column is not None:
                 lcode, labels = _codes(df, label_column)
                 for pair in np.unique(code.astype(np.int64) * len(labels) + lcode).tolist():
@@ -352,12 +375,16 @@ def _parse_sequences(path: PathLike, header: List[str], features: List[str], id_
             at += n
     if not ids:
         raise _Declined("no rows")
-    values, codes, times = values[:at], codes[:at], times[:at]
-    lengths = np.bincount(codes, minlength=len(ids))
-    if not ordered:
+    values = values[:at]
+    if keep:
+        codes, times = codes[:at], times[:at]
+        lengths = np.bincount(codes, minlength=len(ids))
         order = np.lexsort((times, codes)) if time_column is not None else np.argsort(codes, kind="stable")
         del times, codes
         values = values[order]
+    else:
+        both = np.concatenate(seen, axis=1)
+        lengths = np.bincount(both[0], weights=both[1], minlength=len(ids)).astype(np.int64)
     out = {"values": values, "lengths": lengths, "ids": np.array(list(ids), dtype=str)}
     if label_column is not None:
         out["labels"] = np.array([first_label[i] for i in range(len(ids))], dtype=str)
