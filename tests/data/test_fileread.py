@@ -78,3 +78,20 @@ def test_only_contiguous_memmap_views_get_a_reader(mapped):
     assert FileReader.of(mm[10:]).offset == 6 + 20
     with pytest.raises(IndexError, match=r"\[0, 50001\) must lie in \[0, 50000\]"):
         FileReader.of(mm).read(0, 50_001)
+
+
+def test_ddp_ranks_read_disjoint_stretches_of_a_mapped_file(tmp_path):
+    """As tests/data/test_batching.py's in-memory case, through pread: each rank keeps its own rows."""
+    from rnnkit.train.distributed import split_batch
+
+    np.arange(10_001, dtype=np.int64).tofile(tmp_path / "pos.bin")  # each id is its position
+    positions = TokenSpans(np.memmap(tmp_path / "pos.bin", dtype=np.int64, mode="r"), [(0, 10_001)])
+    assert positions.reader is not None
+    stream = TBPTTStream(positions, 8, 25)
+    seen = {0: set(), 1: set()}
+    for k in range(len(stream)):
+        for rank in (0, 1):
+            (x, _), _ = split_batch(stream[k], rank, 2)
+            seen[rank].update(x.flatten().tolist())
+    assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(8 * (10_000 // 8)))
+    assert max(seen[0]) < min(seen[1])
