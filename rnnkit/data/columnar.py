@@ -103,10 +103,10 @@ def _line_problem(buf: np.ndarray, fields: int, sep: int = 44) -> str:
 
 
 def _scan(path: PathLike, fields: int, sep: str = ",", lines: bool = True) -> Tuple[str, Tuple[int, int]]:
-    """One pass over the (decompressed) bytes: why the fast path must decline (or ``""``), and ``(lines, separators)``.
+    """One pass over the (decompressed) bytes: why the fast path must decline (or ``""``), and two counts.
 
-    ``lines`` is the number of ``\n`` plus one (at least the number of rows), ``separators`` the number
-    of separator bytes in the file.
+    The counts: the number of ``\n`` plus one (at least the number of rows) and the number of
+    separator bytes in the file.
 
     Always checked: a byte-order mark, quote characters, NUL bytes, carriage returns that do not end
     lines as ``\r\n``. With ``lines``, also every line's fields (:func:`_line_problem`); a caller that
@@ -226,31 +226,6 @@ def _read_chunks(path: PathLike, header: List[str], strings: Sequence[str], enco
         raise _Declined(f"pandas: {str(err)[:80]}") from None
 
 
-def _finite(df: Any, columns: Sequence[str]) -> np.ndarray:
-    """``df[columns]`` as float64 ``(n, len(columns))``; decline unless every value is a finite number."""
-    out = np.empty((len(df), len(columns)), dtype=np.float64)
-    for j, c in enumerate(columns):
-        col = df[c]
-        if col.dtype.kind not in "if":
-            raise _Declined(f"column {c!r} is not all numbers")
-        out[:, j] = col.to_numpy(dtype=np.float64)
-    if not np.isfinite(out).all():
-        raise _Declined("missing or non-finite values")
-    return out
-
-
-def _finite_into(df: Any, columns: Sequence[str], out: np.ndarray) -> None:
-    """``_finite(df, columns)`` written into ``out`` ``(n, len(columns))`` (cast to its dtype, as ``astype``)."""
-    for j, c in enumerate(columns):
-        col = df[c]
-        if col.dtype.kind not in "if":
-            raise _Declined(f"column {c!r} is not all numbers")
-        v = col.to_numpy(dtype=np.float64)
-        if not np.isfinite(v).all():
-            raise _Declined("missing or non-finite values")
-        out[:, j] = v
-
-
 def _codes(df: Any, column: str) -> Tuple[np.ndarray, List[str]]:
     """``column`` factorised after stripping: codes ``(n,)`` into the distinct stripped values (first-seen order).
 
@@ -275,7 +250,9 @@ def _text(df: Any, column: str) -> np.ndarray:
 
 def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: Any,
          fields: int, sep: str = ",", lines: bool = True) -> Optional[Dict[str, np.ndarray]]:
-    """Cached arrays for ``(path, kind, args)``, parsing with ``parse(line_count)`` on a miss; None when declined.
+    """Cached arrays for ``(path, kind, args)``, parsing with ``parse(counts)`` on a miss; None when declined.
+
+    ``counts``: :func:`_scan`'s line and separator counts.
 
     ``lines=False`` skips the pre-scan's per-line field count (see :func:`_scan`): only for a ``parse``
     that finds a short row itself (every column checked for a missing value).
@@ -313,94 +290,6 @@ def _checked_header(path: PathLike, encoding: str) -> Optional[List[str]]:
         last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
         return None
 
-class _Unordered(Exception):
-    """The rows are not in sequence order: parse again keeping every row's sequence code and time."""
-
-
-def _parse_sequences(path: PathLike, header: List[str], features: List[str], id_column: str,
-                     label_column: Optional[str], time_column: Optional[str], encoding: str,
-                     count: int) -> Dict[str, np.ndarray]:
-    """Parse a long table into ``values`` ``(rows, C)`` float32 grouped by sequence, ``lengths``, ``ids``, ``labels``.
-
-    Chunks are written into arrays preallocated for ``count`` (at least the number of rows): no list of
-    chunks to concatenate. A file already in sequence order (rows grouped by id in order of first
-    appearance, ``time_column`` ascending within each) keeps only the values; otherwise (found at the
-    first row out of order) it is parsed again keeping each row's sequence code and time, and sorted
-    (by first appearance, then ``time_column``, stably: the strict reader's order).
-    """
-    try:
-        return _parse_pass(path, header, features, id_column, label_column, time_column, encoding, count, False)
-    except _Unordered:
-        return _parse_pass(path, header, features, id_column, label_column, time_column, encoding, count, True)
-
-
-def _parse_pass(path: PathLike, header: List[str], features: List[str], id_column: str,
-                label_column: Optional[str], time_column: Optional[str], encoding: str, count: int,
-                keep: bool) -> Dict[str, np.ndarray]:
-    """One parse (see :func:`_parse_sequences`); without ``keep``, raise :class:`_Unordered` at the first row out of order."""
-    strings = [id_column] + ([label_column] if label_column is not None else [])
-    values = np.empty((count, len(features)), dtype=np.float32)
-    code_dtype = np.int32 if count < 2 ** 31 else np.int64
-    times = np.empty(count if keep and time_column is not None else 0, dtype=np.float64)
-    codes = np.empty(count if keep else 0, dtype=code_dtype)
-    first_label: Dict[int, str] = {}
-    ids: Dict[str, int] = {}
-    seen: List[np.ndarray] = []  # without keep: each chunk's codes with their row counts, for the lengths
-    prev_code, prev_time, at = np.zeros(0, code_dtype), np.zeros(0), 0
-    with closing(_read_chunks(path, header, strings, encoding)) as chunks:
-        for df in chunks:
-            n = len(df)
-            if at + n > count:
-                raise _Declined("more rows than lines")  # cannot happen; never write past the arrays
-            _finite_into(df, features, values[at:at + n])
-            local, uniq = _codes(df, id_column)
-            code = codes[at:at + n] if keep else np.empty(n, code_dtype)
-            np.take(np.array([ids.setdefault(u, len(ids)) for u in uniq], dtype=code_dtype), local, out=code)
-            time = None
-            if time_column is not None:
-                time = times[at:at + n] if keep else np.empty(n)
-                _finite_into(df, [time_column], time[:, None])
-            if not keep:
-                if not _in_order(np.concatenate([prev_code, code]),
-                                 None if time is None else np.concatenate([prev_time, time])):
-                    raise _Unordered()
-                prev_code, prev_time = code[-1:], (time[-1:] if time is not None else prev_time)
-                seen.append(np.stack(np.unique(code, return_counts=True)))
-            if label_column is not None:
-                lcode, labels = _codes(df, label_column)
-                for pair in np.unique(code.astype(np.int64) * len(labels) + lcode).tolist():
-                    c, lb = divmod(pair, len(labels))
-                    if first_label.setdefault(c, labels[lb]) != labels[lb]:
-                        raise _Declined("a label changes within a sequence")
-            at += n
-    if not ids:
-        raise _Declined("no rows")
-    values = values[:at]
-    if keep:
-        codes, times = codes[:at], times[:at]
-        lengths = np.bincount(codes, minlength=len(ids))
-        order = np.lexsort((times, codes)) if time_column is not None else np.argsort(codes, kind="stable")
-        del times, codes
-        values = values[order]
-    else:
-        both = np.concatenate(seen, axis=1)
-        lengths = np.bincount(both[0], weights=both[1], minlength=len(ids)).astype(np.int64)
-    out = {"values": values, "lengths": lengths, "ids": np.array(list(ids), dtype=str)}
-    if label_column is not None:
-        out["labels"] = np.array([first_label[i] for i in range(len(ids))], dtype=str)
-    return out
-
-
-def _in_order(codes: np.ndarray, times: Optional[np.ndarray]) -> bool:
-    """Whether rows with these sequence codes (and times) are already grouped by code, ascending, times ascending.
-
-    Then ``np.lexsort((times, codes))`` (``np.argsort(codes, kind="stable")`` without times) is the identity.
-    """
-    step = np.diff(codes)
-    if (step < 0).any():
-        return False
-    return times is None or bool(((step > 0) | (np.diff(times) >= 0)).all())
-
 
 def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[str],
                         feature_columns: Optional[Sequence[str]] = None, *, time_column: Optional[str] = None,
@@ -422,7 +311,9 @@ def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[s
     def parse(counts: Tuple[int, int]) -> Dict[str, np.ndarray]:
         if not features or any(c not in header for c in special + features) or set(features) & set(special):
             raise _Declined("columns")
-        out = _parse_sequences(path, header, features, id_column, label_column, time_column, encoding, counts[0])
+        from rnnkit.data.columnar_parse import parse_sequences
+
+        out = parse_sequences(path, header, features, id_column, label_column, time_column, encoding, counts[0])
         if every_column and counts[1] != (len(header) - 1) * (len(out["values"]) + 1):
             # no short row (each leaves a missing value, refused above), so a row has more fields than the header
             # (pandas reads a first row's extra leading fields as an index instead of refusing it)
