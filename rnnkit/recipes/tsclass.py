@@ -52,7 +52,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
+from rnnkit.recipes.base import Recipe, RunConfig, opt
 from rnnkit.recipes.models import RNNModel, SeriesClassifier
 from rnnkit.recipes.sentiment import write_predictions
 from rnnkit.data.seriesnorm import channel_stats, normalise, resolve_mode  # noqa: F401 (normalise: tstune)
@@ -339,26 +339,31 @@ class TSClass(Recipe):
             cfg.epochs = epochs
 
     def _tensors(self, seqs: Sequence[np.ndarray], y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Normalised, zero-padded ``(N, T_max, C)`` inputs (NaN -> 0), lengths ``(N,)``, labels."""
-        from rnnkit.data.batching import pad_sequences
+        """Normalised, zero-padded ``(N, T_max, C)`` inputs (NaN -> 0), lengths ``(N,)``, labels.
+
+        Written straight into one preallocated array (:func:`rnnkit.data.seriesbatches.pad_normalised`).
+        """
+        from rnnkit.data.seriesbatches import pad_normalised
 
         channels = self.assets["channels"]
         if seqs and seqs[0].shape[1] != channels:
             raise ValueError(f"tsclass: sequences must have {channels} channels (as in training), "
                              f"got {seqs[0].shape[1]}")
         mode = self.assets.get("normalize", "channel")
-        scaled = [torch.from_numpy(normalise(s, mode, self.assets["mean"], self.assets["std"])) for s in seqs]
-        x, lengths = pad_sequences(scaled, padding_value=0.0, dtype=torch.float32) if scaled else \
-            (torch.zeros(0, 1, channels), torch.zeros(0, dtype=torch.long))
+        x, lengths = pad_normalised(seqs, mode, self.assets["mean"], self.assets["std"], channels)
         return x, lengths, y
 
     def train_batches(self, epoch: int) -> Sequence[tuple[Tensor, Tensor, Tensor]]:
+        """This epoch's shuffled batches, each built when indexed, with ``--noise`` drawn per batch.
+
+        Batch ``k``'s noise comes from ``(--seed, epoch, k)`` alone (:class:`~rnnkit.data.seriesbatches.NoisyBatches`),
+        so ``--resume`` at batch ``k`` sees the same inputs, and no noisy copy of the training set is made.
+        """
+        from rnnkit.data.seriesbatches import NoisyBatches
+
         x, lengths, y = self.splits["train"]
-        if self.cfg.noise > 0:
-            valid = (torch.arange(x.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)
-            noise = torch.randn(x.shape, generator=self.epoch_generator(epoch, stream=1))
-            x = x + self.cfg.noise * noise * valid
-        return shuffled_batches((x, lengths, y), self.cfg.batch_size, self.epoch_generator(epoch))
+        order = torch.randperm(len(y), generator=self.epoch_generator(epoch))
+        return NoisyBatches(x, lengths, y, self.cfg.batch_size, order, self.cfg.noise, self.cfg.seed, epoch)
 
     # ---- model ----------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
