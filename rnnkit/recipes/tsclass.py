@@ -191,7 +191,8 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
         FileNotFoundError: no such file.
         ValueError: unreadable data or, with ``need_labels``, no labels.
     """
-    from rnnkit.data.errors import decode_file, option_spelling
+    from rnnkit.data.csvhead import csv_distinct, csv_header
+    from rnnkit.data.errors import option_spelling
     from rnnkit.data.files import read_sequences_csv, read_ts_file
 
     if not path.is_file():
@@ -206,8 +207,7 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
             names = features or [f"dim_{k}" for k in range(seqs[0].shape[1] if seqs else 0)]
             ids = [str(i) for i in range(len(seqs))]
         else:
-            text = decode_file(path)  # .gz too; names the file on a decoding error
-            header = [h.strip() for h in next(csv.reader(io.StringIO(text)), [])]
+            header = csv_header(path)  # .gz too; decode_file's errors (a stream: not the whole text in memory)
             label_col = cfg.label_column if (need_labels or cfg.label_column in header) else None
             if features is None and cfg.feature_columns:
                 features = [c.strip() for c in cfg.feature_columns.split(",") if c.strip()]
@@ -219,8 +219,7 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
             from rnnkit.data.columnar import sequence_ids
             ids = sequence_ids(path, cfg.id_column)  # the fast reader's, when it read this file; else one pass:
             if ids is None:
-                ids = list(dict.fromkeys(row[cfg.id_column].strip() for row in csv.DictReader(io.StringIO(text))
-                                         if (row.get(cfg.id_column) or "").strip()))
+                ids = csv_distinct(path, cfg.id_column)
     if not seqs:
         raise ValueError(f"tsclass: {path} holds no sequences")
     if need_labels and labels is None:
