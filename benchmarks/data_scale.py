@@ -16,14 +16,17 @@ torch included) that starts the clock before importing anything:
   Also ``RssFile``: the memory-mapped pages counted in the peak (page cache, shared, reclaimable);
 * ``read_text``: ``Path.read_text()`` of the same file (what the previous in-memory path started with);
 * ``tsclass first`` / ``cached``: ``TSClass.load_data()`` etc. for ``--data FILE --id-column seq_id
-  --time-column t``, first and cached run; beside ``pandas.read_csv`` of the same file;
+  --time-column t``, first and cached run, then the test split's evaluation (peak RSS to the first
+  step, and after it); beside ``pandas.read_csv`` of the same file, and the same runs on a
+  40,000-row file (1.4 MB, cached like the large ones; interpreter, torch, pandas and the model with next to no data: the peaks above
+  it are what the data costs, compared with the float32 features' size);
 Times are from the process start (imports included): "data ready" after ``load_data()``, "first
 step" after the first backward (which includes loading rnnkit's compiled core).
 
 * ``--baseline MB``: the previous paths on inputs up to MB megabytes: charlm's whole text in memory
   (read, vocabulary, encode), tables through the strict reader alone (``RNNKIT_FAST_TABLES=0``);
 * ``--torchrun``: ``torchrun --nproc-per-node 2 -m rnnkit train charlm --text FILE --max-steps 3``
-  on each corpus; each rank's peak RSS.
+  on each corpus; each rank's peak RSS, and its ``RssAnon`` / ``RssFile`` at exit.
 
 Usage::
 
@@ -103,7 +106,13 @@ def child(kind: str, path: str, t0: float) -> dict[str, Any]:
     batch = recipe.train_batches(0)[0]
     loss, _ = recipe.training_loss(model, batch, None)
     loss.backward()
-    return {"seconds": time.perf_counter() - t0, "data_seconds": t_data, **_rss()}
+    out = {"seconds": time.perf_counter() - t0, "data_seconds": t_data, **_rss()}
+    if kind == "tsclass":  # then the test split's evaluation (256 sequences at a time), as at the end of a run
+        model.eval()
+        with torch.no_grad():
+            recipe.evaluate(model, "test")
+        out["eval_peak_rss_mb"] = _rss()["peak_rss_mb"]
+    return out
 
 
 def run_child(kind: str, path: Path, cache: Path) -> dict[str, Any]:
@@ -179,6 +188,14 @@ def make_csv(path: Path, rows: int, steps: int = 200) -> None:
 
 
 # ---- the table ----------------------------------------------------------------------------------
+SMALL_ROWS = 40_000
+
+
+def _peaks(r: dict[str, Any]) -> str:
+    """Peak RSS to the first step, and after the test evaluation when measured."""
+    return f"{r['peak_rss_mb']:.0f}" + (f", {r['eval_peak_rss_mb']:.0f}" if "eval_peak_rss_mb" in r else "")
+
+
 def fmt(r: Optional[dict[str, Any]]) -> str:
     return "-" if r is None else f"{r['data_seconds']:.1f} / {r['seconds']:.1f}"
 
@@ -229,11 +246,25 @@ def main() -> None:
                 lines.append(f"| `charlm --text`, before | {mb:g} MB | whole text in memory | "
                              f"{before['data_seconds']:.1f} / - | - | {before['peak_rss_mb']:.0f} / - | | |")
             if ddp:
-                lines.append(f"| torchrun 2 ranks | {mb:g} MB | per-rank peak RSS | | | "
-                             + " / ".join(f"{r['peak_rss_mb']:.0f}" for r in ddp) + " | | |")
+                lines.append(f"| torchrun 2 ranks | {mb:g} MB | per-rank peak RSS (RssAnon, RssFile at exit) | | | "
+                             + " / ".join(f"{r['peak_rss_mb']:.0f} ({r.get('RssAnon', 0):.0f}, {r.get('RssFile', 0):.0f})"
+                                          for r in ddp) + " | | |")
             path.unlink()
             shutil.rmtree(cache, ignore_errors=True)
-        for rows in [int(float(x)) for x in args.csv_rows.split(",") if x.strip() and float(x) > 0]:
+        csv_rows = [int(float(x)) for x in args.csv_rows.split(",") if x.strip() and float(x) > 0]
+        small = None
+        if csv_rows:  # the same run on 40,000 rows: interpreter, torch, pandas and the model, next to no data
+            path = work / "ts-small.csv"
+            make_csv(path, SMALL_ROWS)
+            cache = work / "cache-csv-small"
+            small = {"first": run_child("tsclass", path, cache), "cached": run_child("tsclass", path, cache)}
+            print(json.dumps({"input": "csv", "rows": SMALL_ROWS, **small}), flush=True)
+            lines.append(f"| `tsclass --data`, libraries + model | {SMALL_ROWS:,} rows | pandas C parser + .npy cache | "
+                         f"{fmt(small['first'])} | {fmt(small['cached'])} | {_peaks(small['first'])} / "
+                         f"{_peaks(small['cached'])} | - | - |")
+            path.unlink()
+            shutil.rmtree(cache, ignore_errors=True)
+        for rows in csv_rows:
             path = work / f"ts-{rows}.csv"
             make_csv(path, rows)
             size = path.stat().st_size / 1e6
@@ -243,13 +274,18 @@ def main() -> None:
             ref = run_child("pandas", path, cache)
             before = run_child("tsclass-strict", path, cache) if args.baseline and size <= args.baseline else None
             row = {"input": "csv", "rows": rows, "mb": size, "first": first, "cached": cached, "reference": ref,
-                   "numeric_mb": rows * 3 * 4 / 1e6, "strict": before}
+                   "numeric_mb": rows * 3 * 4 / 1e6, "strict": before, "small": small}
             results.append(row)
             print(json.dumps(row), flush=True)
             lines.append(f"| `tsclass --data` | {rows / 1e6:g} M rows, {size:.0f} MB ({rows * 12 / 1e6:.0f} MB "
                          f"float32 features) | pandas C parser + .npy cache | {fmt(first)} | {fmt(cached)} | "
-                         f"{first['peak_rss_mb']:.0f} / {cached['peak_rss_mb']:.0f} | - | "
+                         f"{_peaks(first)} / {_peaks(cached)} | - | "
                          f"`pandas.read_csv`: {ref['seconds']:.1f}, {ref['peak_rss_mb']:.0f} |")
+            if small:
+                over = [r[k] - small[w][k] for w, r in (("first", first), ("cached", cached))
+                        for k in ("peak_rss_mb", "eval_peak_rss_mb")]
+                lines.append(f"| above libraries + model | | | | | {over[0]:.0f}, {over[1]:.0f} / {over[2]:.0f}, "
+                             f"{over[3]:.0f} = {max(over) / (rows * 12 / 1e6):.1f}x the float32 features | | |")
             if before:
                 lines.append(f"| `tsclass --data`, before | {rows / 1e6:g} M rows | strict reader "
                              f"(`RNNKIT_FAST_TABLES=0`) | {fmt(before)} | - | {before['peak_rss_mb']:.0f} / - | | |")

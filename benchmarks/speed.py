@@ -223,15 +223,23 @@ def environment(values: dict[str, str]) -> Any:
                 os.environ[k] = v
 
 
-def twins(impls: list[Impl], suffix: str, env: dict[str, str]) -> list[Impl]:
-    """After each rnnkit row, the same row run with ``env`` set (named ``<row><suffix>``)."""
+def twins(impls: list[Impl], variants: list[tuple[str, dict[str, str]]]) -> list[Impl]:
+    """After each rnnkit row, the same row once per variant (suffix, env), each with only its own ``env``
+    set (named ``<row><suffix>``; variants are not combined).
+
+    A twin runs right after a run of the same layer, while the first row of a layer runs after another
+    implementation: that first row is 5-20% slower (a no-op twin, ``--twin RNNKIT_NOOP=1``, measured
+    S1 GRU 10.4 vs 9.2 ms), so compare twins with twins (e.g. ``--twin X=0 --twin X=1``), not with the
+    first row.
+    """
     out: list[Impl] = []
-    note = ", ".join(f"{k}={v}" for k, v in env.items())
     for impl in impls:
         out.append(impl)
         if impl.rnnkit_cell and impl.build is not None:
-            out.append(Impl(impl.name + suffix, impl.family, impl.build, impl.lengths, True,
-                            impl.note + ", " + note, env={**impl.env, **env}))
+            for suffix, env in variants:
+                note = ", ".join(f"{k}={v}" for k, v in env.items())
+                out.append(Impl(impl.name + suffix, impl.family, impl.build, impl.lengths, True,
+                                impl.note + ", " + note, env={**impl.env, **env}))
     return out
 
 
@@ -320,7 +328,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
                    help="add each rnnkit row again with this environment variable set around its runs, e.g. "
                         "RNNKIT_WORKSPACE_MB=0 (buffer pool off), RNNKIT_ONEDNN_GEMM=0 (GEMMs on at::mm) or "
                         "RNNKIT_PACKED_GEMM=0 (no MKL packed step GEMMs); "
-                        "repeatable")
+                        "repeatable: one twin per option, each with only its own variable set")
     p.add_argument("--json", default="", help="write the results here")
     p.add_argument("--markdown", default="", help="also write the markdown table to this file")
     args = p.parse_args(argv)
@@ -349,11 +357,14 @@ def main(argv: Optional[list[str]] = None) -> dict:
         if unknown:
             p.error(f"unknown --impl {unknown}; choose from {[i.name for i in impls]}")
         impls = [i for i in impls if i.name in wanted or i.name == "torch"]
+    variants = []
     for twin in args.twin:
         name, sep, value = twin.partition("=")
         if not name or not sep:
             p.error(f"--twin takes NAME=VALUE, got {twin!r}")
-        impls = twins(impls, f"-{name.lower()}-{value}", {name: value})
+        variants.append((f"-{name.lower()}-{value}", {name: value}))
+    if variants:
+        impls = twins(impls, variants)
     for s in shapes:
         if s not in SHAPES:
             p.error(f"unknown shape {s!r}; choose from {list(SHAPES)}")

@@ -42,7 +42,10 @@ __all__ = ["read_sequences_fast", "read_series_fast", "sequence_ids", "TABLES_DI
 TABLES_DIR = "tables"
 #: Bump when what is cached changes, so stale entries are ignored.
 TABLE_FORMAT = 1
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 100_000
+"""Rows per pandas chunk (its Python string objects for the id and label columns are the bulk of a chunk)."""
+SCAN_BYTES = 1 << 22
+"""Bytes per block of the pre-scan."""
 CACHE_MIN_BYTES = 1 << 20
 """Files smaller than this are parsed every time (parsing them is quicker than hashing and mapping)."""
 _MISSING = ("", "na", "nan", "null", "none", "?")
@@ -99,35 +102,44 @@ def _line_problem(buf: np.ndarray, fields: int, sep: int = 44) -> str:
     return ""
 
 
-def _scan(path: PathLike, fields: int, sep: str = ",") -> str:
-    """One pass over the (decompressed) bytes: why the fast path must decline, or ``""``."""
-    cr = crlf = 0
-    carry = b""
-    first = True
+def _scan(path: PathLike, fields: int, sep: str = ",", lines: bool = True) -> Tuple[str, Tuple[int, int]]:
+    """One pass over the (decompressed) bytes: why the fast path must decline (or ``""``), and two counts.
+
+    The counts: the number of ``\n`` plus one (at least the number of rows) and the number of
+    separator bytes in the file.
+
+    Always checked: a byte-order mark, quote characters, NUL bytes, carriage returns that do not end
+    lines as ``\r\n``. With ``lines``, also every line's fields (:func:`_line_problem`); a caller that
+    checks every column of every row for missing values (a short row leaves one) can skip that.
+    """
+    cr = crlf = newlines = seps = 0
+    carry = last = b""
+    sep_byte = sep.encode("ascii")
     with _open_bytes(path) as fh:
         while True:
-            block = fh.read(1 << 24)
-            data = carry + block
-            if first:
-                first = False
-                if data.startswith(codecs.BOM_UTF8):
-                    return "a byte-order mark"
+            block = fh.read(SCAN_BYTES)
+            if not last and block.startswith(codecs.BOM_UTF8):
+                return "a byte-order mark", (0, 0)
             if b'"' in block:
-                return "quote characters"
+                return "quote characters", (0, 0)
             if b"\x00" in block:
-                return "a NUL byte"
-            if not block:
-                data = data + b"\n" if data else data
-            cut = data.rfind(b"\n") + 1
-            lines, carry = data[:cut], data[cut:]
-            cr += lines.count(b"\r")
-            crlf += lines.count(b"\r\n")
-            why = _line_problem(np.frombuffer(lines, dtype=np.uint8), fields, ord(sep)) if lines else ""
-            if why:
-                return why
+                return "a NUL byte", (0, 0)
+            newlines += block.count(b"\n")
+            seps += block.count(sep_byte)
+            if b"\r" in block:
+                cr += block.count(b"\r")
+                crlf += (last + block).count(b"\r\n")  # a \r\n may straddle two blocks
+            last = block[-1:] or last
+            if lines:
+                data = carry + block if block else (carry + b"\n" if carry else b"")
+                cut = data.rfind(b"\n") + 1
+                done, carry = data[:cut], data[cut:]
+                why = _line_problem(np.frombuffer(done, dtype=np.uint8), fields, ord(sep)) if done else ""
+                if why:
+                    return why, (0, 0)
             if not block:
                 break
-    return "" if cr == crlf else "carriage returns that do not end lines as \\r\\n"
+    return ("" if cr == crlf else "carriage returns that do not end lines as \\r\\n"), (newlines + 1, seps)
 
 
 def _digest(path: PathLike, *extra: object) -> str:
@@ -191,6 +203,8 @@ def _header(path: PathLike, encoding: str, sep: str = ",") -> List[str]:
                 if "" in names or len(set(names)) != len(names):
                     raise _Declined("empty or duplicate column names")
                 return names
+            if sep in line:  # pandas would take it for the header; the strict reader skips it
+                raise _Declined("a line of only separators before the header")
     raise _Declined("no header")
 
 
@@ -210,19 +224,6 @@ def _read_chunks(path: PathLike, header: List[str], strings: Sequence[str], enco
             yield from reader
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise _Declined(f"pandas: {str(err)[:80]}") from None
-
-
-def _finite(df: Any, columns: Sequence[str]) -> np.ndarray:
-    """``df[columns]`` as float64 ``(n, len(columns))``; decline unless every value is a finite number."""
-    out = np.empty((len(df), len(columns)), dtype=np.float64)
-    for j, c in enumerate(columns):
-        col = df[c]
-        if col.dtype.kind not in "if":
-            raise _Declined(f"column {c!r} is not all numbers")
-        out[:, j] = col.to_numpy(dtype=np.float64)
-    if not np.isfinite(out).all():
-        raise _Declined("missing or non-finite values")
-    return out
 
 
 def _codes(df: Any, column: str) -> Tuple[np.ndarray, List[str]]:
@@ -248,8 +249,14 @@ def _text(df: Any, column: str) -> np.ndarray:
 
 
 def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: Any,
-         fields: int, sep: str = ",") -> Optional[Dict[str, np.ndarray]]:
-    """Cached arrays for ``(path, kind, args)``, parsing with ``parse()`` on a miss; None when declined."""
+         fields: int, sep: str = ",", lines: bool = True) -> Optional[Dict[str, np.ndarray]]:
+    """Cached arrays for ``(path, kind, args)``, parsing with ``parse(counts)`` on a miss; None when declined.
+
+    ``counts``: :func:`_scan`'s line and separator counts.
+
+    ``lines=False`` skips the pre-scan's per-line field count (see :func:`_scan`): only for a ``parse``
+    that finds a short row itself (every column checked for a missing value).
+    """
     global last_read
     try:
         folder = None
@@ -259,10 +266,10 @@ def _run(path: PathLike, kind: str, args: tuple, names: Sequence[str], parse: An
             if found is not None:
                 last_read = {"path": str(path), "status": "cached", "why": "", "folder": str(folder)}
                 return found
-        why = _scan(path, fields, sep)
+        why, counts = _scan(path, fields, sep, lines)
         if why:
             raise _Declined(why)
-        arrays = parse()
+        arrays = parse(counts)
         if folder is not None:
             _save(folder, arrays, {"reader": kind, "source": os.path.abspath(path), "args": [repr(a) for a in args]})
         last_read = {"path": str(path), "status": "parsed", "why": "", "folder": str(folder or "")}
@@ -283,6 +290,7 @@ def _checked_header(path: PathLike, encoding: str) -> Optional[List[str]]:
         last_read = {"path": str(path), "status": "declined", "why": str(err), "folder": ""}
         return None
 
+
 def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[str],
                         feature_columns: Optional[Sequence[str]] = None, *, time_column: Optional[str] = None,
                         encoding: str = "utf-8") -> Optional[Tuple[List[np.ndarray], Optional[np.ndarray]]]:
@@ -298,39 +306,22 @@ def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[s
     special = [c for c in (id_column, label_column, time_column) if c is not None]
     features = list(feature_columns) if feature_columns is not None else [c for c in header if c not in special]
     args = (id_column, label_column, tuple(features), time_column, encoding)
+    every_column = set(header) <= set(special) | set(features)  # then a short row leaves a missing value: no line scan
 
-    def parse() -> Dict[str, np.ndarray]:
+    def parse(counts: Tuple[int, int]) -> Dict[str, np.ndarray]:
         if not features or any(c not in header for c in special + features) or set(features) & set(special):
             raise _Declined("columns")
-        strings = [id_column] + ([label_column] if label_column is not None else [])
-        codes, values, times, first_label, ids = [], [], [], {}, {}
-        with closing(_read_chunks(path, header, strings, encoding)) as chunks:
-            for df in chunks:
-                values.append(_finite(df, features).astype(np.float32))
-                if time_column is not None:
-                    times.append(_finite(df, [time_column])[:, 0])
-                local, uniq = _codes(df, id_column)
-                code = np.array([ids.setdefault(u, len(ids)) for u in uniq], dtype=np.int64)[local]
-                codes.append(code)
-                if label_column is not None:
-                    lcode, labels = _codes(df, label_column)
-                    for pair in np.unique(code * len(labels) + lcode).tolist():
-                        c, lb = divmod(pair, len(labels))
-                        if first_label.setdefault(c, labels[lb]) != labels[lb]:
-                            raise _Declined("a label changes within a sequence")
-        if not ids:
-            raise _Declined("no rows")
-        code = np.concatenate(codes)
-        order = np.lexsort((np.concatenate(times), code)) if time_column is not None else \
-            np.argsort(code, kind="stable")
-        out = {"values": np.concatenate(values)[order], "lengths": np.bincount(code, minlength=len(ids)),
-               "ids": np.array(list(ids), dtype=str)}
-        if label_column is not None:
-            out["labels"] = np.array([first_label[i] for i in range(len(ids))], dtype=str)
+        from rnnkit.data.columnar_parse import parse_sequences
+
+        out = parse_sequences(path, header, features, id_column, label_column, time_column, encoding, counts[0])
+        if every_column and counts[1] != (len(header) - 1) * (len(out["values"]) + 1):
+            # no short row (each leaves a missing value, refused above), so a row has more fields than the header
+            # (pandas reads a first row's extra leading fields as an index instead of refusing it)
+            raise _Declined("rows with a different number of fields than the header")
         return out
 
     names = ["values", "lengths", "ids"] + (["labels"] if label_column is not None else [])
-    arrays = _run(path, "sequences", args, names, parse, len(header))
+    arrays = _run(path, "sequences", args, names, parse, len(header), lines=not every_column)
     if arrays is None:
         return None
     bounds = np.concatenate([[0], np.cumsum(arrays["lengths"])])
@@ -358,7 +349,7 @@ def read_series_fast(path: PathLike, column: Optional[str] = None, *, interpolat
     col = column if column is not None else (header[0] if len(header) == 1 else None)
     args = (col, bool(interpolate_missing), encoding)
 
-    def parse() -> Dict[str, np.ndarray]:
+    def parse(counts: Tuple[int, int]) -> Dict[str, np.ndarray]:  # noqa: ARG001 (scan counts, unused)
         if col is None or col not in header:
             raise _Declined("columns")
         parts = []

@@ -52,7 +52,7 @@ def read_labelled_fast(path: PathLike, text_column: str, label_column: str, *, f
         return None
     args = (text_column, label_column, sep, codecs.lookup(encoding).name)
 
-    def parse() -> Dict[str, np.ndarray]:
+    def parse(counts: Tuple[int, int]) -> Dict[str, np.ndarray]:  # noqa: ARG001 (scan counts, unused)
         if text_column not in header or label_column not in header or text_column == label_column:
             raise columnar._Declined("columns")
         texts: List[str] = []

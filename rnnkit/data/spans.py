@@ -4,7 +4,9 @@ The train / validation / test parts of a corpus are blocks of one token file.
 :class:`TokenSpans` presents the concatenation of such blocks as one
 sequence without copying it: position ``p`` of the sequence is found by a
 binary search over the spans' cumulative lengths, so a batch of windows reads
-only its own ``B x T`` tokens from the memory map.
+only its own ``B x T`` tokens. A memory-mapped base is read with ``os.pread``
+(:class:`rnnkit.data.fileread.FileReader`), not through the map, so the pages
+read do not stay in the process's resident memory.
 
 :class:`rnnkit.data.batching.TBPTTStream`, :class:`~rnnkit.data.batching.RandomWindowStream`
 and :func:`~rnnkit.data.batching.random_windows` accept a ``TokenSpans``
@@ -18,6 +20,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 from torch import Tensor
+
+from rnnkit.data.fileread import FileReader
 
 __all__ = ["TokenSpans"]
 
@@ -48,6 +52,7 @@ class TokenSpans:
                              f"{spans[:3].tolist()}...")
         spans = spans[spans[:, 1] > spans[:, 0]]
         self.base, self.spans, self.lut = base, spans, lut
+        self.reader = FileReader.of(base)  # a memory-mapped base is read with pread (its pages stay out of RSS)
         self.starts = spans[:, 0]
         self.offsets = np.concatenate([[0], np.cumsum(spans[:, 1] - spans[:, 0])]).astype(np.int64)
 
@@ -70,7 +75,9 @@ class TokenSpans:
             raise IndexError(f"TokenSpans: positions must be in [0, {len(self)}), got "
                              f"{int(pos.min())}..{int(pos.max())}")
         seg = np.searchsorted(self.offsets, pos, side="right") - 1
-        ids = np.asarray(self.base[self.starts[seg] + (pos - self.offsets[seg])], dtype=np.int64)
+        index = self.starts[seg] + (pos - self.offsets[seg])
+        found = self.reader.gather(index) if self.reader is not None else None
+        ids = np.asarray(found if found is not None else self.base[index], dtype=np.int64)
         return self.lut[ids] if self.lut is not None else ids
 
     def __getitem__(self, key: Union[int, slice]) -> Union[int, np.ndarray]:
@@ -93,7 +100,8 @@ class TokenSpans:
         while filled < stop - start:
             lo = max(start, int(self.offsets[s])) - int(self.offsets[s])
             hi = min(stop, int(self.offsets[s + 1])) - int(self.offsets[s])
-            out[filled:filled + hi - lo] = self.base[self.starts[s] + lo:self.starts[s] + hi]
+            a, b = int(self.starts[s]) + lo, int(self.starts[s]) + hi
+            out[filled:filled + hi - lo] = self.reader.read(a, b) if self.reader is not None else self.base[a:b]
             filled += hi - lo
             s += 1
         return self.lut[out] if self.lut is not None else out

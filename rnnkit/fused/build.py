@@ -59,7 +59,13 @@ def compiler() -> str:
 
 
 def _flags() -> list[str]:
-    flags = ["-O3", "-fopenmp-simd", "-fno-math-errno"]
+    # -fopenmp (Linux, where torch's wheels load libgomp): at::parallel_for is a header template whose
+    # `#pragma omp parallel` is compiled into this library; without it every at::parallel_for here (the
+    # batch split of rowsplit.h, the pointwise passes of for_rows) runs on one thread (until 2026-12-03:
+    # benchmarks/README.md, issue 15). The GOMP symbols resolve to the libgomp torch loads. Elsewhere
+    # (e.g. Apple clang, which has no -fopenmp) only the simd pragmas: correct, one thread per kernel.
+    omp = "-fopenmp" if platform.system() == "Linux" else "-fopenmp-simd"
+    flags = ["-O3", omp, "-fno-math-errno"]
     if platform.machine().lower() in ("x86_64", "amd64") and platform.system() == "Linux":
         flags.append("-march=native")  # the features it resolves to are part of the name (target_features)
     return flags

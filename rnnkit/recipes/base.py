@@ -132,7 +132,9 @@ class RunConfig:
     tiny: bool = opt(False, "tiny data and model, for smoke tests (each recipe says what it shrinks)")
     max_steps: int = opt(0, "stop after this many training steps in total (0 = no limit)")
     time_budget: float = opt(0.0, "stop training after this many minutes of this invocation (0 = no limit), then "
-                                  "validate, keep the best checkpoint, test it and write the report as usual")
+                                  "validate, keep the best checkpoint, test it and write the report as usual; a "
+                                  "cosine --lr-schedule is paced to end at the budget (runs are then not "
+                                  "bit-reproducible across machines)")
 
     dataset_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     """Per-dataset defaults, ``{dataset: {field: value}}``: :meth:`from_dict` uses them for the

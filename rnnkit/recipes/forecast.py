@@ -10,7 +10,10 @@ starts at zero, so training starts exactly at the baseline and learns what the
 baseline misses (trend, changing seasonality); ``--no-residual`` predicts the
 change from the last observed value instead. Each validation keeps the network's
 correction only if it beats the base forecast there (``base_gate``, stored
-with the weights); otherwise the run forecasts with the base alone and says so.
+with the weights); otherwise the network forecasts with the base alone and says so.
+With ``--combine`` (default) the run's forecast is, per point, the median of the network's, an ETS
+model's (statsmodels, refitted at every origin), the seasonal-naive one and the network-ETS mean
+(:mod:`rnnkit.recipes.forecast_ets`); the report shows each member beside the combination.
 
 Splits, in time order: train | validation (``--val-size``) | test
 (``--test-size``, the held-out tail). Validation and test are forecast in
@@ -43,19 +46,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rnnkit.recipes import forecast_ets
 from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
 from rnnkit.recipes.forecast_choices import TEST_SHARE, auto_transform, gate_passes, split_sizes
 from rnnkit.recipes.forecast_metrics import mase_scale, point_metrics
-from rnnkit.recipes.forecast_output import metrics_table, write_forecasts_csv, write_prediction_csv
+from rnnkit.recipes.forecast_output import metrics_table, plot_test_tail, write_forecasts_csv, write_prediction_csv
 from rnnkit.recipes.models import RNNModel
-from rnnkit.train.plots import new_figure
 
 SEASONS = {"co2": 52, "airline": 12}
 TRANSFORMS = {"co2": "none", "airline": "log"}
@@ -91,12 +94,16 @@ class Config(RunConfig):
                          choices=("auto", "none", "log"))
     residual: bool = opt(True, "predict the correction to the seasonal-naive forecast (else the change "
                                "from the last value)")
+    combine: bool = opt(True, "forecast the per-point median of the network's, ETS's (statsmodels), the seasonal-"
+                              "naive forecast and the network-ETS mean (--no-combine: the network alone)")
     hidden_size: int = opt(32, "units per recurrent layer")
     epochs: int = opt(150, "maximum passes over the training windows")
     patience: int = opt(30, "stop after this many epochs without a better validation MAE")
     batch_size: int = opt(32, "windows per batch")
     lr: float = opt(3e-3, "Adam learning rate")
     grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off)")
+
+    saved_defaults: ClassVar[dict[str, Any]] = {"combine": False}  # runs from before the combination
 
 
 def seasonal_base(a: np.ndarray, origin: int, horizon: int, season: int) -> np.ndarray:
@@ -245,6 +252,10 @@ class Forecast(Recipe):
             head = a[: n - self.assets["test_size"] - self.assets["val_size"]]
             self.assets["scale1"] = float(np.std(np.diff(head))) or 1.0
             self.assets["scale"] = float(np.std(head[s:] - head[:-s])) or 1.0
+            train = y[: n - self.assets["test_size"] - self.assets["val_size"]].astype(np.float64)
+            self.assets["ets"] = forecast_ets.announce_choice(train, s) if self.cfg.combine else None
+        self.monitor = "net_mae" if self.assets.get("ets") else "mae"  # the network is selected on its own
+        self._ets_cache: dict[str, np.ndarray] = {}
         self.y, self.times = y, times
         self.a = self._transform(y)
         self.x = torch.from_numpy(features(self.a, self.assets["season"], self.assets["scale1"],
@@ -258,6 +269,13 @@ class Forecast(Recipe):
             origins = origins[-64:]
         inputs, targets = self._windows(origins)
         self.train_set = (inputs, targets)
+
+    def _ets_points(self, split: str, origins: list[tuple[int, int]]) -> np.ndarray:
+        """ETS forecasts of a split's points, fitted on the series (untransformed) before each origin (cached)."""
+        if split not in self._ets_cache:
+            y = self.y.astype(np.float64)
+            self._ets_cache[split] = forecast_ets.rolling(y, origins, self.assets["season"], self.assets["ets"], split)
+        return self._ets_cache[split]
 
     def _windows(self, origins: np.ndarray) -> tuple[Tensor, Tensor]:
         """Inputs ``(N, window, 2)`` ending at each origin and scaled targets ``(N, horizon)``."""
@@ -306,8 +324,9 @@ class Forecast(Recipe):
 
         Returns:
             ``origin`` (last observed index), ``step`` (1-based steps ahead), ``pos`` (target index),
-            ``actual``, ``predicted``, ``baseline`` (seasonal naive), ``baseline_in_use`` (what the network
-            corrects: seasonal naive, or the last value with ``--no-residual``): one entry per scored point.
+            ``actual``, ``predicted`` (the run's forecast), ``network`` (the network's, gated), ``baseline``
+            (seasonal naive), ``baseline_in_use`` (what the network corrects: seasonal naive, or the last value
+            with ``--no-residual``) and, when combining, ``ets``: one entry per scored point.
         """
         start, end = self.bounds[split]
         h, s = self.assets["horizon"], self.assets["season"]
@@ -320,10 +339,13 @@ class Forecast(Recipe):
             model_fc.append(self._forecast(model, self.x, self.a, o, k))
             naive.append(self._untransform(seasonal_base(self.a, o, k, s)))
             in_use.append(self._untransform(self._base(self.a, o, k)))
-        p = np.concatenate(pos)
-        return {"origin": np.concatenate(origin), "step": np.concatenate(step), "pos": p, "actual": self.y[p],
-                "predicted": np.concatenate(model_fc), "baseline": np.concatenate(naive),
-                "baseline_in_use": np.concatenate(in_use)}
+        p, net, base = np.concatenate(pos), np.concatenate(model_fc), np.concatenate(naive)
+        out = {"origin": np.concatenate(origin), "step": np.concatenate(step), "pos": p, "actual": self.y[p],
+               "predicted": net, "network": net, "baseline": base, "baseline_in_use": np.concatenate(in_use)}
+        if self.assets.get("ets"):
+            out["ets"] = self._ets_points(split, [(int(o[0]), len(o)) for o in origin])
+            out["predicted"] = forecast_ets.combine(net, out["ets"], base)
+        return out
 
     def _gated_val(self, model: nn.Module) -> None:
         """Set ``model.base_gate``: 1 when the network's validation MAE beats its base forecast's, else 0.
@@ -337,7 +359,7 @@ class Forecast(Recipe):
         """
         model.base_gate.fill_(1.0)
         r = self._rolling(model, "val")
-        gain = np.abs(r["baseline_in_use"] - r["actual"]) - np.abs(r["predicted"] - r["actual"])  # per point
+        gain = np.abs(r["baseline_in_use"] - r["actual"]) - np.abs(r["network"] - r["actual"])  # per point
         model.base_gate.fill_(1.0 if gate_passes(gain) else 0.0)
 
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
@@ -349,34 +371,27 @@ class Forecast(Recipe):
         ours = point_metrics(truth, fc, self.mase_q)
         naive = point_metrics(truth, r["baseline"], self.mase_q)
         gate = {"base_gate": float(model.base_gate)} if hasattr(model, "base_gate") else {}
+        members = {f"{who}_{k}": v for who in ("network", "ets") if who in r and "ets" in r
+                   for k, v in point_metrics(truth, r[who], self.mase_q).items()}
+        members = {k.replace("network_", "net_"): v for k, v in members.items()}
         return {"loss": float(np.mean(scaled ** 2)), **ours, **{f"naive_{k}": v for k, v in naive.items()},
-                "mae_vs_naive": ours["mae"] / max(naive["mae"], 1e-12), **gate}
+                "mae_vs_naive": ours["mae"] / max(naive["mae"], 1e-12), **members, **gate}
 
     # ---- artefacts ------------------------------------------------------------------------------
     def finish(self, model: nn.Module, run_dir: Path, test_metrics: dict[str, float]) -> dict[str, Any]:
         r = self._rolling(model, "test")
-        pos, truth, fc, naive = r["pos"], r["actual"], r["predicted"], r["baseline"]
-        s = self.assets["season"]
-        fig = new_figure(10, 4)
-        ax = fig.subplots()
-        hist = np.arange(max(0, pos[0] - 3 * max(s, 8)), pos[0])
-        ax.plot(hist, self.y[hist], color="tab:gray", label="history")
-        ax.plot(pos, truth, color="black", label="truth (held-out tail)")
-        ax.plot(pos, fc, color="tab:blue", label=f"model (MAE {test_metrics['mae']:.3g})")
-        ax.plot(pos, naive, "--", color="tab:orange", label=f"seasonal naive (MAE {test_metrics['naive_mae']:.3g})")
-        ax.set_xlabel("time step")
-        ax.set_title(f"forecast ({self.cfg.data or self.cfg.dataset}), horizon {self.assets['horizon']}")
-        ax.legend(loc="upper left")
-        fig.tight_layout()
-        fig.savefig(run_dir / "forecast.png")
+        pos, s = r["pos"], self.assets["season"]
+        plot_test_tail(run_dir / "forecast.png", self.y, r, s, test_metrics,
+                       f"forecast ({self.cfg.data or self.cfg.dataset}), horizon {self.assets['horizon']}")
         write_forecasts_csv(run_dir / "forecasts.csv", r, self.times)
         beats = test_metrics["mae"] < test_metrics["naive_mae"]
-        table = metrics_table(test_metrics, s)
+        ets = self.assets.get("ets")
+        table = metrics_table(test_metrics, s, forecast_ets.spec_name(ets) if ets else "")
         if hasattr(model, "base_gate") and float(model.base_gate) == 0.0:
             base = "seasonal-naive" if self.cfg.residual else "last-value"
             gate_note = (f"the network's corrections did not beat the {base} forecast on the validation stretch, so "
-                         f"this run forecasts with the {base} forecast alone (base_gate 0; more data, another "
-                         "--season or --window may help)")
+                         f"{'the network member' if ets else 'this run'} forecasts with the {base} forecast alone "
+                         "(base_gate 0; more data, another --season or --window may help)")
             print(f"forecast: NOTE {gate_note}")
             table += f"\n\nNote: {gate_note}."
         print(f"forecast: test tail of {len(pos)} points\n{table}\n"
@@ -399,6 +414,9 @@ class Forecast(Recipe):
         with torch.no_grad():
             fc = self._forecast(model, x, a, len(a) - 1, h)
         naive = self._untransform(seasonal_base(a, len(a) - 1, h, s))
+        if self.assets.get("ets"):  # the same combination as the run's (seasonal naive stands in if ETS fails)
+            ets = forecast_ets.rolling(y.astype(np.float64), [(len(y) - 1, h)], s, self.assets["ets"], "predict")
+            fc = forecast_ets.combine(fc, ets, naive)
         out = output_path or input_path.with_name(input_path.name.removesuffix(".gz").rsplit(".", 1)[0]
                                                   + ".forecast.csv")
         note = write_prediction_csv(out, len(y), fc, naive, times, time_col)

@@ -57,7 +57,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
+from rnnkit.recipes.base import Recipe, RunConfig, opt
 from rnnkit.recipes.models import RNNModel, SeriesClassifier
 from rnnkit.recipes.sentiment import write_predictions
 from rnnkit.data.seriesnorm import channel_stats, normalise, resolve_mode  # noqa: F401 (normalise: tstune)
@@ -237,7 +237,8 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
         FileNotFoundError: no such file.
         ValueError: unreadable data or, with ``need_labels``, no labels.
     """
-    from rnnkit.data.errors import decode_file, option_spelling
+    from rnnkit.data.csvhead import csv_distinct, csv_header
+    from rnnkit.data.errors import option_spelling
     from rnnkit.data.files import read_sequences_csv, read_ts_file
 
     if not path.is_file():
@@ -252,8 +253,7 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
             names = features or [f"dim_{k}" for k in range(seqs[0].shape[1] if seqs else 0)]
             ids = [str(i) for i in range(len(seqs))]
         else:
-            text = decode_file(path)  # .gz too; names the file on a decoding error
-            header = [h.strip() for h in next(csv.reader(io.StringIO(text)), [])]
+            header = csv_header(path)  # .gz too; decode_file's errors (a stream: not the whole text in memory)
             label_col = cfg.label_column if (need_labels or cfg.label_column in header) else None
             if features is None and cfg.feature_columns:
                 features = [c.strip() for c in cfg.feature_columns.split(",") if c.strip()]
@@ -265,8 +265,7 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
             from rnnkit.data.columnar import sequence_ids
             ids = sequence_ids(path, cfg.id_column)  # the fast reader's, when it read this file; else one pass:
             if ids is None:
-                ids = list(dict.fromkeys(row[cfg.id_column].strip() for row in csv.DictReader(io.StringIO(text))
-                                         if (row.get(cfg.id_column) or "").strip()))
+                ids = csv_distinct(path, cfg.id_column)
     if not seqs:
         raise ValueError(f"tsclass: {path} holds no sequences")
     if need_labels and labels is None:
@@ -424,26 +423,31 @@ class TSClass(Recipe):
             cfg.epochs = epochs
 
     def _tensors(self, seqs: Sequence[np.ndarray], y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Normalised, zero-padded ``(N, T_max, C)`` inputs (NaN -> 0), lengths ``(N,)``, labels."""
-        from rnnkit.data.batching import pad_sequences
+        """Normalised, zero-padded ``(N, T_max, C)`` inputs (NaN -> 0), lengths ``(N,)``, labels.
+
+        Written straight into one preallocated array (:func:`rnnkit.data.seriesbatches.pad_normalised`).
+        """
+        from rnnkit.data.seriesbatches import pad_normalised
 
         channels = self.assets["channels"]
         if seqs and seqs[0].shape[1] != channels:
             raise ValueError(f"tsclass: sequences must have {channels} channels (as in training), "
                              f"got {seqs[0].shape[1]}")
         mode = self.assets.get("normalize", "channel")
-        scaled = [torch.from_numpy(normalise(s, mode, self.assets["mean"], self.assets["std"])) for s in seqs]
-        x, lengths = pad_sequences(scaled, padding_value=0.0, dtype=torch.float32) if scaled else \
-            (torch.zeros(0, 1, channels), torch.zeros(0, dtype=torch.long))
+        x, lengths = pad_normalised(seqs, mode, self.assets["mean"], self.assets["std"], channels)
         return x, lengths, y
 
     def train_batches(self, epoch: int) -> Sequence[tuple[Tensor, Tensor, Tensor]]:
+        """This epoch's shuffled batches, each built when indexed, with ``--noise`` drawn per batch.
+
+        Batch ``k``'s noise comes from ``(--seed, epoch, k)`` alone (:class:`~rnnkit.data.seriesbatches.NoisyBatches`),
+        so ``--resume`` at batch ``k`` sees the same inputs, and no noisy copy of the training set is made.
+        """
+        from rnnkit.data.seriesbatches import NoisyBatches
+
         x, lengths, y = self.splits["train"]
-        if self.cfg.noise > 0:
-            valid = (torch.arange(x.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)
-            noise = torch.randn(x.shape, generator=self.epoch_generator(epoch, stream=1))
-            x = x + self.cfg.noise * noise * valid
-        return shuffled_batches((x, lengths, y), self.cfg.batch_size, self.epoch_generator(epoch))
+        order = torch.randperm(len(y), generator=self.epoch_generator(epoch))
+        return NoisyBatches(x, lengths, y, self.cfg.batch_size, order, self.cfg.noise, self.cfg.seed, epoch)
 
     # ---- model ----------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:

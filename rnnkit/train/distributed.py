@@ -204,6 +204,15 @@ def any_rank(flag: bool) -> bool:
     return bool(value.item() > 0)
 
 
+def max_over_ranks(value: float) -> float:
+    """The largest of every rank's ``value`` (e.g. elapsed seconds: the slowest rank's clock); itself alone."""
+    if not is_initialized():
+        return float(value)
+    t = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 def gather_batch(local: Any, *, keep: bool = True) -> Any:
     """Every rank's rows concatenated in rank order: the inverse of :func:`split_batch`.
 

@@ -15,8 +15,9 @@ uninterrupted one. SIGINT/SIGTERM save a checkpoint and stop; a non-finite
 loss or gradient skips the step with a warning, and ``max_nonfinite`` in a
 row stop the run with :class:`~rnnkit.train.checkpoint.NonFiniteError`.
 Resuming with another ``--threads`` or ``--device`` warns that bit-identity is lost.
-``--time-budget MINUTES`` ends training early but cleanly: the current epoch is
-validated and checkpointed, then the best weights are tested and reported.
+``--time-budget MINUTES`` ends training early but cleanly: a cosine schedule is paced to end at the
+budget (:mod:`rnnkit.train.budget`), the current epoch is validated and checkpointed, then the best
+weights are tested and reported.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.recipes.base import Recipe
-from rnnkit.train import distributed, plots, progress, seeding
+from rnnkit.train import budget, distributed, plots, progress, seeding
 from rnnkit.train.checkpoint import (CheckpointDir, CheckpointError, NonFiniteError, apply_weights,
                                      load_checkpoint, save_checkpoint)
 from rnnkit.train.metrics import MetricsLog
@@ -143,6 +144,9 @@ class Trainer:
                                       "that run or choose another --run-dir")
             if self.metrics.path.exists() and self.main:
                 self.metrics.path.unlink()
+        cosine = self.scheduler if cfg.lr_schedule == "cosine" else None
+        self.pace = budget.SchedulePace(cosine.T_max if cosine else cfg.epochs * self.steps_per_epoch, cfg.time_budget,
+                                 cosine=cosine, log=self.log)
         self.train_model = distributed.wrap_model(self.model)  # DDP (a collective: every rank got here)
         if self.main:
             write_run_files(self.run_dir, self.recipe)
@@ -163,7 +167,7 @@ class Trainer:
                 "loss_count": self.loss_count, "skipped": self.skipped, "rng": meta_rng, "optimizer": opt_spec,
                 "scheduler": sch_spec, "carry": carry_spec, "recipe": self.recipe.name,
                 "nonfinite_streak": self.nonfinite_streak, "threads": torch.get_num_threads(), "device": self.cfg.device,
-                "wall_time_s": self.wall_time(), "sessions": self.sessions}
+                "wall_time_s": self.wall_time(), "sessions": self.sessions, "schedule_pace": self.pace.state(self.step)}
         path = save_checkpoint(self.ckdir.root, f"step-{self.step:08d}", model_state=self.model.state_dict(),
                                tensors=tensors, meta=meta,
                                model_metadata={"recipe": self.recipe.name, "config": json.dumps(self.cfg.to_dict())})
@@ -207,6 +211,7 @@ class Trainer:
         # older checkpoints predate these keys: a fresh streak, and no wall time recorded for earlier sessions
         self.nonfinite_streak = int(meta.get("nonfinite_streak", 0))
         self.wall_before, self.sessions = float(meta.get("wall_time_s", 0.0)), int(meta.get("sessions", 0)) + 1
+        self.pace_saved = meta.get("schedule_pace")
         changed = [f"{what} {meta[key]} -> {now}" for what, key, now in (
             ("--threads", "threads", torch.get_num_threads()), ("--device", "device", self.cfg.device))
             if key in meta and meta[key] != now]
@@ -277,6 +282,8 @@ class Trainer:
                     self.loss_count += 1
                 self.batch_index += 1
                 self.step += 1
+                if self.pace.active:  # the budget's clock paces the schedule (and says when it is spent)
+                    self.pace.tick(self.step, n)
                 seen += batch_size_of(batch)
                 progress.update(bar, self.loss_sum / max(1, self.loss_count), seen / (time.perf_counter() - t0))
                 if cfg.log_every and self.step % cfg.log_every == 0 and self.main:
@@ -292,10 +299,11 @@ class Trainer:
                     if self.saved_step != self.step:
                         self._save()
                     return False
-                if cfg.time_budget and self.batch_index < n and self.over_budget():
-                    self.stopped = (f"time budget ({cfg.time_budget:g} min) reached at step {self.step}, batch "
-                                    f"{self.batch_index} of {n} in epoch {self.epoch + 1}, which was validated as it "
-                                    "stood")
+                if cfg.time_budget and self.over_budget():
+                    where = (f"batch {self.batch_index} of {n} in epoch {self.epoch + 1}, which was validated as "
+                             "it stood" if self.batch_index < n else f"the end of epoch {self.epoch + 1}")
+                    self.stopped = (f"time budget ({cfg.time_budget:g} min) reached at step {self.step}, {where}"
+                                    + self.pace.stop_note(self.step))
                     break
         finally:
             bar.close()
@@ -363,8 +371,13 @@ class Trainer:
         threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
         try:  # process-wide torch settings are restored afterwards (the Trainer may run inside a library)
             with GracefulStop() as stop:
+                started = budget.now()  # the budget counts this invocation's setup too
                 self.setup()
-                while self.epoch < self.cfg.epochs:
+                self.pace.start(self.step, getattr(self, "pace_saved", None), started)
+                if self.pace.done and self.epoch < self.cfg.epochs:
+                    self.stopped = ("the cosine learning-rate schedule already ended at an earlier session's time "
+                                    "budget: nothing left to train (start a new run for more)")
+                while self.epoch < self.cfg.epochs and not self.stopped:
                     if not self._run_epoch(stop) or not self._end_epoch() or self.stopped:
                         break  # max_steps, early stopping, or the time budget
                     if distributed.any_rank(stop.requested):
@@ -382,8 +395,7 @@ class Trainer:
 
     def over_budget(self) -> bool:
         """True once ``--time-budget`` minutes of this invocation have passed (the same answer on every rank)."""
-        budget = self.cfg.time_budget
-        return bool(budget) and distributed.any_rank(time.perf_counter() - self.t_start >= 60.0 * budget)
+        return self.pace.spent()
 
     def _finish(self) -> dict[str, Any]:
         """Reload the best weights, test them, let the recipe write its artefacts, write the report."""

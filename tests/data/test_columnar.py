@@ -225,3 +225,36 @@ def test_labelled_tables_fast_path_equals_the_strict_reader(tmp_path, name, skip
     assert columnar.last_read["status"] == expect, columnar.last_read
     if expect == "parsed":
         assert outcome(read)[0] == ref and columnar.last_read["status"] == "cached"
+
+
+def test_a_long_first_row_and_short_rows_in_unused_columns_are_declined(tmp_path):
+    """Without the per-line scan (every column used): pandas reads a first row's extra leading fields as an
+    index; the separator count catches it. With an unused column, the per-line scan still runs."""
+    path = write(tmp_path / "long.csv", HEADER + "a,cat,1,1,2,3\n")
+    ref, _ = strict(read_sequences_csv, path, "id", "label", time_column="t")
+    got, _ = outcome(read_sequences_csv, path, "id", "label", time_column="t")
+    assert columnar.last_read["status"] == "declined" and same(got, ref) and got[0] == "error"
+    path = write(tmp_path / "short.csv", HEADER + "a,cat,1,1,2\nb,dog,1,1\n")
+    ref, _ = strict(read_sequences_csv, path, "id", "label", ["x"], time_column="t")
+    got, _ = outcome(read_sequences_csv, path, "id", "label", ["x"], time_column="t")
+    assert columnar.last_read["status"] == "declined" and same(got, ref) and got[0] == "error"
+    path = write(tmp_path / "commas.csv", ",,,,\n" + HEADER + "a,cat,1,1,2\n")
+    got, _ = outcome(read_sequences_csv, path, "id", "label", time_column="t")
+    assert columnar.last_read["status"] == "declined" and same(got, strict(read_sequences_csv, path, "id", "label",
+                                                                           time_column="t")[0])
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_many_chunks_in_and_out_of_order_equal_the_strict_reader(tmp_path, monkeypatch, shuffle):
+    monkeypatch.setattr(columnar, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(columnar, "SCAN_BYTES", 64)
+    rng = np.random.default_rng(3)
+    rows = [f"s{i},{'ab'[i % 2]},{t},{rng.normal():.6g},{rng.integers(-9, 9)}" for i in range(9)
+            for t in range(int(rng.integers(1, 12)))]
+    if shuffle:
+        rows = [rows[i] for i in rng.permutation(len(rows))]
+    path = write(tmp_path / "d.csv", HEADER + "\r\n".join(rows) + "\r\n")
+    for kw in ({"time_column": "t"}, {"time_column": None}):
+        ref, _ = strict(read_sequences_csv, path, "id", "label", **kw)
+        got, _ = outcome(read_sequences_csv, path, "id", "label", **kw)
+        assert columnar.last_read["status"] == "parsed" and same(got, ref)

@@ -76,7 +76,23 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
         out = np.concatenate([model(x[o - 23:o + 1][None])[0][0].double().numpy() for o in (175, 187)])
     assert float(model.base_gate) == 1.0  # the network beat seasonal naive on validation: its corrections are used
     manual = filled[tail - 12] + out * a["scale"]
-    assert result["test"]["mae"] == pytest.approx(np.abs(manual - y[tail]).mean(), rel=1e-4)
+    assert result["test"]["net_mae"] == pytest.approx(np.abs(manual - y[tail]).mean(), rel=1e-4)
+    # the run's forecast: per point the mean of the middle two of network, ETS, naive and network-ETS mean,
+    # ETS refitted by statsmodels on the history before each origin, in the form chosen on the training part
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    ets = a["ets"]
+    assert ets is not None and ets["seasonal"]  # a seasonal series: the seasonal form wins the AIC
+    read = recipe.y.astype(np.float64)  # the values as the run read them from the CSV (4 decimals)
+    fits = [ExponentialSmoothing(read[:o + 1], trend="add" if ets["trend"] else None, damped_trend=ets["damped"],
+                                 seasonal="add", seasonal_periods=12, initialization_method="estimated").fit()
+            for o in (175, 187)]
+    ets_fc = np.concatenate([f.forecast(12) for f in fits])
+    four = np.sort(np.stack([manual, ets_fc, filled[tail - 12], (manual + ets_fc) / 2]), axis=0)
+    combined = (four[1] + four[2]) / 2
+    assert result["test"]["ets_mae"] == pytest.approx(np.abs(ets_fc - y[tail]).mean(), rel=1e-4)
+    assert result["test"]["mae"] == pytest.approx(np.abs(combined - y[tail]).mean(), rel=1e-4)
+    got = np.array([float(r["predicted"]) for r in read_rows(run / "forecasts.csv")])
+    assert np.abs(got - combined).max() < 1e-4
 
     # predict: the 12 steps after the file's end, beside the seasonal-naive forecast
     assert main(["predict", str(run), "--input", str(tmp_path / "sales.csv")]) == 0
@@ -157,7 +173,8 @@ def test_user_series_defaults_forecasts_csv_and_dated_predict(tmp_path, monkeypa
     assert "150 points, time column 'month'; transform none (level ratio" in out
     assert ("season 12 (the time column's step is monthly), horizon 12, window 24; "
             "test = the last 12 points (1 forecast origin(s)), validation = the 12 before them") in out
-    assert "| model |" in out and "MASE" in out and "sMAPE" in out
+    assert "| model (median of network, ETS, naive, network-ETS mean) |" in out and "MASE" in out and "sMAPE" in out
+    assert "| network alone |" in out and "| ETS(A," in out and "combining per point the network, ETS(A," in out
     rows = read_rows(run / "forecasts.csv")
     assert [r["target_time"] for r in rows] == months[138:] and {r["origin_time"] for r in rows} == {months[137]}
     assert [int(r["step_ahead"]) for r in rows] == list(range(1, 13))
@@ -221,12 +238,28 @@ def test_base_gate_falls_back_to_the_baseline_when_validation_says_so(tmp_path, 
         model.head.bias.fill_(-3.0)  # a correction against the trend: worse than seasonal naive
         val = recipe.evaluate(model, "val")
         assert float(model.base_gate) == 0.0 and val["base_gate"] == 0.0
-        assert val["mae"] == pytest.approx(val["naive_mae"])  # forecasts are the baseline's, exactly
+        assert val["net_mae"] == pytest.approx(val["naive_mae"])  # the network's forecasts are the baseline's
         test = recipe.evaluate(model, "test")
-        assert test["mae"] == pytest.approx(test["naive_mae"])
+        assert test["net_mae"] == pytest.approx(test["naive_mae"])
         recipe.finish(model, tmp_path, test)
-        assert "this run forecasts with the seasonal-naive forecast alone (base_gate 0" in capsys.readouterr().out
+        assert "the network member forecasts with the seasonal-naive forecast alone (base_gate 0" in \
+            capsys.readouterr().out
         # a correction that helps: the true seasonal difference of the trend (0.5 * 12 per step) is learnt
         model.head.bias.fill_(6.0 / recipe.assets["scale"])
         val = recipe.evaluate(model, "val")
-        assert float(model.base_gate) == 1.0 and val["mae"] < 0.5 * val["naive_mae"]
+        assert float(model.base_gate) == 1.0 and val["net_mae"] < 0.5 * val["naive_mae"]
+
+
+def test_no_combine_forecasts_with_the_gated_network_alone(tmp_path, capsys):
+    y = series(150)
+    recipe = Forecast(Config(season=12, data="unused.csv", combine=False))
+    recipe._read_timed = lambda path=None: (None, y, "")  # type: ignore[method-assign]
+    recipe.load_data()
+    assert recipe.assets["ets"] is None and recipe.monitor == "mae"
+    model = recipe.build_model().eval()
+    with torch.no_grad():
+        model.head.bias.fill_(-3.0)  # worse than seasonal naive: gated off on validation
+        assert recipe.evaluate(model, "val")["base_gate"] == 0.0
+        test = recipe.evaluate(model, "test")
+    assert test["mae"] == pytest.approx(test["naive_mae"]) and "net_mae" not in test and "ets_mae" not in test
+    assert Config.saved_defaults["combine"] is False  # runs saved before the combination keep their forecasts

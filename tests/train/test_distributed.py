@@ -76,7 +76,7 @@ def test_single_process_helpers_are_no_ops(monkeypatch: pytest.MonkeyPatch) -> N
     model = nn.Linear(2, 2)
     assert D.wrap_model(model) is model and D.unwrap_model(model) is model
     assert D.broadcast_object("runs/x") == "runs/x"
-    assert D.any_rank(True) and not D.any_rank(False)
+    assert D.any_rank(True) and not D.any_rank(False) and D.max_over_ranks(2.5) == 2.5
     assert D.gather_batch((torch.ones(2),))[0].shape == (2,)
     D.barrier()
     D.cleanup()
@@ -146,6 +146,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         train(model, global_batches(), rank, world)
         reduced = D.all_reduce_metrics({"r": float(rank)}, weight=1.0 + rank)
         assert D.any_rank(rank == 1) and not D.any_rank(False)
+        assert D.max_over_ranks(0.5 + rank) == 1.5  # the budget's clock: the slowest rank's, on every rank
         run_dir = D.broadcast_object(f"runs/from-{rank}")
         batch = {"h": torch.arange(10.0).view(5, 2), "n": torch.arange(5)}
         local, weight = D.split_batch(batch, rank, world)

@@ -27,9 +27,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
     using s_t = scalar_t;
     const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, H, bsv.empty() ? 0 : bsv[0], opts);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
-    const auto ranges = row_ranges(bsv, B);
-    if (ranges.size() > 2) rec_gemm.prime();
-    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+    split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
       for (int64_t t = 0; t < T; ++t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) break;
@@ -51,7 +49,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
         const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
         copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
       }
-    });
+    }, rec_gemm);
   });
   return {Y, hn};
 }
@@ -71,9 +69,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
     const s_t* dcp = dh.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_c.data_ptr<s_t>(), H, H, bsv.empty() ? 0 : bsv[0], opts);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
-    const auto ranges = row_ranges(bsv, B);
-    if (ranges.size() > 2) rec_gemm.prime();
-    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+    split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
       for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) continue;
@@ -88,7 +84,7 @@ std::vector<Tensor> elman_backward(const Tensor& dY, const Tensor& dhn, const Te
         }
         rec_gemm(dh.data_ptr<s_t>() + r0 * H, dap + r0 * H, H, bs - r0);
       }
-    });
+    }, rec_gemm);
   });
   Tensor dW = recurrent_weight_grad(dA.reshape({T * B, H}), h0, Y.reshape({-1, H}), T, B);
   return {dA, dh, dW};

@@ -90,11 +90,21 @@ inline void for_rows(int64_t rows, int64_t row_work, const F& body) {
   for_rows(0, rows, row_work, body);
 }
 
+// The row range (rowsplit.h) the calling thread runs, -1 outside one; set by for_row_ranges.
+inline thread_local int64_t current_row_range = -1;
+
 // Per-thread accumulators for sums over rows inside for_rows: thread k of a pass owns row k of a
-// (slots, n) buffer, which stays in L1/L2 (one row per batch row would not). In a call made inside
-// another parallel region the pass runs inline on one thread, so clamping the index stays race-free.
+// (slots, n) buffer, which stays in L1/L2 (one row per batch row would not). Inside a row range of the
+// batch split (rowsplit.h) the pass runs inline and the range's index is the slot: at::parallel_for's
+// inline path reports thread 0 on every thread (ATen's ThreadIdGuard(0)), so two ranges would share
+// slot 0 (a race the parity test test_threaded_pointwise_matches[lnlstm] caught once the split really
+// ran on two threads). In a call made inside some other parallel region the pass runs inline on one
+// thread, so clamping the index stays race-free.
 inline int64_t accumulator_slots() { return std::max<int64_t>(1, at::get_num_threads()); }
-inline int64_t accumulator_slot(int64_t slots) { return std::min<int64_t>(at::get_thread_num(), slots - 1); }
+inline int64_t accumulator_slot(int64_t slots) {
+  const int64_t k = current_row_range >= 0 ? current_row_range : at::get_thread_num();
+  return std::min<int64_t>(k, slots - 1);
+}
 
 // batch_sizes[t]: how many (length-sorted) sequences are still active at step t.
 inline std::vector<int64_t> to_vec(const at::Tensor& batch_sizes) {

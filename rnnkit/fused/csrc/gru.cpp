@@ -44,12 +44,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
     const StepGemm<s_t> first_gemm(w_t.data_ptr<s_t>(), H, hw, max_rows, opts);
     const StepGemm<s_t> n_gemm(reset_after ? nullptr : wn_t.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
-    const auto ranges = row_ranges(bsv, B);
-    if (ranges.size() > 2) {
-      first_gemm.prime();
-      n_gemm.prime();
-    }
-    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+    split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
       for (int64_t t = 0; t < T; ++t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) break;
@@ -116,7 +111,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
         const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
         copy_rows<s_t>(hn.data_ptr<s_t>(), yp, next, bs, H);
       }
-    });
+    }, first_gemm, n_gemm);
   });
   return {Y, hn, G, X};
 }
@@ -146,12 +141,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
     const StepGemm<s_t> dh_gemm(w_rz.data_ptr<s_t>(), reset_after ? 3 * H : 2 * H, H, max_rows, opts);
     const StepGemm<s_t> dn_gemm(reset_after ? nullptr : w_n.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
-    const auto ranges = row_ranges(bsv, B);
-    if (ranges.size() > 2) {
-      dh_gemm.prime();
-      dn_gemm.prime();
-    }
-    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+    split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
       for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) continue;
@@ -215,7 +205,7 @@ std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tens
         }
         dh_gemm(dhp + r0 * H, (reset_after ? dhpp : dxp) + r0 * 3 * H, 3 * H, nr, false, dd + r0 * H, H);
       }
-    });
+    }, dh_gemm, dn_gemm);
   });
   Tensor dW;
   if (reset_after) {

@@ -76,9 +76,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
     const s_t* bcp = bc.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
-    const auto ranges = row_ranges(bsv, B);
-    if (ranges.size() > 2) rec_gemm.prime();
-    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+    split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
       for (int64_t t = 0; t < T; ++t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) break;
@@ -147,7 +145,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
           copy_rows<s_t>(cn.data_ptr<s_t>(), cp, next, bs, H);
         }
       }
-    });
+    }, rec_gemm);
   });
   return {Y, hn, cn, G, RN, C, RS};
 }
@@ -174,7 +172,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
   // dW_hh is one GEMM after the loop.
   // With the batch split over threads (rowsplit.h) the ranges' steps are not in step, so dW_hh is one
   // GEMM after the loop.
-  const auto ranges = row_ranges(bsv, B);
+  const auto ranges = row_ranges(bsv, B, 4 * H * H * static_cast<int64_t>(G.element_size()));  // rec_gemm's weight
   const bool step_dw = ranges.size() == 2 && !bsv.empty() && bsv[0] >= kStepWeightGradRows;
   Tensor DR = step_dw ? workspace_empty({B, 4 * H}, opts) : buf({T, B, 4 * H});
   Tensor dW = step_dw ? at::zeros({4 * H, H}, opts) : Tensor();
@@ -199,8 +197,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
     s_t* scr = SCR.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_c.data_ptr<s_t>(), 4 * H, H, bsv.empty() ? 0 : bsv[0], opts);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
-    if (ranges.size() > 2) rec_gemm.prime();
-    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+    run_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
       for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) continue;
@@ -302,7 +299,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
         if (step_dw) dense_mm(dW, DR.narrow(0, 0, bs).t(), (t == 0 ? h0 : Y[t - 1]).narrow(0, 0, bs), 1.0f);
         rec_gemm(dhp + r0 * H, drp + r0 * 4 * H, 4 * H, bs - r0);
       }
-    });
+    }, rec_gemm);
   });
   if (!step_dw) dW = recurrent_weight_grad(DR.reshape({T * B, 4 * H}), h0, Y.reshape({-1, H}), T, B);
   Tensor sums = PG.sum(0);

@@ -86,12 +86,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
     const bool c_rule = rc.on, h_carry = rh.on && !rh.drop;  // zoneout: h_{t-1} also reaches h_t directly
     const BackwardRow<s_t> row_fn = backward_row_for<s_t>(has_peep, CRb != nullptr, proj);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
-    const auto ranges = row_ranges(bsv, B);
-    if (ranges.size() > 2) {
-      rec_gemm.prime();
-      proj_gemm.prime();
-    }
-    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+    split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
       for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) continue;
@@ -207,7 +202,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
         });
         rec_gemm(dhp + r0 * P, dgp + r0 * 4 * H, 4 * H, nr, /*accumulate=*/h_carry);
       }
-    });
+    }, rec_gemm, proj_gemm);
   });
   // weight gradients: one large GEMM each over all steps
   // over the N valid rows: HP holds the h state each row's step read; without it every step has all

@@ -114,12 +114,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     // the h state of step t (the output unless dropped separately)
     auto h_state = [&](int64_t t) -> s_t* { return sep_h ? HSb + (t % 2) * B * P : Yb + t * B * P; };
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
-    const auto ranges = row_ranges(bsv, B);
-    if (ranges.size() > 2) {
-      rec_gemm.prime();
-      proj_gemm.prime();
-    }
-    for_row_ranges(ranges, [&](int64_t r0, int64_t r1) {
+    split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
       for (int64_t t = 0; t < T; ++t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) break;
@@ -202,7 +197,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
           std::memcpy(cnp + next * H, cp + next * H, (bs - next) * H * sizeof(s_t));
         }
       }
-    });
+    }, rec_gemm, proj_gemm);
   });
   return {Y, hn, cn, G, C, TC, CR, M, HR, HP, CT};
 }

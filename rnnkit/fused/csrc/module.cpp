@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "densegemm.h"
+#include "rowsplit.h"
 #include "stepgemm.h"
 #include "workspace.h"
 
@@ -69,6 +70,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "whether whole-sequence float GEMMs use oneDNN (available and RNNKIT_ONEDNN_GEMM is not 0)");
   m.def("dense_mm", static_cast<at::Tensor (*)(const at::Tensor&, const at::Tensor&)>(&rnnkit::dense_mm),
         "a @ b, through oneDNN's matmul for large float GEMMs (row-major or transposed operands)");
+  m.def("row_ranges", &rnnkit::row_ranges,
+        "the batch split's row bounds for batch_sizes, B rows and the step GEMMs' weight bytes (rowsplit.h)");
+  m.def("l2_bytes", &rnnkit::l2_bytes, "a core's L2 in bytes, as the batch-split rule reads it");
   m.def("workspace_bytes", &rnnkit::workspace_bytes, "bytes the kernels' buffer pool holds (in use or free)");
   m.def("workspace_free_bytes", &rnnkit::workspace_free_bytes, "bytes of the pool that no tensor uses");
   m.def("workspace_limit", &rnnkit::workspace_limit, "the pool's limit in bytes (RNNKIT_WORKSPACE_MB)");

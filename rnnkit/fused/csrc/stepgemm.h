@@ -2,8 +2,13 @@
 // per step with the same b (the recurrent weight) and a batch of M <= max_m rows. Where a float step
 // goes, by its rows (the batch shrinks step by step with lengths):
 //
-// * M >= kDenseStepRows (32): oneDNN's matmul (densegemm.h; RNNKIT_ONEDNN_GEMM=0 turns it off);
-// * 2 <= M < 32 (or any M >= 2 without oneDNN): MKL's packed GEMM, where the running
+// * M >= kDenseStepRows (32) with RNNKIT_ONEDNN_STEP=1: oneDNN's matmul (densegemm.h). Off by default
+//   since 2026-12-03: on the Intel machine of benchmarks/README.md (AVX-512, 2 cores) MKL's packed GEMM
+//   was faster at every shape measured, 1 and 2 threads (GRU forward, min of 5 rounds: S1 1 thread
+//   4.12 vs 4.89 ms, S3 78.8 vs 99.1 ms; 2 threads S1 2.61 vs 3.23, S3 41.7 vs 54.6), and oneDNN's
+//   per-call set-up runs on each range's thread in the batch split (rowsplit.h). The Zen 4 measurement
+//   of densegemm.h (4-15% faster from 32 rows on) is the case for turning it back on elsewhere;
+// * M >= 2 (where oneDNN is not used): MKL's packed GEMM, where the running
 //   libtorch carries MKL (torch's x86-64 wheels link it statically and export its CBLAS symbols): b is
 //   packed once per kernel call with cblas_sgemm_pack, on the first step that needs it, and each step
 //   runs cblas_sgemm_compute on the packed copy, as oneDNN's RNN primitive does with its weights. An
@@ -54,6 +59,13 @@ inline bool packed_gemm_enabled() {
   return packed_gemm_available() && (env == nullptr || std::strcmp(env, "0") != 0);
 }
 
+// Whether float steps of >= kDenseStepRows rows go to oneDNN's matmul: RNNKIT_ONEDNN_STEP=1 (read per kernel
+// call; see the top of this file), or MKL's packed GEMM is not there.
+inline bool dense_step_enabled() {
+  const char* env = std::getenv("RNNKIT_ONEDNN_STEP");
+  return (env != nullptr && std::strcmp(env, "1") == 0) || !packed_gemm_enabled();
+}
+
 template <typename T>
 class StepGemm {
  public:
@@ -61,7 +73,7 @@ class StepGemm {
   StepGemm(const T* b, int64_t K, int64_t N, int64_t max_m, const at::TensorOptions& opts)
       : b_(b), K_(K), N_(N), max_m_(max_m), opts_(opts) {
     if constexpr (std::is_same_v<T, float>) {
-      dense_ = max_m >= kDenseStepRows && dense_gemm_enabled();
+      dense_ = max_m >= kDenseStepRows && dense_gemm_enabled() && dense_step_enabled();
       packable_ = max_m >= kPackedMinRows && K < (1LL << 31) && N < (1LL << 31) && max_m < (1LL << 31) &&
                   packed_gemm_enabled();
     }
@@ -74,6 +86,9 @@ class StepGemm {
       if (packable_) packed_b();
     }
   }
+
+  // Bytes of b that the steps read (0 for an unused GEMM: no rows or no b), for rowsplit.h's rule.
+  int64_t weight_bytes() const { return b_ != nullptr && max_m_ > 0 ? K_ * N_ * static_cast<int64_t>(sizeof(T)) : 0; }
 
   // out (M, N; contiguous) = [bias +] a (M, K; row stride lda) @ b, or out += a @ b with accumulate.
   // bias: (N,) for every row (bias_ld = 0) or (M, N) with row stride bias_ld; not with accumulate.
