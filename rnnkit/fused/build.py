@@ -15,7 +15,9 @@ load (or rebuild over) each other's build:
   CPU features the flags target (``-march=native`` expanded by the compiler
   driver, e.g. ``-march=rocketlake -mavx512f ... -mno-sse4a``: a machine with
   other features gets another name instead of SIGILL),
-* the interpreter (``sys.prefix``, its version) and torch's version.
+* the interpreter (``sys.prefix``, its version) and torch's version,
+* the sources' folder: torch's builder writes their absolute paths into the build file, so two
+  checkouts sharing one environment would otherwise take turns rebuilding one name.
 
 The first build prints one line (what it builds, where, roughly how long),
 then its progress (files compiled, seconds) until it is done; see
@@ -140,6 +142,7 @@ def identity(flags: list[str], csrc: Path = CSRC) -> dict[str, str]:
         "target": " ".join(target_features(flags, cxx)),
         "python": f"{os.path.realpath(sys.prefix)} | {sys.version.split()[0]}",
         "torch": f"{torch.__version__} | {platform.machine()}",
+        "source_dir": os.path.realpath(csrc),
     }
 
 

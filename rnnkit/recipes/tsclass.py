@@ -44,8 +44,6 @@ the class probabilities (and the true label when the file has one).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import warnings
 from dataclasses import dataclass
@@ -67,73 +65,7 @@ from rnnkit.errors import UsageError
 SMALL_VAL = 5
 """A validation split with a class of fewer examples than this gets a warning (its metrics are noise)."""
 
-TUNING = """
-What was tried for the defaults (2026-12-03), on the battery of ``benchmarks/tsbattery.py``: the nine
-UCR/UEA data sets sktime bundles, official train/test splits, test accuracy (%), one seed each, on a
-2-core machine shared with other jobs (so few runs; single-seed differences of a few points are noise).
-"CLI" = ``rnnkit train tsclass`` defaults through the battery; "tune" = ``benchmarks/tstune.py`` (the
-recipe's model, normalisation and cosine schedule in a plain loop).
-
-before (JV-tuned: 20% validation split, early stopping on it, no front end, per-channel scaling;
-issue 13's table): GunPoint 49.3 (one class for all; epoch 1 chosen by 10 validation series),
-ArrowHead 26.9 (below chance), BasicMotions 82.5, ItalyPowerDemand 96.8.
-
-protocol: no validation split, fixed schedule (~1500 AdamW steps, cosine decay, 40-400 epochs),
-last epoch kept (--val-fraction 0). All rows below use it.
-
-                       ACSF1 Arrow BasicM GunPt Italy  JV  OSULf PLAID UnitT
-CLI v1: channel, mean    72.0  61.1 100.0  92.7  96.6  98.1  74.8  44.1  90.9   (mean 81.1)
-tune: series, mean       69.0  68.0     -     -     -  76.5     -  82.3     -
-tune: series, mean, +noise 0.1     70.9 (Arrow)  94.7 (GunPoint)
-tune: series, last, noise 0.1
-                         71.0  77.7     -  98.0  96.8     -  71.9  81.2     -
-tune (Arrow / GunPoint, series, mean, noise 0.1): rnn_steps 32 68.6 / 96.7; GRU 70.9 / 96.7
-1-NN ED                  54.0  80.0  60.0  91.3  95.5  95.1  52.1  73.0  86.4   (mean 76.4)
-1-NN DTW (10% band)      63.0  72.0  97.5  94.0  95.4  94.9  59.1  92.9  95.5   (mean 85.0)
-
--> normalisation: per-series z-score is needed for PLAID (raw current waveforms of very different
-   amplitudes: 44 -> 82) and wrong for JapaneseVowels (LPC levels carry the speaker: 98 -> 77), so
-   --normalize auto: series for univariate data (the UCR convention), channel for multivariate (UEA).
--> pooling: the last state (each direction's, at each series' own end) beat the mean of the outputs
-   on ArrowHead (+7) and GunPoint (+3), about equal elsewhere: --pool last.
--> Gaussian input noise 0.1 (the former default) helped ArrowHead by ~3: kept.
--> front end: a strided Conv1d(k=7) + Conv1d(k=3), 64 filters, so the LSTM reads <= 64 steps
-   (ACSF1 1460 -> 64, PLAID up to 1344 -> 64); with it ACSF1 and OSULeaf beat 1-NN DTW by 9-16 points.
-   Not compared against the LSTM alone on raw long series (1460-step batches were too slow for this
-   machine's budget).
-Not tried (time): hidden size, layers, learning rate.
-
-protocol, round 2 (2026-12-03 12:14-13:17 UTC, same machine under heavier load): the epoch count chosen by
-stratified 3-fold cross-validation, then a refit on all training data (``--folds 3``, rnnkit.train.kfold),
-against the fixed schedule with the same seed, and the fixed schedule with another seed. E* and the folds'
-epochs on the row below. "loss" = ``--fold-metric loss`` on the same folds, run as its refit (``--epochs E*
---train-steps 0``, which is what the refit trains; on ACSF1 a real k-fold run choosing by loss, the first
-version of ``--folds``, gave the same 52.0). * = below 1-NN ED. Result files: benchmarks/tsbattery_variants/.
-
-                       ACSF1 Arrow BasicM GunPt Italy  JV  OSULf PLAID UnitT
-fixed (default), seed 0  71.0  81.7 100.0  99.3  97.0  98.6  68.2  81.6  90.9   (mean 87.6)
-fixed, --seed 1          76.0  69.7* 100.0 97.3  97.3  97.3  66.9  80.8  90.9   (mean 86.3)
---folds 3 (acc)          73.0  54.3* 100.0  98.7  96.6  98.1  62.8  81.8  90.9   (mean 84.0)
-   E* / fold epochs      128/215 151/400 400/400 291/375 8/300 12/89 43/116 30/45 267/400
---folds 3 --fold-metric loss
-                         52.0* 53.7* 100.0  98.7  96.5  98.4  49.6* 80.6  90.9   (mean 80.0)
-   E* / fold epochs      29/215 105/400 400/400 291/375 19/300 19/89 16/116 22/45 267/400
-1-NN ED                  54.0  80.0  60.0  91.3  95.5  95.1  52.1  73.0  86.4   (mean 76.4)
-
--> the fixed schedule stays the default: k-fold lost on the mean (84.0 and 80.0 vs 87.6, below 1-NN DTW's
-   84.9) and put ArrowHead (and, choosing by loss, ACSF1 and OSULeaf) below 1-NN ED. With 24 training
-   series per fold and 12 held out, ArrowHead's averaged accuracy curve still moves in steps of 1/36 and peaked by chance at epoch 151 (0.83; 0.78 at the end);
-   the refit trained 151 of 400 epochs and reached 54.3. The validation loss is worse as a criterion:
-   it rises once the model grows confident while the accuracy still climbs (ACSF1: loss lowest at
-   epoch 29, accuracy highest at 128; the refits give 52.0 and 73.0). Where the curves are flat
-   (BasicMotions, GunPoint, ItalyPowerDemand, JapaneseVowels, PLAID, UnitTest) k-fold matches the fixed
-   schedule within a point, at about 3x the cost; it stops early on OSULeaf (43 of 116 epochs: 62.8 vs 68.2).
--> one seed is not enough on ArrowHead (36 training series): the fixed schedule gives 81.7, 69.7, 73.7 and
-   78.9 with seeds 0-3 (mean 76.0, below 1-NN ED's 80.0), --folds 3 with seed 1 gives 65.1 (E* 158/400);
-   the other data sets move by at most 5 points between seeds 0 and 1 (ACSF1). The "at least 1-NN ED on
-   every data set" target holds for seed 0 only: ArrowHead needs work beyond the protocol.
-The final battery with these defaults: benchmarks/README.md, "tsclass battery".
-"""
+from rnnkit.recipes.tsclass_tuning import TUNING  # noqa: E402,F401 (the table of what was tried)
 
 
 @dataclass
@@ -210,71 +142,7 @@ JV_CHANNELS = [f"dim_{k}" for k in range(12)]
 """Column names of JapaneseVowels' channels in CSV files given to ``rnnkit predict``."""
 
 
-FORMATS = {".ts": "ts", ".arff": "arff", ".txt": "ucr", ".tsv": "ucr", ".csv": "csv"}
-"""File suffix (before an optional ``.gz``) -> format; anything else is read as the long CSV."""
-
-
-def file_kind(path: Path) -> str:
-    """``"ts"``, ``"arff"``, ``"ucr"`` (UCR text, label first) or ``"csv"`` (one row per time step)."""
-    suffixes = [x.lower() for x in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return FORMATS.get(suffixes[-1], "csv") if suffixes else "csv"
-
-
-
-CLI_HINTS = {"skip_bad": "add --skip-bad", "max_skipped_share": "raise --max-bad-share",
-             "time_column": "add --time-column NAME", "feature_columns": "add --feature-columns A,B,...",
-             "column": None, "encoding": None, "interpolate_missing": None}
-"""How the data readers' hints name options to a ``rnnkit train tsclass`` user."""
-
-
-def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *,
-                       need_labels: bool) -> tuple[list[np.ndarray], Optional[np.ndarray], list[str], list[str]]:
-    """Sequences ``(T_i, C)``, labels (str, or None), sequence ids and feature names from a CSV or ``.ts`` file.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: unreadable data or, with ``need_labels``, no labels.
-    """
-    from rnnkit.data.csvhead import csv_distinct, csv_header
-    from rnnkit.data.errors import option_spelling
-    from rnnkit.data.files import read_sequences_csv, read_ts_file
-
-    if not path.is_file():
-        raise FileNotFoundError(f"tsclass: file {path} does not exist")
-    kind = file_kind(path)
-    with option_spelling(**CLI_HINTS):
-        if kind != "csv":
-            from rnnkit.data.ucr import read_arff_file, read_ucr_text_file
-
-            reader = {"ts": read_ts_file, "arff": read_arff_file, "ucr": read_ucr_text_file}[kind]
-            seqs, labels = reader(path, skip_bad=cfg.skip_bad, max_skipped_share=cfg.max_bad_share)
-            names = features or [f"dim_{k}" for k in range(seqs[0].shape[1] if seqs else 0)]
-            ids = [str(i) for i in range(len(seqs))]
-        else:
-            header = csv_header(path)  # .gz too; decode_file's errors (a stream: not the whole text in memory)
-            label_col = cfg.label_column if (need_labels or cfg.label_column in header) else None
-            if features is None and cfg.feature_columns:
-                features = [c.strip() for c in cfg.feature_columns.split(",") if c.strip()]
-            seqs, labels = read_sequences_csv(path, cfg.id_column, label_col, features,
-                                              time_column=cfg.time_column or None, skip_bad=cfg.skip_bad,
-                                              max_skipped_share=cfg.max_bad_share)
-            special = {cfg.id_column, cfg.label_column, cfg.time_column}
-            names = features or [c for c in header if c not in special]
-            from rnnkit.data.columnar import sequence_ids
-            ids = sequence_ids(path, cfg.id_column)  # the fast reader's, when it read this file; else one pass:
-            if ids is None:
-                ids = csv_distinct(path, cfg.id_column)
-    if not seqs:
-        raise ValueError(f"tsclass: {path} holds no sequences")
-    if need_labels and labels is None:
-        raise ValueError(f"tsclass: {path} has no class labels (a .ts file needs '@classLabel true', an .arff "
-                         "file a nominal class attribute last)")
-    empty = [i for i, s in enumerate(seqs) if len(s) == 0]
-    if empty:
-        raise ValueError(f"tsclass: {path}: sequence {ids[empty[0]]!r} has no time steps")
-    return seqs, labels, ids, names
+from rnnkit.recipes.tsclass_files import CLI_HINTS, FORMATS, file_kind, read_sequence_file  # noqa: E402,F401
 
 
 class TSClass(Recipe):
