@@ -235,13 +235,19 @@ def rolling_forecasts(y: np.ndarray, origins: List[Tuple[int, int]], season: int
 
 # ------------------------------------------------------------------ one series
 
-def run_series(name: str, workdir: Path, threads: int, extra: List[str], baselines: bool = True) -> dict:
+def write_series_csv(name: str, workdir: Path) -> tuple[Path, list, np.ndarray]:
+    """The battery series ``name`` as ``workdir/<name>.csv`` (``date,value``), with its dates and values."""
     dates, y = BATTERY[name][0]()
     data = workdir / f"{name}.csv"
     with open(data, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["date", "value"])
         w.writerows(zip(dates, (f"{v:.10g}" for v in y)))
+    return data, dates, y
+
+
+def run_series(name: str, workdir: Path, threads: int, extra: List[str], baselines: bool = True) -> dict:
+    data, dates, y = write_series_csv(name, workdir)
     run = workdir / f"run-{name}"
     cmd = [sys.executable, "-m", "rnnkit", "train", "forecast", "--data", str(data), "--column", "value",
            "--run-dir", str(run), "--no-progress", "--threads", str(threads), *extra]

@@ -30,7 +30,6 @@ seasonal naive by test MAE).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -44,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from forecast_battery import BATTERY  # noqa: E402
+from forecast_battery import BATTERY, write_series_csv  # noqa: E402
 
 from rnnkit.recipes.forecast_choices import GATE_T, gate_passes  # noqa: E402
 from rnnkit.recipes.forecast_ets import combine  # noqa: E402
@@ -85,12 +84,7 @@ def raw_forecasts(name: str, seed: int, work: Path, extra: Dict[str, object]) ->
     from rnnkit.recipes.forecast import Forecast
     from rnnkit.train.loop import Trainer
 
-    dates, y = BATTERY[name][0]()
-    data = work / f"{name}.csv"
-    with open(data, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["date", "value"])
-        w.writerows(zip(dates, (f"{v:.10g}" for v in y)))
+    data, dates, y = write_series_csv(name, work)
     cfg = Forecast.Config.from_dict({"data": str(data), "column": "value", "seed": seed, "threads": 1, "combine": True,
                                      "progress": False, "run_dir": str(work / f"run-{name}-{seed}"), **extra},
                                     "forecast_policies")
