@@ -57,10 +57,15 @@ inline int batch_split_mode() {
   return -1;
 }
 
-// A core's L2 in bytes (sysconf; 1 MiB where the system does not say).
+// A core's L2 in bytes (sysconf where the C library has _SC_LEVEL2_CACHE_SIZE, as glibc does; 1 MiB where
+// the system does not say, e.g. macOS's libc, which lacks the constant).
 inline int64_t l2_bytes() {
   static const int64_t bytes = [] {
+#ifdef _SC_LEVEL2_CACHE_SIZE
     const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#else
+    const long v = 0;
+#endif
     return v > 0 ? static_cast<int64_t>(v) : int64_t{1} << 20;
   }();
   return bytes;
