@@ -42,14 +42,19 @@ def available() -> bool:
 def _fit(a: np.ndarray, season: int, spec: dict[str, Any]) -> Any:
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter; a failed fit raises and is handled by the caller
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # statsmodels' chatter stays quiet; a failed fit raises (the caller says so)
         model = ExponentialSmoothing(np.asarray(a, dtype=np.float64), trend="add" if spec["trend"] else None,
                                      damped_trend=bool(spec["trend"] and spec.get("damped", True)),
                                      seasonal="add" if spec["seasonal"] else None,
                                      seasonal_periods=season if spec["seasonal"] else None,
                                      initialization_method="estimated")
-        return model.fit()
+        result = model.fit()
+    # an optimiser that stopped short is counted and said by rolling(), not hidden
+    result.rnnkit_converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return result
 
 
 def spec_name(spec: dict[str, Any]) -> str:
@@ -79,12 +84,20 @@ def choose(a: np.ndarray, season: int) -> Optional[dict[str, Any]]:
     return best
 
 
-def ets_forecast(a: np.ndarray, origin: int, horizon: int, season: int, spec: dict[str, Any]) -> Optional[np.ndarray]:
-    """ETS ``spec`` fitted on ``a[: origin + 1]``: the next ``horizon`` values ``(horizon,)``, or ``None`` if it fails."""
+def ets_forecast(a: np.ndarray, origin: int, horizon: int, season: int, spec: dict[str, Any],
+                 notes: Optional[dict[str, int]] = None) -> Optional[np.ndarray]:
+    """ETS ``spec`` fitted on ``a[: origin + 1]``: the next ``horizon`` values ``(horizon,)``, or ``None`` if it fails.
+
+    ``notes["unconverged"]`` (when given) counts fits whose optimiser warned that it did not converge
+    (their forecast is still used).
+    """
     try:
-        out = np.asarray(_fit(a[: origin + 1], season, spec).forecast(horizon), dtype=np.float64)
+        fit = _fit(a[: origin + 1], season, spec)
+        out = np.asarray(fit.forecast(horizon), dtype=np.float64)
     except Exception:  # noqa: BLE001 - numerical failure at one origin: the caller substitutes and says so
         return None
+    if notes is not None and not getattr(fit, "rnnkit_converged", True):
+        notes["unconverged"] = notes.get("unconverged", 0) + 1
     return out if np.all(np.isfinite(out)) else None
 
 
@@ -115,11 +128,12 @@ def rolling(a: np.ndarray, origins: list[tuple[int, int]], season: int, spec: di
             what: str = "") -> np.ndarray:
     """ETS forecasts of ``k`` steps from each ``(origin, k)``, refitted on ``a[: origin + 1]``; concatenated.
 
-    Where a fit fails the seasonal-naive forecast stands in, and a note says at how many origins.
+    Where a fit fails the seasonal-naive forecast stands in, and a note says at how many origins; fits whose
+    optimiser did not converge are counted in another note.
     """
-    out, failed = [], 0
+    out, failed, notes = [], 0, {"unconverged": 0}
     for o, k in origins:
-        fc = ets_forecast(a, o, k, season, spec)
+        fc = ets_forecast(a, o, k, season, spec, notes)
         if fc is None:
             failed += 1
             fc = a[o + 1 + np.arange(k) % season - season]  # seasonal naive
@@ -127,4 +141,7 @@ def rolling(a: np.ndarray, origins: list[tuple[int, int]], season: int, spec: di
     if failed:
         print(f"forecast: NOTE ETS could not be fitted at {failed} of {len(origins)} {what} origin(s): seasonal "
               "naive stands in for it there")
+    if notes["unconverged"]:
+        print(f"forecast: NOTE ETS's optimiser stopped before converging at {notes['unconverged']} of {len(origins)} "
+              f"{what} origin(s) (statsmodels' ConvergenceWarning); its forecasts there are used as they are")
     return np.concatenate(out)

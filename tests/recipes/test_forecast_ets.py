@@ -42,3 +42,38 @@ def test_failures_are_said_and_seasonal_naive_stands_in(monkeypatch, capsys):
     monkeypatch.setattr(forecast_ets, "available", lambda: False)
     assert forecast_ets.announce_choice(a, 4) is None
     assert "statsmodels is not installed" in capsys.readouterr().out
+
+
+def test_unconverged_fits_are_counted_and_said(monkeypatch, capsys):
+    class Fit:
+        def __init__(self, converged):
+            self.rnnkit_converged = converged
+
+        def forecast(self, k):
+            return np.full(k, 7.0)
+
+    calls = iter([False, True, False])
+    monkeypatch.setattr(forecast_ets, "_fit", lambda a, season, spec: Fit(next(calls)))
+    spec = {"trend": False, "damped": False, "seasonal": False}
+    fc = forecast_ets.rolling(np.arange(40, dtype=float), [(29, 2), (31, 2), (33, 2)], 4, spec, "test")
+    assert fc.tolist() == [7.0] * 6  # the unconverged fits' forecasts are used
+    out = capsys.readouterr().out
+    assert "stopped before converging at 2 of 3 test origin(s)" in out
+
+
+def test_fit_flags_a_convergence_warning(monkeypatch):
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    real_fit = ExponentialSmoothing.fit
+
+    def warn_then_fit(self, *args, **kwargs):
+        import warnings
+        warnings.warn("optimisation failed to converge", ConvergenceWarning)
+        return real_fit(self, *args, **kwargs)
+
+    a = 10 + np.sin(np.arange(48) / 3.0)
+    spec = {"trend": False, "damped": False, "seasonal": False}
+    assert forecast_ets._fit(a, 1, spec).rnnkit_converged
+    monkeypatch.setattr(ExponentialSmoothing, "fit", warn_then_fit)
+    assert not forecast_ets._fit(a, 1, spec).rnnkit_converged
