@@ -212,7 +212,13 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
         const s_t* upp = step_ptr<s_t>(U, t);
         for_rows(r0, bs, 8 * H, [&](int64_t q0, int64_t q1) {
           const int64_t slot = accumulator_slot(slots);
-          for (int64_t r = q0; r < q1; ++r) {
+          s_t* pg_hh = pgb + slot * 14 * H;  // this thread's sums: g_hh (4H), g_c (H), b_c (H), g_ih, shift
+          s_t* pg_c = pg_hh + 4 * H;
+          s_t* pb_c = pg_c + H;
+          s_t* pg_ih = pg_hh + 6 * H;
+          s_t* psh = pg_ih + 4 * H;
+          // the cell's layer norm and the gates' backward of row r: d (4H) gets the gates' gradients
+          auto cell_rows = [&](int64_t r) {
             const s_t* a = gp + r * 4 * H;
             const s_t* cr = cnow + r * H;
             s_t* ch = scr + slot * 2 * H;  // chat and tanh(g_c chat + b_c), recomputed (L1)
@@ -234,9 +240,6 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
               prefetch_row(dr + 4 * H, 4 * H, true);
               prefetch_row(upp + (r + 1) * 4 * H, 4 * H);
             }
-            s_t* pg_hh = pgb + slot * 14 * H;  // this thread's sums: g_hh (4H), g_c (H), b_c (H), g_ih, shift
-            s_t* pg_c = pg_hh + 4 * H;
-            s_t* pb_c = pg_c + H;
             const s_t* rs = rsp + kRowStats * r;
             const s_t cmu = rs[4], crstd = rs[1];
             s_t m1 = 0, m2 = 0;
@@ -267,12 +270,71 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
               d[2 * H + j] = dcv * i * (1 - g * g);
               dcr[j] = dcv * f;
             }
-            // both 4H layer norms' backward (the recurrent one's R and the input one's U) in two passes:
-            // the four row sums and the gamma / shift gradients, then dR and dU (in place of d)
+          };
+          // dR and dU (in place of d) of row r from its four row sums
+          auto norm_grads = [&](int64_t r, s_t n1, s_t n2, s_t k1, s_t k2) {
+            const s_t* rs = rsp + kRowStats * r;
+            const s_t* rn = rnp + r * 4 * H;
             const s_t* ur = upp + r * 4 * H;
+            s_t* d = dxp + r * 4 * H;
+            s_t* dr = drp + r * 4 * H;
             const s_t umu = rs[2], urstd = rs[3], rstd = rs[0];
-            s_t* pg_ih = pg_hh + 6 * H;
-            s_t* psh = pg_ih + 4 * H;
+            const s_t nn1 = n1 / static_cast<s_t>(4 * H), nn2 = n2 / static_cast<s_t>(4 * H);
+            const s_t kk1 = k1 / static_cast<s_t>(4 * H), kk2 = k2 / static_cast<s_t>(4 * H);
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < 4 * H; ++j) {
+              const s_t dj = d[j];
+              dr[j] = rstd * (dj * gh[j] - nn1 - rn[j] * nn2);
+              d[j] = urstd * (dj * gi[j] - kk1 - (ur[j] - umu) * urstd * kk2);
+            }
+          };
+          // both 4H layer norms' backward (the recurrent one's R and the input one's U) in two passes:
+          // the four row sums and the gamma / shift gradients, then dR and dU. Rows go in pairs through
+          // the first pass: the per-thread gamma / shift sums (three 4H rows) are read and written once
+          // per two rows: 0.93x the training step at S1 and S2 at 1 thread, 0.87x / 0.92x at 2 (same-run
+          // A/B against one row at a time, 2026-12-03, benchmarks/README.md issue 15); an odd last row alone
+          for (int64_t r = q0; r < q1;) {
+            if (r + 1 < q1) {
+              cell_rows(r);
+              cell_rows(r + 1);
+              const s_t* rsa = rsp + kRowStats * r;
+              const s_t* rsb = rsa + kRowStats;
+              const s_t umua = rsa[2], urstda = rsa[3], umub = rsb[2], urstdb = rsb[3];
+              const s_t* rna = rnp + r * 4 * H;
+              const s_t* rnb = rna + 4 * H;
+              const s_t* ura = upp + r * 4 * H;
+              const s_t* urb = ura + 4 * H;
+              const s_t* da = dxp + r * 4 * H;
+              const s_t* db = da + 4 * H;
+              s_t n1a = 0, n2a = 0, k1a = 0, k2a = 0, n1b = 0, n2b = 0, k1b = 0, k2b = 0;
+              _Pragma("omp simd reduction(+ : n1a, n2a, k1a, k2a, n1b, n2b, k1b, k2b)")
+              for (int64_t j = 0; j < 4 * H; ++j) {
+                const s_t dja = da[j], djb = db[j], ghj = gh[j], gij = gi[j];
+                const s_t uha = (ura[j] - umua) * urstda, uhb = (urb[j] - umub) * urstdb;
+                const s_t drna = dja * ghj, drnb = djb * ghj, dua = dja * gij, dub = djb * gij;
+                pg_hh[j] += dja * rna[j] + djb * rnb[j];
+                pg_ih[j] += dja * uha + djb * uhb;
+                psh[j] += dja + djb;
+                n1a += drna;
+                n2a += drna * rna[j];
+                k1a += dua;
+                k2a += dua * uha;
+                n1b += drnb;
+                n2b += drnb * rnb[j];
+                k1b += dub;
+                k2b += dub * uhb;
+              }
+              norm_grads(r, n1a, n2a, k1a, k2a);
+              norm_grads(r + 1, n1b, n2b, k1b, k2b);
+              r += 2;
+              continue;
+            }
+            cell_rows(r);
+            const s_t* rs = rsp + kRowStats * r;
+            const s_t* rn = rnp + r * 4 * H;
+            const s_t* ur = upp + r * 4 * H;
+            const s_t* d = dxp + r * 4 * H;
+            const s_t umu = rs[2], urstd = rs[3];
             s_t n1 = 0, n2 = 0, k1 = 0, k2 = 0;
             _Pragma("omp simd reduction(+ : n1, n2, k1, k2)")
             for (int64_t j = 0; j < 4 * H; ++j) {
@@ -285,14 +347,8 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
               k1 += du;
               k2 += du * uh;
             }
-            const s_t nn1 = n1 / static_cast<s_t>(4 * H), nn2 = n2 / static_cast<s_t>(4 * H);
-            const s_t kk1 = k1 / static_cast<s_t>(4 * H), kk2 = k2 / static_cast<s_t>(4 * H);
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < 4 * H; ++j) {
-              const s_t dj = d[j];
-              dr[j] = rstd * (dj * gh[j] - nn1 - rn[j] * nn2);
-              d[j] = urstd * (dj * gi[j] - kk1 - (ur[j] - umu) * urstd * kk2);
-            }
+            norm_grads(r, n1, n2, k1, k2);
+            r += 1;
           }
         });
         // dW_hh += dR_t^T h_{t-1} and dh_{t-1} = dR_t W_hh over the step's bs active rows
