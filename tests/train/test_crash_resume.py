@@ -29,18 +29,7 @@ from safetensors.torch import load_file
 from rnnkit.train.checkpoint import CheckpointDir
 
 ROOT = Path(__file__).resolve().parents[2]
-SLOW = """
-import sys, time
-from rnnkit.train import loop
-delay = float(sys.argv[1])
-step = loop.Trainer._train_step
-def slow(self, batch):
-    time.sleep(delay)
-    return step(self, batch)
-loop.Trainer._train_step = slow
-from rnnkit.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
+SLOW = ROOT / "tests" / "train" / "_slow_rnnkit.py"  # the rnnkit command, each training step slower
 ARGS = ["train", "sincos", "--tiny", "--epochs", "2", "--hidden-size", "8", "--num-layers", "2", "--dropout", "0.2",
         "--noise", "0.05", "--deterministic", "--threads", "1", "--checkpoint-every", "2", "--no-progress"]
 # tiny sincos: 20 windows per epoch -> 40 steps; checkpoints every 2 steps; step 24 is mid-epoch 2
@@ -48,7 +37,7 @@ ARGS = ["train", "sincos", "--tiny", "--epochs", "2", "--hidden-size", "8", "--n
 
 def start(tmp: Path, name: str, delay: float, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), RNNKIT_CACHE=str(tmp / "cache"))
-    return subprocess.Popen([sys.executable, "-c", SLOW, str(delay), *ARGS, "--run-dir", str(tmp / name), *extra],
+    return subprocess.Popen([sys.executable, str(SLOW), str(delay), *ARGS, "--run-dir", str(tmp / name), *extra],
                             cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
