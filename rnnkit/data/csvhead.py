@@ -1,23 +1,28 @@
 """A CSV file's header and one column's distinct values, read as a stream (not the whole decoded text).
 
-``csv_header(path)`` equals ``next(csv.reader(io.StringIO(decode_file(path))), [])`` stripped, and
-``csv_distinct(path, column)`` the first-seen distinct stripped non-empty values of
-``csv.DictReader(io.StringIO(decode_file(path)))``, without holding the file's text (and
-``StringIO``'s four bytes per character copy of it) in memory. Newlines and a leading
-byte-order mark are treated as :func:`~rnnkit.data.errors.decode_file` treats them; on any
-problem reading the stream (a decoding error, a damaged ``.gz``, an empty file) they fall back
-to ``decode_file``, so the errors are exactly its errors.
+``csv_header(path)`` is the header :func:`~rnnkit.data.rows.csv_rows` reads from
+``decode_file(path)``'s text (the strict readers' and so the fast reader's: blank leading lines
+skipped, names stripped, a duplicate name or a malformed header an error), reading only the lines
+up to it; ``csv_distinct(path, column)`` the first-seen distinct stripped non-empty values of
+``column`` in the rows ``csv_rows`` gives (rows it would call bad skipped), without holding the
+file's text (and ``StringIO``'s four bytes per character copy of it) in memory. Both share
+``csv_rows``' code (:func:`~rnnkit.data.rows.csv_line_rows`) over the decoded lines; newlines and a
+leading byte-order mark are treated as :func:`~rnnkit.data.errors.decode_file` treats them. On any
+problem (a decoding error, a damaged ``.gz``, an empty file, no header, a duplicate name ...) they
+do the whole read instead, so the errors are exactly those of ``csv_rows(decode_file(path))``;
+a problem after the header (a bad byte further on) is not theirs to find: ``csv_header`` reads no
+further, and the reader of the rows reports it.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import zlib
 from typing import Iterator, List
 
-from rnnkit.data.errors import PathLike, decode_file
+from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file
+from rnnkit.data.rows import Row, csv_line_rows, csv_rows
 
 __all__ = ["csv_header", "csv_distinct"]
 
@@ -41,23 +46,42 @@ def _lines(path: PathLike, encoding: str) -> Iterator[str]:
         raw.close()
 
 
-def csv_header(path: PathLike, encoding: str = "utf-8") -> List[str]:
-    """The stripped fields of the file's first CSV row (``[]`` when it has none)."""
+_STREAM_PROBLEMS = (UnicodeDecodeError, OSError, EOFError, zlib.error, LookupError, DataFileError)
+"""What sends a stream read to the whole-text read (which raises :func:`decode_file`'s or ``csv_rows``' error)."""
+
+
+def csv_header(path: PathLike, encoding: str = "utf-8", delimiter: str = ",") -> List[str]:
+    """The header ``csv_rows(path, decode_file(path, encoding), delimiter, ...)`` gives, reading only up to it.
+
+    Raises:
+        DataFileError: as ``decode_file`` or ``csv_rows`` (empty file, bad bytes, no header row, a
+            malformed header, a duplicate column name).
+    """
+    lines = _lines(path, encoding)
     try:
-        row = next(csv.reader(_lines(path, encoding)), None)
-    except (UnicodeDecodeError, OSError, EOFError, zlib.error, LookupError):
-        row = None
-    if row is None:  # decode_file's error (empty file, bad bytes, damaged .gz ...), or its text's first row
-        row = next(csv.reader(io.StringIO(decode_file(path, encoding))), [])
-    return [h.strip() for h in row]
+        try:
+            return csv_line_rows(path, lines, delimiter, ProblemLog(path, True))[0]
+        finally:
+            lines.close()
+    except _STREAM_PROBLEMS:
+        return csv_rows(path, decode_file(path, encoding), delimiter, ProblemLog(path, True))[0]
 
 
 def csv_distinct(path: PathLike, column: str, encoding: str = "utf-8") -> List[str]:
-    """The distinct stripped non-empty values of ``column`` (rows as ``csv.DictReader``), in order of first appearance."""
+    """The distinct stripped non-empty values of ``column`` in ``csv_rows``' rows, in order of first appearance.
+
+    ``[]`` when the header has no ``column``. Raises as :func:`csv_header`.
+    """
+    def distinct(header: List[str], rows: Iterator[Row]) -> List[str]:
+        if column not in header:
+            return []
+        return list(dict.fromkeys(v for v in (row[column].strip() for _, row in rows) if v))  # type: ignore[union-attr]
+
+    lines = _lines(path, encoding)
     try:
-        return list(dict.fromkeys(row[column].strip() for row in csv.DictReader(_lines(path, encoding))
-                                  if (row.get(column) or "").strip()))
-    except (UnicodeDecodeError, OSError, EOFError, zlib.error, LookupError):
-        text = decode_file(path, encoding)
-        return list(dict.fromkeys(row[column].strip() for row in csv.DictReader(io.StringIO(text))
-                                  if (row.get(column) or "").strip()))
+        try:
+            return distinct(*csv_line_rows(path, lines, ",", ProblemLog(path, True)))
+        finally:
+            lines.close()
+    except _STREAM_PROBLEMS:
+        return distinct(*csv_rows(path, decode_file(path, encoding), ",", ProblemLog(path, True)))

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import math
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, data_suffix, decode_file
 
@@ -32,7 +32,21 @@ def detect_format(path: PathLike, text: str, fmt: Optional[str]) -> str:
 
 def csv_rows(path: PathLike, text: str, delimiter: str, log: ProblemLog) -> Tuple[List[str], Iterator[Row]]:
     """The header and an iterator of ``(line, {column: value})`` for well-formed rows."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    return csv_line_rows(path, io.StringIO(text, newline=""), delimiter, log)
+
+
+def csv_line_rows(path: PathLike, lines: Iterable[str], delimiter: str,
+                  log: ProblemLog) -> Tuple[List[str], Iterator[Row]]:
+    """:func:`csv_rows` over the text's lines (each ending in ``"\\n"``, as :func:`decode_file` writes them).
+
+    The header (the first row with a non-blank field; its names stripped and distinct) is read at
+    once, so only the lines up to it are consumed until the rows are iterated: a stream of lines
+    (:mod:`rnnkit.data.csvhead`) gives the header without reading the rest of the file.
+
+    Raises:
+        DataFileError: no header row, a malformed header, or a duplicate column name.
+    """
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: Optional[List[str]] = None
     start = 1
     while header is None:

@@ -231,3 +231,19 @@ def test_gzipped_csv_and_skip_bad_with_cli_spelled_hints(tmp_path):
     with pytest.warns(UserWarning, match="skipped 1 bad rows"):
         seqs, _, ids, _ = read_sequence_file(bad, cfg, None, need_labels=True)
     assert len(seqs) == 30 and ids == a[2]
+
+
+@pytest.mark.parametrize("lead", ["\n", "\n \n,\n", "\ufeff\n"])
+def test_csv_with_blank_leading_lines_gives_the_same_ids_names_and_label_column(tmp_path, lead):
+    """The header read for names, ids and the label column is the reader's (blank leading rows skipped)."""
+    from rnnkit.recipes.tsclass import Config, read_sequence_file
+
+    rows = ["seq,t,x,label"] + [f"{s},{t},{0.5 * s + t},{'ab'[s % 2]}" for s in range(6) for t in range(3)]
+    path = tmp_path / "d.csv"
+    path.write_text(lead + "\n".join(rows) + "\n", encoding="utf-8")
+    cfg = Config(id_column="seq", time_column="t", label_column="label")
+    seqs, labels, ids, names = read_sequence_file(path, cfg, None, need_labels=True)
+    assert ids == [str(s) for s in range(6)] and names == ["x"] and labels.tolist() == list("ababab")
+    assert [s[:, 0].tolist() for s in seqs] == [[0.5 * s + t for t in range(3)] for s in range(6)]
+    seqs, labels, ids, names = read_sequence_file(path, cfg, None, need_labels=False)  # predict: label kept apart
+    assert ids == [str(s) for s in range(6)] and names == ["x"] and [s.shape for s in seqs] == [(3, 1)] * 6
