@@ -163,10 +163,13 @@ class Forecast(Recipe):
         return times, y, time_col
 
     def _guess_time_column(self, path: Path) -> str:
-        """The header's one column named like a time index (not ``--column``), or ``""``."""
-        from rnnkit.data.errors import ProblemLog, decode_file
-        from rnnkit.data.rows import csv_rows, looks_like_time
-        header, _ = csv_rows(path, decode_file(path, self.cfg.encoding), ",", ProblemLog(path, True))
+        """The header's one column named like a time index (not ``--column``), or ``""``.
+
+        The header is the one the reader then finds (``csv_rows``' header), read without the rest of the file.
+        """
+        from rnnkit.data.csvhead import csv_header
+        from rnnkit.data.rows import looks_like_time
+        header = csv_header(path, self.cfg.encoding)
         found = [c for c in header if looks_like_time(c) and c != self.cfg.column]
         return found[0] if len(found) == 1 else ""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -263,3 +264,51 @@ def test_no_combine_forecasts_with_the_gated_network_alone(tmp_path, capsys):
         test = recipe.evaluate(model, "test")
     assert test["mae"] == pytest.approx(test["naive_mae"]) and "net_mae" not in test and "ets_mae" not in test
     assert Config.saved_defaults["combine"] is False  # runs saved before the combination keep their forecasts
+
+
+GUESS_FILES = {
+    "blank leading rows, bom": "\ufeff\n \n,\nmonth,sales\n1,2\n",
+    "spaced names": "  Month , sales\n1,2\n",
+    "quoted names with the separator": '"sales, total","date"\n2,1\n',
+    "two time-like names": "date,t,sales\n1,2,3\n",
+    "no time-like name": "when,sales\n1,2\n",
+    "header past the read chunk": "\n" * 9000 + ",".join([f"c{i}" for i in range(2000)] + ["week", "sales"]) + "\n",
+    "duplicate names": "\n\nmonth,sales,month\n1,2,3\n",
+    "only blank rows": "\n\n",
+}
+
+
+@pytest.mark.parametrize("name", list(GUESS_FILES))
+def test_time_column_guess_reads_the_header_the_reader_reads(tmp_path, name):
+    """The guess from the streamed header equals the one from the whole read's header (or its error)."""
+    from rnnkit.data.errors import DataFileError, ProblemLog, decode_file
+    from rnnkit.data.rows import csv_rows, looks_like_time
+
+    path = tmp_path / "s.csv.gz"
+    path.write_bytes(gzip.compress(GUESS_FILES[name].encode("utf-8")))
+    recipe = Forecast(Config(data=str(path), column="sales"))
+    try:
+        header = csv_rows(path, decode_file(path), ",", ProblemLog(path, True))[0]
+    except DataFileError as err:
+        with pytest.raises(DataFileError) as got:
+            recipe._guess_time_column(path)
+        assert str(got.value) == str(err)
+        return
+    found = [c for c in header if looks_like_time(c) and c != "sales"]
+    assert recipe._guess_time_column(path) == (found[0] if len(found) == 1 else "")
+    expected = {"blank leading rows, bom": "month", "spaced names": "Month", "quoted names with the separator": "date",
+                "header past the read chunk": "week"}
+    assert recipe._guess_time_column(path) == expected.get(name, "")
+
+
+def test_time_column_guess_stops_at_the_header_and_the_reader_reports_what_follows(tmp_path):
+    """A bad byte far down the file: the guess still finds the column; the read names the line."""
+    from rnnkit.data.errors import DataFileError
+
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"\xef\xbb\xbf\nmonth,sales\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(20_000))
+                     + b"x,caf\xe9\n")
+    recipe = Forecast(Config(data=str(path), column="sales"))
+    assert recipe._guess_time_column(path) == "month"
+    with pytest.raises(DataFileError, match=r"line 20003: not valid utf-8.*add --encoding NAME"):
+        recipe._read_timed()
