@@ -30,7 +30,7 @@ step of its time column (``--time-column``, or a column named like ``date`` /
 ``time`` / ``month``: monthly 12, quarterly 4, weekly 52, daily 7, hourly 24),
 else 1 (none); the test tail and the validation stretch are each picked from
 the series (:func:`split_sizes`: about 10% of it, at least one season, in
-whole horizons) and printed.
+whole horizons) and printed (:mod:`rnnkit.recipes.forecast_sizes`).
 
 Outputs: MAE, MSE, RMSE, MAPE, sMAPE and MASE (:mod:`rnnkit.recipes.forecast_metrics`) of
 the model and of the baseline, ``forecast.png`` (forecast against truth on the
@@ -43,7 +43,6 @@ that follow the input's own time column when its step is regular.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional, Sequence
@@ -55,13 +54,14 @@ from torch.nn import functional as F
 
 from rnnkit.recipes import forecast_ets
 from rnnkit.recipes.base import Recipe, RunConfig, opt, shuffled_batches
-from rnnkit.recipes.forecast_choices import TEST_SHARE, auto_transform, gate_passes, split_sizes
+from rnnkit.recipes.forecast_choices import gate_passes
+from rnnkit.recipes.forecast_choices import auto_transform, split_sizes  # noqa: F401 (imported from here)
 from rnnkit.recipes.forecast_metrics import mase_scale, point_metrics
 from rnnkit.recipes.forecast_output import metrics_table, plot_test_tail, write_forecasts_csv, write_prediction_csv
+from rnnkit.recipes.forecast_sizes import picked_note, resolve_sizes
+from rnnkit.recipes.forecast_sizes import SEASONS, TRANSFORMS  # noqa: F401 (were defined here)
 from rnnkit.recipes.models import RNNModel
 
-SEASONS = {"co2": 52, "airline": 12}
-TRANSFORMS = {"co2": "none", "airline": "log"}
 CLI_HINTS = {"skip_bad": "add --skip-bad", "column": "add --column NAME", "encoding": "add --encoding NAME",
              "interpolate_missing": None, "max_skipped_share": "raise --max-bad-share",
              "time_column": "add --time-column NAME", "feature_columns": None}
@@ -173,66 +173,6 @@ class Forecast(Recipe):
         found = [c for c in header if looks_like_time(c) and c != self.cfg.column]
         return found[0] if len(found) == 1 else ""
 
-    def _sizes(self, n: int, times: Optional[list[str]] = None, y: Optional[np.ndarray] = None) -> dict[str, Any]:
-        """Season, horizon, window, split sizes and transform, from the config (0 / auto resolved)."""
-        cfg = self.cfg
-        for name in ("season", "horizon", "window", "test_size", "val_size"):
-            if getattr(cfg, name) < 0:
-                raise ValueError(f"forecast: --{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
-        why: dict[str, str] = {}
-        season = cfg.season
-        if not season and cfg.data:
-            from rnnkit.data.timeindex import infer_step
-            step = infer_step(times) if times else None
-            season = (step.season or 1) if step else 1
-            why["season"] = (f"the time column's step is {step.name}" if step else
-                             "the time column's step is irregular: no season (--season to set one)" if times else
-                             "no time column: no season (--season to set one)")
-            if season > 1 and n < self._lengths(n, season)[-1]:
-                why["season"] = (f"the time column's step is {step.name}, but {n} points are too few for season "
-                                 f"{season} ({self._lengths(n, season)[-1]} needed): no season (--season to insist)")
-                season = 1
-        season = season or SEASONS[cfg.dataset]
-        horizon, window, test, val, need = self._lengths(n, season)
-        transform = cfg.transform if cfg.transform != "auto" else ("none" if cfg.data else TRANSFORMS[cfg.dataset])
-        if cfg.transform == "auto" and cfg.data and y is not None:
-            transform, why["transform"] = auto_transform(y[: n - test - val], season)
-        if n < need:
-            raise ValueError(f"forecast: the series must have at least window + season + horizon + val + test = "
-                             f"{window} + {season} + {horizon} + {val} + {test} = {need} points, got {n}; "
-                             "lower --window/--horizon/--test-size/--val-size")
-        return {"season": season, "horizon": horizon, "window": window, "test_size": test, "val_size": val,
-                "transform": transform, "why": why}
-
-    def _lengths(self, n: int, season: int) -> tuple[int, int, int, int, int]:
-        """``(horizon, window, test, val, points needed)`` for ``season`` (0 / auto resolved)."""
-        cfg = self.cfg
-        horizon = cfg.horizon or season
-        window = cfg.window or max(2 * season, 8)
-        if cfg.data:
-            test, val = split_sizes(n, season, horizon, window)
-            test, val = cfg.test_size or test, cfg.val_size or cfg.test_size or val
-        else:
-            test = cfg.test_size or (2 * horizon if n >= 20 * horizon else horizon)
-            val = cfg.val_size or test
-        return horizon, window, test, val, window + season + horizon + val + test
-
-    def _say_picked(self, n: int, time_col: str) -> None:
-        """Print the sizes chosen for a user's series and why."""
-        a = self.assets
-        season_why = a.get("why", {}).get("season")
-        picked = [] if self.cfg.test_size else ["--test-size"]
-        picked += [] if (self.cfg.val_size or self.cfg.test_size) else ["--val-size"]
-        source = f"time column {time_col!r}" if time_col else "no time column"
-        rule = (f" ({' and '.join(picked)} picked from the series: about {TEST_SHARE:.0%} each, at least one "
-                "season, in whole horizons)") if picked else ""
-        tf_why = a.get("why", {}).get("transform")
-        source += f"; transform {a['transform']}" + (f" ({tf_why})" if tf_why else "")
-        print(f"forecast: {n} points, {source}; season {a['season']}{f' ({season_why})' if season_why else ''}, "
-              f"horizon {a['horizon']}, window {a['window']}; test = the last {a['test_size']} points "
-              f"({math.ceil(a['test_size'] / a['horizon'])} forecast origin(s)), validation = the {a['val_size']} "
-              f"before them{rule}")
-
     def _transform(self, y: np.ndarray) -> np.ndarray:
         if self.assets["transform"] == "log":
             if (y <= 0).any():
@@ -247,9 +187,9 @@ class Forecast(Recipe):
         times, y, time_col = self._read_timed()
         n = len(y)
         if not self.assets:
-            self.assets = {**self._sizes(n, times, y), "gate": True}
+            self.assets = {**resolve_sizes(self.cfg, n, times, y), "gate": True}
             if self.cfg.data:
-                self._say_picked(n, time_col)
+                print(picked_note(self.cfg, self.assets, n, time_col))
             a = self._transform(y)
             s = self.assets["season"]
             head = a[: n - self.assets["test_size"] - self.assets["val_size"]]

@@ -14,6 +14,7 @@ import torch
 from rnnkit.cli import main
 from rnnkit.data.datasets import dataset_status
 from rnnkit.recipes.forecast import Config, Forecast, features, seasonal_base
+from rnnkit.recipes.forecast_sizes import resolve_sizes
 from rnnkit.train import rundir
 
 SMALL = ["--hidden-size", "16", "--batch-size", "16", "--lr", "0.01", "--threads", "1", "--no-progress"]
@@ -108,7 +109,7 @@ def test_csv_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
 def test_untrained_residual_model_is_the_seasonal_naive_forecast():
     y = series(120)
     recipe = Forecast(Config(season=12, data="unused.csv"))
-    recipe.assets = {**recipe._sizes(len(y)), "scale1": 1.0, "scale": 2.0}
+    recipe.assets = {**resolve_sizes(recipe.cfg, len(y)), "scale1": 1.0, "scale": 2.0}
     recipe._read_timed = lambda path=None: (None, y, "")  # type: ignore[method-assign]
     recipe.load_data()
     model = recipe.build_model().eval()
