@@ -7,7 +7,7 @@ optimiser step -> (checkpoint every ``checkpoint_every`` steps) -> validation
 At the end the best weights are reloaded, evaluated on the test split, and
 the recipe writes its artefacts and the report.
 
-Crash safety (see :mod:`rnnkit.train.checkpoint`): checkpoints hold the model,
+Crash safety (see :mod:`rnnkit.train.checkpoint`, :mod:`rnnkit.train.trainstate`): checkpoints hold the model,
 optimiser, scheduler, every RNG state, the carried RNN state and the position
 in the epoch (batch index), so ``--resume`` continues exactly; in
 ``--deterministic`` mode a killed and resumed run ends bit-identical to an
@@ -30,17 +30,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from torch import Tensor
 
 from rnnkit.recipes.base import Recipe
 from rnnkit.train import budget, distributed, plots, progress, seeding
-from rnnkit.train.checkpoint import (CheckpointDir, CheckpointError, NonFiniteError, apply_weights,
-                                     load_checkpoint, save_checkpoint)
+from rnnkit.train.checkpoint import CheckpointDir, CheckpointError, NonFiniteError, apply_weights, load_checkpoint
 from rnnkit.train.metrics import MetricsLog
 from rnnkit.train.report import write_report
 from rnnkit.train.rundir import write_run_files
 from rnnkit.train.signals import GracefulStop
-from rnnkit.train.tree import flatten, unflatten
+from rnnkit.train.trainstate import TrainingState
+from rnnkit.train.tree import batch_size_of, tree_map
 
 
 class Interrupted(Exception):
@@ -52,27 +51,7 @@ class Interrupted(Exception):
         self.checkpoint = checkpoint
 
 
-def tree_map(fn: Any, x: Any) -> Any:
-    """Apply ``fn`` to every tensor in a nest of tuples/NamedTuples/lists/dicts."""
-    if isinstance(x, Tensor):
-        return fn(x)
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return type(x)(*(tree_map(fn, v) for v in x))
-    if isinstance(x, (list, tuple)):
-        return type(x)(tree_map(fn, v) for v in x)
-    if isinstance(x, dict):
-        return {k: tree_map(fn, v) for k, v in x.items()}
-    return x
-
-
-def batch_size_of(batch: Any) -> int:
-    """The first dimension of the first tensor in a batch (for examples/s)."""
-    found: list[int] = []
-    tree_map(lambda t: found.append(t.shape[0] if t.dim() else 1) or t, batch)
-    return found[0] if found else 1
-
-
-class Trainer:
+class Trainer(TrainingState):
     """Runs a recipe in a run directory.
 
     Args:
@@ -150,78 +129,6 @@ class Trainer:
         self.train_model = distributed.wrap_model(self.model)  # DDP (a collective: every rank got here)
         if self.main:
             write_run_files(self.run_dir, self.recipe)
-
-    # ---- checkpoints ----------------------------------------------------------------------------
-    def _save(self, *, best: bool = False) -> Path:
-        carry = distributed.gather_batch(self.carry, keep=self.split_weight > 0)  # the whole batch's state
-        if not self.main:  # every rank holds the same weights and position: rank 0 writes them
-            self.saved_step = self.step
-            return self.ckdir.path("last") or self.ckdir.root
-        tensors, meta_rng = seeding.get_rng_state()
-        opt_t, opt_spec = flatten(self.optimizer.state_dict(), "optim")
-        sch_t, sch_spec = flatten(self.scheduler.state_dict() if self.scheduler else None, "sched")
-        carry_t, carry_spec = flatten(carry, "carry")
-        tensors.update(opt_t, **sch_t, **carry_t)
-        meta = {"epoch": self.epoch, "batch_index": self.batch_index, "step": self.step, "best": self.best,
-                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "loss_sum": self.loss_sum,
-                "loss_count": self.loss_count, "skipped": self.skipped, "rng": meta_rng, "optimizer": opt_spec,
-                "scheduler": sch_spec, "carry": carry_spec, "recipe": self.recipe.name,
-                "nonfinite_streak": self.nonfinite_streak, "threads": torch.get_num_threads(), "device": self.cfg.device,
-                "wall_time_s": self.wall_time(), "sessions": self.sessions, "schedule_pace": self.pace.state(self.step)}
-        path = save_checkpoint(self.ckdir.root, f"step-{self.step:08d}", model_state=self.model.state_dict(),
-                               tensors=tensors, meta=meta,
-                               model_metadata={"recipe": self.recipe.name, "config": json.dumps(self.cfg.to_dict())})
-        self.ckdir.update(last=path.name, **({"best": path.name, "best_value": self.best} if best else {}))
-        self.ckdir.prune(self.cfg.keep_checkpoints)
-        self.saved_step = self.step
-        return path
-
-    def _restore_newest_loadable(self) -> None:
-        """Restore the last checkpoint; if it is damaged (disk error, edited by hand), the newest older one."""
-        last = self.ckdir.path("last")
-        candidates = [last] + [p for p in reversed(self.ckdir.complete()) if p != last]
-        errors = []
-        for path in candidates:
-            try:
-                self._restore(path)
-                return
-            except CheckpointError as err:
-                errors.append(str(err))
-                warnings.warn(f"rnnkit: cannot resume from {path}: {err}; trying an older checkpoint",
-                              RuntimeWarning, stacklevel=2)
-        raise CheckpointError(f"rnnkit: no loadable checkpoint in {self.ckdir.root}: " + " | ".join(errors))
-
-    def _restore(self, path: Path) -> None:
-        state, tensors, meta = load_checkpoint(path)
-        apply_weights(self.model, state, path)
-        try:
-            self.optimizer.load_state_dict(unflatten(meta["optimizer"], tensors))
-            if self.scheduler is not None and meta["scheduler"].get("v", 0) is not None:
-                self.scheduler.load_state_dict(unflatten(meta["scheduler"], tensors))
-            seeding.set_rng_state(tensors, meta["rng"])
-            self.carry = tree_map(lambda t: t.to(self.device), unflatten(meta["carry"], tensors))
-            if self.world > 1 and self.carry is not None:  # this rank's rows, as split_batch gives its batches
-                self.carry = distributed.split_batch(self.carry, self.rank, self.world)[0]
-        except (KeyError, ValueError, TypeError) as err:
-            raise CheckpointError(f"checkpoint {path} has an unreadable training state ({err}); the weights "
-                                  "alone can still be used with 'rnnkit eval'") from err
-        for key in ("epoch", "batch_index", "step", "best", "best_epoch", "bad_epochs", "loss_sum",
-                    "loss_count", "skipped"):
-            setattr(self, key, meta[key])
-        # older checkpoints predate these keys: a fresh streak, and no wall time recorded for earlier sessions
-        self.nonfinite_streak = int(meta.get("nonfinite_streak", 0))
-        self.wall_before, self.sessions = float(meta.get("wall_time_s", 0.0)), int(meta.get("sessions", 0)) + 1
-        self.pace_saved = meta.get("schedule_pace")
-        changed = [f"{what} {meta[key]} -> {now}" for what, key, now in (
-            ("--threads", "threads", torch.get_num_threads()), ("--device", "device", self.cfg.device))
-            if key in meta and meta[key] != now]
-        if changed:
-            warnings.warn(f"rnnkit: resuming with {', '.join(changed)}: the run is no longer bit-identical to an "
-                          "uninterrupted one (floating-point sums are ordered by the thread count and device)",
-                          RuntimeWarning, stacklevel=2)
-        if self.main:
-            self.metrics.truncate_after(self.step, self.epoch)
-        self.log(f"resumed from {path} (epoch {self.epoch + 1}, batch {self.batch_index}, step {self.step})")
 
     # ---- training -------------------------------------------------------------------------------
     def _train_step(self, batch: Any) -> Optional[float]:
@@ -388,10 +295,6 @@ class Trainer:
         finally:
             torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(deterministic)
-
-    def wall_time(self) -> float:
-        """Seconds this run has taken: this invocation so far plus the earlier ones up to their last checkpoint."""
-        return self.wall_before + time.perf_counter() - self.t_start
 
     def over_budget(self) -> bool:
         """True once ``--time-budget`` minutes of this invocation have passed (the same answer on every rank)."""

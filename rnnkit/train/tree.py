@@ -1,8 +1,9 @@
-"""Nested Python structures with tensor leaves <-> (tensors, JSON spec).
+"""Nested Python structures with tensor leaves: mapped over, and <-> (tensors, JSON spec).
 
-Optimiser and scheduler ``state_dict()`` s, carried RNN states and RNG states
+Batches, optimiser and scheduler ``state_dict()`` s, carried RNN states and RNG states
 are nests of dicts (with int or str keys), lists, tuples, NamedTuples,
-tensors and scalars. :func:`flatten` splits such a nest into a flat
+tensors and scalars. :func:`tree_map` applies a function to every tensor of such a nest
+(moving a batch to the device, detaching a carried state); :func:`flatten` splits a nest into a flat
 ``{key: Tensor}`` dict for safetensors and a JSON-able spec that records the
 structure; :func:`unflatten` rebuilds it. Nothing is ever pickled; NamedTuple
 types are rebuilt only from ``rnnkit`` modules.
@@ -16,6 +17,26 @@ from typing import Any
 from torch import Tensor
 
 _SCALARS = (type(None), bool, int, float, str)
+
+
+def tree_map(fn: Any, x: Any) -> Any:
+    """Apply ``fn`` to every tensor in a nest of tuples/NamedTuples/lists/dicts."""
+    if isinstance(x, Tensor):
+        return fn(x)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(tree_map(fn, v) for v in x))
+    if isinstance(x, (list, tuple)):
+        return type(x)(tree_map(fn, v) for v in x)
+    if isinstance(x, dict):
+        return {k: tree_map(fn, v) for k, v in x.items()}
+    return x
+
+
+def batch_size_of(batch: Any) -> int:
+    """The first dimension of the first tensor in a batch (for examples/s)."""
+    found: list[int] = []
+    tree_map(lambda t: found.append(t.shape[0] if t.dim() else 1) or t, batch)
+    return found[0] if found else 1
 
 
 def flatten(obj: Any, prefix: str) -> tuple[dict[str, Tensor], Any]:
