@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rnnkit.data import RandomWindowStream, TBPTTStream, bucket_batches, pad_sequences, random_windows, sliding_windows
+from tests.data.ddp import assert_ranks_read_disjoint_stretches
 
 
 # ---------------------------------------------------------------- padding
@@ -234,18 +235,8 @@ def test_random_windows_over_a_memory_map_equal_the_tensor_windows():
 def test_ddp_ranks_read_disjoint_stretches_of_the_memory_map():
     """Under torchrun each rank keeps its rows of a batch (split_batch): disjoint stretches of the corpus."""
     from rnnkit.data.spans import TokenSpans
-    from rnnkit.train.distributed import split_batch
 
-    positions = TokenSpans(np.arange(10_001, dtype=np.int64), [(0, 10_001)])  # each id is its position
-    stream = TBPTTStream(positions, 8, 25)
-    seen = {0: set(), 1: set()}
-    for k in range(len(stream)):
-        for rank in (0, 1):
-            (x, _), _ = split_batch(stream[k], rank, 2)
-            seen[rank].update(x.flatten().tolist())
-    assert not seen[0] & seen[1]
-    assert seen[0] | seen[1] == set(range(8 * (10_000 // 8)))
-    assert max(seen[0]) < min(seen[1])  # rank 0 the first half of the rows, rank 1 the second
+    assert_ranks_read_disjoint_stretches(TokenSpans(np.arange(10_001, dtype=np.int64), [(0, 10_001)]))
 
 
 def test_sample_window_starts_are_fixed_disjoint_and_inside():

@@ -12,6 +12,7 @@ from rnnkit.data import fileread
 from rnnkit.data.batching import RandomWindowStream, TBPTTStream
 from rnnkit.data.fileread import FileReader
 from rnnkit.data.spans import TokenSpans
+from tests.data.ddp import assert_ranks_read_disjoint_stretches
 
 
 @pytest.fixture()
@@ -82,16 +83,7 @@ def test_only_contiguous_memmap_views_get_a_reader(mapped):
 
 def test_ddp_ranks_read_disjoint_stretches_of_a_mapped_file(tmp_path):
     """As tests/data/test_batching.py's in-memory case, through pread: each rank keeps its own rows."""
-    from rnnkit.train.distributed import split_batch
-
     np.arange(10_001, dtype=np.int64).tofile(tmp_path / "pos.bin")  # each id is its position
     positions = TokenSpans(np.memmap(tmp_path / "pos.bin", dtype=np.int64, mode="r"), [(0, 10_001)])
     assert positions.reader is not None
-    stream = TBPTTStream(positions, 8, 25)
-    seen = {0: set(), 1: set()}
-    for k in range(len(stream)):
-        for rank in (0, 1):
-            (x, _), _ = split_batch(stream[k], rank, 2)
-            seen[rank].update(x.flatten().tolist())
-    assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(8 * (10_000 // 8)))
-    assert max(seen[0]) < min(seen[1])
+    assert_ranks_read_disjoint_stretches(positions)
