@@ -19,12 +19,14 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from typing import Iterator, List
+from typing import Callable, Iterator, List, TypeVar
 
 from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file
 from rnnkit.data.rows import Row, csv_line_rows, csv_rows
 
 __all__ = ["csv_header", "csv_distinct"]
+
+T = TypeVar("T")
 
 
 def _lines(path: PathLike, encoding: str) -> Iterator[str]:
@@ -57,14 +59,7 @@ def csv_header(path: PathLike, encoding: str = "utf-8", delimiter: str = ",") ->
         DataFileError: as ``decode_file`` or ``csv_rows`` (empty file, bad bytes, no header row, a
             malformed header, a duplicate column name).
     """
-    lines = _lines(path, encoding)
-    try:
-        try:
-            return csv_line_rows(path, lines, delimiter, ProblemLog(path, True))[0]
-        finally:
-            lines.close()
-    except _STREAM_PROBLEMS:
-        return csv_rows(path, decode_file(path, encoding), delimiter, ProblemLog(path, True))[0]
+    return _read(path, encoding, delimiter, lambda header, rows: header)
 
 
 def csv_distinct(path: PathLike, column: str, encoding: str = "utf-8") -> List[str]:
@@ -75,13 +70,18 @@ def csv_distinct(path: PathLike, column: str, encoding: str = "utf-8") -> List[s
     def distinct(header: List[str], rows: Iterator[Row]) -> List[str]:
         if column not in header:
             return []
-        return list(dict.fromkeys(v for v in (row[column].strip() for _, row in rows) if v))  # type: ignore[union-attr]
+        return list(dict.fromkeys(v for v in (str(row[column]).strip() for _, row in rows) if v))
 
+    return _read(path, encoding, ",", distinct)
+
+
+def _read(path: PathLike, encoding: str, delimiter: str, use: Callable[[List[str], Iterator[Row]], T]) -> T:
+    """``use(header, rows)`` of ``csv_rows`` over the streamed lines; of the whole text on a problem."""
     lines = _lines(path, encoding)
     try:
         try:
-            return distinct(*csv_line_rows(path, lines, ",", ProblemLog(path, True)))
+            return use(*csv_line_rows(path, lines, delimiter, ProblemLog(path, True)))
         finally:
             lines.close()
     except _STREAM_PROBLEMS:
-        return distinct(*csv_rows(path, decode_file(path, encoding), ",", ProblemLog(path, True)))
+        return use(*csv_rows(path, decode_file(path, encoding), delimiter, ProblemLog(path, True)))
