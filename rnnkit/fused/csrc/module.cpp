@@ -20,7 +20,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
                                  const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
                                  double cell_clip, double proj_clip, bool save, int64_t mode,
                                  const c10::optional<Tensor>& hk, const c10::optional<Tensor>& ck, double rate_h,
-                                 double rate_c);
+                                 double rate_c, const c10::optional<Tensor>& bias);
 std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
                                   const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
                                   const c10::optional<Tensor>& peep, const Tensor& batch_sizes, const Tensor& Y,
@@ -66,8 +66,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("packed_gemm_enabled", &rnnkit::packed_gemm_enabled,
         "whether float step GEMMs of 2-31 rows use MKL's packed GEMM (available and RNNKIT_PACKED_GEMM is not 0)");
   m.def("dense_gemm_available", &rnnkit::dense_gemm_available, "whether this libtorch exports oneDNN's matmul");
+  m.def("intel_cpu", &rnnkit::intel_cpu, "whether CPUID names Intel as the vendor (MKL's tuned kernels)");
   m.def("dense_gemm_enabled", &rnnkit::dense_gemm_enabled,
-        "whether whole-sequence float GEMMs use oneDNN (available and RNNKIT_ONEDNN_GEMM is not 0)");
+        "whether whole-sequence float GEMMs use oneDNN (available, and RNNKIT_ONEDNN_GEMM=1, or unset on a CPU not by Intel)");
   m.def("dense_mm", static_cast<at::Tensor (*)(const at::Tensor&, const at::Tensor&)>(&rnnkit::dense_mm),
         "a @ b, through oneDNN's matmul for large float GEMMs (row-major or transposed operands)");
   m.def("row_ranges", &rnnkit::row_ranges,
