@@ -9,12 +9,31 @@
 #include <vector>
 
 #include "densegemm.h"
+#include "fastmath.h"
 #include "rowsplit.h"
 #include "stepgemm.h"
 #include "workspace.h"
 
 namespace rnnkit {
 using at::Tensor;
+
+// The kernels' own sigmoid and tanh (fastmath.h) of every element of x (float32 or float64), for the
+// accuracy test (tests/fused/test_activations.py).
+std::vector<Tensor> activations(const Tensor& x) {
+  const Tensor xc = x.contiguous();
+  Tensor sig = at::empty_like(xc), th = at::empty_like(xc);
+  AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "rnnkit_activations", [&] {
+    const scalar_t* in = xc.data_ptr<scalar_t>();
+    scalar_t* s = sig.data_ptr<scalar_t>();
+    scalar_t* t = th.data_ptr<scalar_t>();
+    for (int64_t k = 0; k < xc.numel(); ++k) {
+      s[k] = sigm<scalar_t>(in[k]);
+      t[k] = tanh_<scalar_t>(in[k]);
+    }
+  });
+  return {sig, th};
+}
+
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                  const c10::optional<Tensor>& w_hr, const c10::optional<Tensor>& peep,
                                  const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
@@ -54,6 +73,7 @@ std::vector<Tensor> keep_masks(int64_t steps, const std::vector<int64_t>& sizes,
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "rnnkit compiled recurrent kernels (whole time loop in C++)";
+  m.def("activations", &rnnkit::activations, "the kernels' sigmoid and tanh of every element");
   m.def("lstm_forward", &rnnkit::lstm_forward, "LSTM forward over all steps");
   m.def("lstm_backward", &rnnkit::lstm_backward, "LSTM backward over all steps");
   m.def("gru_forward", &rnnkit::gru_forward, "GRU forward over all steps");
