@@ -70,6 +70,10 @@ def _flags() -> list[str]:
     flags = ["-O3", omp, "-fno-math-errno"]
     if platform.machine().lower() in ("x86_64", "amd64") and platform.system() == "Linux":
         flags.append("-march=native")  # the features it resolves to are part of the name (target_features)
+        # GCC's default for AVX-512 targets is 256-bit vectors; the pointwise row passes are instruction-bound
+        # (transcendentals), and 512-bit ones made S1 inference 0.92-0.94x the time on an Intel Xeon
+        # (benchmarks/README.md, issue 15). Without AVX-512 the option changes nothing.
+        flags.append("-mprefer-vector-width=512")
     return flags
 
 

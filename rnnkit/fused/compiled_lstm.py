@@ -3,8 +3,9 @@ activation) with the whole time loop in C++ (``csrc/lstm_forward.cpp``, ``csrc/l
 
 Forward: ``cell.input_projection`` for all steps in one GEMM over the active
 rows only (packed step after step, :func:`pack_rows`: no work on padding
-anywhere, also not in the weight-gradient GEMMs), then per step a recurrent
-GEMM on the active rows and one fused pointwise pass
+anywhere, also not in the weight-gradient GEMMs; its bias is added in the step,
+not in a pass of its own), then per step a recurrent GEMM on the active rows and
+one fused pointwise pass
 
 .. math::
     a_t = x_t W_{ih}^\top + b + h_{t-1} W_{hh}^\top, \quad
@@ -73,11 +74,12 @@ class LSTMFunction(torch.autograd.Function):
     def forward(ctx: Any, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, w_hr: Optional[Tensor],
                 peep: Optional[Tensor], hk: Optional[Tensor], ck: Optional[Tensor], batch_sizes: Tensor,
                 total_steps: int, forget_bias: float, cell_clip: float, proj_clip: float, save: bool,
-                mode: int, rate_h: float, rate_c: float) -> tuple[Tensor, Tensor, Tensor]:
+                mode: int, rate_h: float, rate_c: float, bias: Optional[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         ext = load()
         Y, hn, cn, G, C, TC, CR, M, HR, HP, CT = ext.lstm_forward(
             xp, h0, c0, w_hh, w_hr, peep, batch_sizes, total_steps, forget_bias, cell_clip, proj_clip, save,
-            mode, hk, ck, rate_h, rate_c)
+            mode, hk, ck, rate_h, rate_c, bias)
+        ctx.has_bias = bias is not None
         if save:
             ctx.save_for_backward(h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR, HP, CT, hk, ck)
             ctx.batch_sizes = batch_sizes
@@ -100,7 +102,8 @@ class LSTMFunction(torch.autograd.Function):
             opt(HP), opt(CT))
         if ctx.args[2] != DROPOUT:  # zoneout's keep masks are not differentiable
             dhk = dck = None
-        return (dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck) + (None,) * 9
+        dbias = dxp.sum(0) if ctx.has_bias and ctx.needs_input_grad[17] else None  # the bias adds to every row's gates
+        return (dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck) + (None,) * 9 + (dbias,)
 
 
 def pack_rows(x: Tensor, batch_sizes: Tensor) -> Tensor:
@@ -132,14 +135,15 @@ def lstm_kernel(cell: LSTMCell):
         h0, c0 = state
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.output_size)), LSTMState(h0, c0)
-        xp = linear(pack_rows(x, batch_sizes), *cell.input_weight_and_bias())
+        weight, bias = cell.input_weight_and_bias()
+        xp = linear(pack_rows(x, batch_sizes), weight)  # the kernel adds the bias
         hk = None if rule.h is None else rule.h.contiguous()
         ck = None if rule.c is None else rule.c.contiguous()
         Y, hn, cn = LSTMFunction.apply(
             xp, h0.contiguous(), c0.contiguous(), cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck,
             batch_sizes, total_steps, cell.forget_bias, cell.cell_clip or 0.0, cell.proj_clip or 0.0,
-            needs_grad(xp, h0, c0, cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck),
-            rule.mode, float(rule.rate_h), float(rule.rate_c))
+            needs_grad(xp, h0, c0, cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck, bias),
+            rule.mode, float(rule.rate_h), float(rule.rate_c), bias)
         return Y, LSTMState(hn, cn)
 
     return kernel

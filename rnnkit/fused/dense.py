@@ -1,13 +1,14 @@
-r"""The input projection :math:`x W^\top + b` of the compiled kernels, with its GEMMs through oneDNN.
+r"""The input projection :math:`x W^\top + b` of the compiled kernels, with its GEMMs on the faster library.
 
-``torch.nn.functional.linear`` runs float GEMMs on MKL. On the machine of
-``benchmarks/README.md`` (AMD Zen 4) oneDNN's matmul, which torch also ships and
-``torch.nn.LSTM`` uses, is 1.2-2.3x faster on an RNN layer's tall and thin GEMMs: the
-projection ``(T B, I) @ (I, G H)``, and in the backward ``dx = dU W`` and
-``dW = dU^\top x`` (e.g. ``(3584, 512) @ (512, 28)``: 2.84 ms vs 1.26 ms). :func:`linear`
-is ``F.linear`` with those three GEMMs on the compiled core's ``dense_mm`` (oneDNN for
-large float32 GEMMs, ``at::mm`` otherwise, or with ``RNNKIT_ONEDNN_GEMM=0``). Only the
-compiled fast paths use it; the reference runner keeps ``F.linear``.
+``torch.nn.functional.linear`` runs float GEMMs on MKL. MKL picks its tuned kernels by CPU
+vendor: on an AMD Zen 4 machine oneDNN's matmul, which torch also ships and ``torch.nn.LSTM``
+uses, was 1.2-2.3x faster on an RNN layer's tall and thin GEMMs (the projection
+``(T B, I) @ (I, G H)``, and in the backward ``dx = dU W`` and ``dW = dU^\top x``, e.g.
+``(3584, 512) @ (512, 28)``: 2.84 ms vs 1.26 ms), while on an Intel Xeon MKL is the faster
+one (the same GEMM 1.04 vs 1.08 ms; ``benchmarks/README.md``). :func:`linear` is ``F.linear``
+with those three GEMMs on the compiled core's ``dense_mm``: oneDNN for large float32 GEMMs
+except on Intel CPUs, ``at::mm`` otherwise; ``RNNKIT_ONEDNN_GEMM=1`` / ``0`` forces oneDNN /
+``at::mm``. Only the compiled fast paths use it; the reference runner keeps ``F.linear``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The parity tests of ``test_compiled.py`` use tiny cells (I = 3, H = 5), whose GE
 size from which the kernels call oneDNN's matmul; here the shapes are large enough for every route:
 the input projection and its two backward GEMMs, ``dW_hh`` over all steps, step GEMMs of >= 32 rows
 and the layer-norm LSTM's per-step ``dW_hh`` (>= 64 rows). Each runs with ``RNNKIT_ONEDNN_GEMM`` on
-and off against the reference runner (float32, 1e-5 of each tensor's scale).
+and off against the reference runner (float32, 1e-5 of each tensor's scale); unset, the route follows
+the CPU vendor (oneDNN except on Intel CPUs).
 """
 
 from __future__ import annotations
@@ -123,3 +124,32 @@ def test_linear_shape_errors(x_shape: tuple, w_shape: tuple, b_shape: Any, messa
     bias = torch.zeros(b_shape) if b_shape is not None else None
     with pytest.raises(ValueError, match=message):
         linear(torch.zeros(x_shape), torch.zeros(w_shape), bias)
+
+
+def _cpuinfo_vendor() -> str:
+    """The vendor the kernel reports in /proc/cpuinfo ('' where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def test_default_route_follows_the_cpu_vendor(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset, the route is oneDNN except on Intel CPUs (MKL's tuned kernels there); 1 / 0 force it.
+    The vendor is checked against /proc/cpuinfo's, an independent reading of CPUID."""
+    vendor = _cpuinfo_vendor()
+    if vendor:
+        assert module.intel_cpu() == (vendor == "GenuineIntel")
+    available = module.dense_gemm_available()
+    monkeypatch.delenv("RNNKIT_ONEDNN_GEMM", raising=False)
+    assert module.dense_gemm_enabled() == (available and not module.intel_cpu())
+    monkeypatch.setenv("RNNKIT_ONEDNN_GEMM", "")
+    assert module.dense_gemm_enabled() == (available and not module.intel_cpu())
+    monkeypatch.setenv("RNNKIT_ONEDNN_GEMM", "1")
+    assert module.dense_gemm_enabled() == available
+    monkeypatch.setenv("RNNKIT_ONEDNN_GEMM", "0")
+    assert not module.dense_gemm_enabled()

@@ -1,13 +1,17 @@
-// The whole-sequence GEMMs of a kernel (input projection, dx, dW_ih, dW_hh, ...) through oneDNN.
+// The whole-sequence GEMMs of a kernel (input projection, dx, dW_ih, dW_hh, ...): oneDNN or MKL,
+// whichever is faster on this CPU.
 //
 // torch's CPU builds carry two GEMM libraries: MKL (what at::mm uses for float) and oneDNN (what
-// torch.nn.LSTM's fused kernel uses). On the AMD Zen 4 machine of benchmarks/README.md, oneDNN's
-// matmul is 1.2-2.3x faster than at::mm on the thin and tall GEMMs of an RNN layer (one dimension
-// = the input size I or the T*B rows; e.g. (3584 x 512) @ (512 x 28): 2.84 ms vs 1.26 ms), and about
-// equal on the square per-step ones, which stay with StepGemm. torch exports the entry point it uses
-// itself, at::native::mkldnn_matmul; it is declared weak here, so a libtorch without it still loads,
-// and dense_gemm_available() probes it once; without it every GEMM goes to at::mm.
-// RNNKIT_ONEDNN_GEMM=0 in the environment (read per call) turns the route off, to compare.
+// torch.nn.LSTM's fused kernel uses). MKL picks its tuned kernels by CPU vendor: on an AMD Zen 4
+// machine it ran generic code and oneDNN's matmul was 1.2-2.3x faster on the thin and tall GEMMs of
+// an RNN layer (one dimension = the input size I or the T*B rows; e.g. (3584 x 512) @ (512 x 28):
+// 2.84 ms vs 1.26 ms); on an Intel Xeon (Sapphire Rapids) MKL is the faster one (the same GEMM 1.04
+// vs 1.08 ms, (3584 x 28) @ (28 x 512) 0.82 vs 1.02, a step's dW (512 x 128) @ (128 x 128) 0.127 vs
+// 0.168: training S1 0.76-0.88x the time with MKL, benchmarks/README.md, issue 15). So oneDNN is the
+// default except on Intel CPUs (CPUID vendor GenuineIntel); RNNKIT_ONEDNN_GEMM=1 / 0 in the environment
+// (read per call) forces it on / off, to compare. torch exports the entry point it uses itself,
+// at::native::mkldnn_matmul; it is declared weak here, so a libtorch without it still loads, and
+// dense_gemm_available() probes it once; without it every GEMM goes to at::mm.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -16,6 +20,10 @@
 #include <cstdlib>
 #include <exception>
 #include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "workspace.h"
 
@@ -54,9 +62,31 @@ inline bool dense_gemm_available() {
   return ok;
 }
 
+// Whether this CPU's vendor is Intel (CPUID leaf 0: "GenuineIntel"), where MKL runs its tuned kernels.
+inline bool intel_cpu() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool intel = [] {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+    char vendor[13];
+    std::memcpy(vendor, &ebx, 4);
+    std::memcpy(vendor + 4, &edx, 4);
+    std::memcpy(vendor + 8, &ecx, 4);
+    vendor[12] = '\0';
+    return std::strcmp(vendor, "GenuineIntel") == 0;
+  }();
+  return intel;
+#else
+  return false;
+#endif
+}
+
+// oneDNN for the whole-sequence GEMMs: RNNKIT_ONEDNN_GEMM=1 / 0 if set, else everywhere but on Intel CPUs.
 inline bool dense_gemm_enabled() {
+  if (!dense_gemm_available()) return false;
   const char* env = std::getenv("RNNKIT_ONEDNN_GEMM");
-  return dense_gemm_available() && (env == nullptr || std::strcmp(env, "0") != 0);
+  if (env != nullptr && env[0] != '\0') return std::strcmp(env, "0") != 0;
+  return !intel_cpu();
 }
 
 // A matrix oneDNN reads in place: row-major, or a transposed row-major one (else it copies).

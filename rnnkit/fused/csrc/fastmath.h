@@ -1,8 +1,9 @@
 // Shared helpers for rnnkit's compiled recurrent kernels.
 //
-// sigmoid/tanh for float are written branch-free (Cephes-style polynomial
-// exp/tanh) so that GCC/Clang vectorise the pointwise loops; they agree with
-// torch's to about 2 ulp. double uses <cmath> (it is the gradcheck dtype).
+// sigmoid/tanh for float are written branch-free so that GCC/Clang vectorise the pointwise loops:
+// sigmoid from a Cephes-style polynomial exp (about 2 ulp), tanh as a [13/6] rational function (Eigen's
+// fast tanh: one division, no exp; at most 4.3 ulp and 2.6e-7 absolute from the exact tanh, checked in
+// tests/fused/test_activations.py). double uses <cmath> (it is the gradcheck dtype).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -41,20 +42,25 @@ RNNKIT_ALWAYS_INLINE float exp_f(float x) {
 
 RNNKIT_ALWAYS_INLINE float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
 
+// tanh(x) = x P(x^2) / Q(x^2) on [-c, c] (|tanh| rounds to 1 beyond): Eigen's generic_fast_tanh_float.
+// It replaced an exp-based tanh (exp, a division, a polynomial for small |x| and two selects): the LSTM's
+// pointwise step 0.73x the time (in L1, 16 x 128 units, AVX-512), S4 inference 0.9x (issue 15).
 RNNKIT_ALWAYS_INLINE float tanh_f(float x) {
-  float ax = x < 0.0f ? -x : x;
-  // large |x|: (1 - e^{-2|x|}) / (1 + e^{-2|x|}); small |x|: odd polynomial (Cephes tanhf)
-  float e = exp_f(-2.0f * ax);
-  float big = (1.0f - e) / (1.0f + e);
-  float z = x * x;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  float small = ax + ax * z * p;
-  float t = ax < 0.625f ? small : big;
-  return x < 0.0f ? -t : t;
+  constexpr float c = 7.99881172180175781f;
+  const float xc = x < -c ? -c : (x > c ? c : x);
+  const float z = xc * xc;
+  float p = -2.76076847742355e-16f;
+  p = p * z + 2.00018790482477e-13f;
+  p = p * z - 8.60467152213735e-11f;
+  p = p * z + 5.12229709037114e-08f;
+  p = p * z + 1.48572235717979e-05f;
+  p = p * z + 6.37261928875436e-04f;
+  p = p * z + 4.89352455891786e-03f;
+  float q = 1.19825839466702e-06f;
+  q = q * z + 1.18534705686654e-04f;
+  q = q * z + 2.26843463243900e-03f;
+  q = q * z + 4.89352518554385e-03f;
+  return xc * p / q;
 }
 
 template <typename T> inline T sigm(T x);

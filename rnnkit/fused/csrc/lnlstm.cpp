@@ -27,19 +27,30 @@ constexpr int64_t kRowStats = 5;  // per saved row: rstd of R, rstd of c, mean a
 
 namespace {
 
-// Mean and 1 / sqrt(variance + eps) of a row of n values (two passes over a row that sits in L1: a
-// one-pass sum of squares, even shifted, failed the float32 parity tests on rows of H = 5 values);
-// the accumulators are in the data's type: the simd reduction keeps one partial sum per lane.
+// Mean and 1 / sqrt(variance + eps) of two rows of n values (the input's and the recurrent projection's)
+// at once: two passes over rows that sit in L1 (a one-pass sum of squares, even shifted, failed the
+// float32 parity tests on rows of H = 5 values); the accumulators are in the data's type (the simd
+// reduction keeps one partial sum per lane), and each loop carries two independent sums, so that their
+// add chains overlap (one row at a time, these moments were 10% of S4 inference).
 template <typename s_t>
-inline void row_moments(const s_t* v, int64_t n, double eps, s_t& mean, s_t& rstd) {
-  s_t sum = 0, sq = 0;
-  _Pragma("omp simd reduction(+ : sum)")
-  for (int64_t j = 0; j < n; ++j) sum += v[j];
-  mean = sum / static_cast<s_t>(n);
-  const s_t mu = mean;
-  _Pragma("omp simd reduction(+ : sq)")
-  for (int64_t j = 0; j < n; ++j) sq += (v[j] - mu) * (v[j] - mu);
-  rstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(sq) / n + eps));
+inline void two_row_moments(const s_t* u, const s_t* v, int64_t n, double eps, s_t& umean, s_t& urstd, s_t& vmean,
+                         s_t& vrstd) {
+  s_t su = 0, sv = 0, qu = 0, qv = 0;
+  _Pragma("omp simd reduction(+ : su, sv)")
+  for (int64_t j = 0; j < n; ++j) {
+    su += u[j];
+    sv += v[j];
+  }
+  umean = su / static_cast<s_t>(n);
+  vmean = sv / static_cast<s_t>(n);
+  const s_t mu = umean, mv = vmean;
+  _Pragma("omp simd reduction(+ : qu, qv)")
+  for (int64_t j = 0; j < n; ++j) {
+    qu += (u[j] - mu) * (u[j] - mu);
+    qv += (v[j] - mv) * (v[j] - mv);
+  }
+  urstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(qu) / n + eps));
+  vrstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(qv) / n + eps));
 }
 
 }  // namespace
@@ -100,20 +111,22 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
             if (r + 1 < q1) {
               prefetch_row(xr + 4 * H, 4 * H);
               prefetch_row(cprev + (r + 1) * H, H);
-              prefetch_row(rn + 4 * H, 4 * H, true);
+              if (save) prefetch_row(rn + 4 * H, 4 * H, true);
             }
             s_t umu, urstd, mus, rstd;
-            row_moments(xr, 4 * H, eps, umu, urstd);
-            row_moments(rr, 4 * H, eps, mus, rstd);
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < 4 * H; ++j) {
-              const s_t v = (rr[j] - mus) * rstd;
-              rn[j] = v;
-              a[j] = gi[j] * ((xr[j] - umu) * urstd) + shp[j] + gh[j] * v;
-            }
+            two_row_moments(xr, rr, 4 * H, eps, umu, urstd, mus, rstd);
+            with_flag(save, [&](auto keep) {  // the normalised R is kept for the backward only
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < 4 * H; ++j) {
+                const s_t v = (rr[j] - mus) * rstd;
+                if constexpr (decltype(keep)::value) rn[j] = v;
+                a[j] = gi[j] * ((xr[j] - umu) * urstd) + shp[j] + gh[j] * v;
+              }
+            });
             const s_t* cpr = cprev + r * H;
             s_t* c = cp + r * H;
-            _Pragma("omp simd")
+            s_t csum = 0;  // c's sum as it is made (row_moments' first pass)
+            _Pragma("omp simd reduction(+ : csum)")
             for (int64_t j = 0; j < H; ++j) {
               const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fb), g = tanh_<s_t>(a[2 * H + j]);
               const s_t o = sigm<s_t>(a[3 * H + j]);
@@ -121,10 +134,15 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
               a[H + j] = f;
               a[2 * H + j] = g;
               a[3 * H + j] = o;
-              c[j] = f * cpr[j] + i * g;
+              const s_t cv = f * cpr[j] + i * g;
+              c[j] = cv;
+              csum += cv;
             }
-            s_t cmus, crstd;
-            row_moments(c, H, eps, cmus, crstd);
+            const s_t cmus = csum / static_cast<s_t>(H);
+            s_t csq = 0;
+            _Pragma("omp simd reduction(+ : csq)")
+            for (int64_t j = 0; j < H; ++j) csq += (c[j] - cmus) * (c[j] - cmus);
+            const s_t crstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(csq) / H + eps));
             s_t* y = yp + r * H;
             _Pragma("omp simd")
             for (int64_t j = 0; j < H; ++j) {

@@ -2,7 +2,7 @@
 //
 // Inputs are sorted by length (descending): at step t only the first
 // batch_sizes[t] rows are active, so no work is done past a sequence's end.
-// xp = x W_ih^T + b_ih + b_hh comes precomputed for the active rows only,
+// xp = x W_ih^T comes precomputed for the active rows only (the bias b = b_ih + b_hh is added in the step),
 // packed step after step as a PackedSequence's data: (N, 4H), N = sum of
 // batch_sizes, step t's rows at off_t = batch_sizes[0] + ... + batch_sizes[t-1].
 // Every saved buffer uses the same packed rows, so the weight-gradient GEMMs
@@ -11,7 +11,7 @@
 // (total_steps, B, P), zero past each length.
 //
 // Forward, per step t, rows r < bs_t:
-//   a = xp_t + h_{t-1} W_hh^T;  a_f += forget_bias;  a_i += p_i c_{t-1};  a_f += p_f c_{t-1}
+//   a = xp_t + b + h_{t-1} W_hh^T;  a_f += forget_bias;  a_i += p_i c_{t-1};  a_f += p_f c_{t-1}
 //   i, f, o = sigmoid;  g = tanh(a_g);  c_t = clip(f c_{t-1} + i g);  a_o += p_o c_t
 //   m_t = o tanh(c_t);  h_t = clip(m_t W_hr^T) with a projection, else m_t.
 // Saved for backward (save=true), packed: G = [i, f, g, o], C = c_t, TC = tanh(c_t),
@@ -41,7 +41,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
                                  const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
                                  double cell_clip, double proj_clip, bool save, int64_t mode,
                                  const c10::optional<Tensor>& hk, const c10::optional<Tensor>& ck, double rate_h,
-                                 double rate_c) {
+                                 double rate_c, const c10::optional<Tensor>& bias) {
   const auto bsv = to_vec(batch_sizes);
   const Rule rh = make_rule(mode, hk, rate_h), rc = make_rule(mode, ck, rate_c);
   Tensor hk_c = hk.has_value() && hk->defined() ? hk->contiguous() : Tensor();
@@ -72,6 +72,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   Tensor w_hh_t = w_hh.t().contiguous();  // (K, N) layout: ~2x faster GEMMs at small batch than a transposed view
   Tensor w_hr_t = proj ? w_hr->t().contiguous() : Tensor();
   Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
+  const bool has_bias = bias.has_value() && bias->defined();
+  TORCH_CHECK(!has_bias || bias->numel() == 4 * H, "lstm_forward: bias must have 4H elements");
+  Tensor bias_c = has_bias ? bias->contiguous() : Tensor();
   Tensor ZR = workspace_zeros({4 * std::max(H, P)}, opts), SINK = workspace_zeros({4 * std::max(H, P)}, opts);
 
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lstm_forward", [&] {
@@ -87,6 +90,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const s_t* pf = has_peep ? pi + H : zrow;
     const s_t* po = has_peep ? pi + 2 * H : zrow;
     const s_t* xpb = xp.data_ptr<s_t>();
+    const s_t* biasp = has_bias ? bias_c.data_ptr<s_t>() : zrow;
     const s_t* h0p = h0.data_ptr<s_t>();
     const s_t* c0p = c0.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_hh_t.data_ptr<s_t>(), P, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
@@ -152,7 +156,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
               prefetch_row(xr + 4 * H, 4 * H);
               prefetch_row(cpr + H, H);
             }
-            row_fn(a, xr, cpr, cr, m, tcr, crr, pi, pf, po, fb, cc, H);
+            row_fn(a, xr, biasp, cpr, cr, m, tcr, crr, pi, pf, po, fb, cc, H);
             if (!c_rule) continue;  // the c rule: c~_t (kept in CT) becomes the c state
             if (ctr) std::memcpy(ctr, cr, H * sizeof(s_t));
             if (cmr) {

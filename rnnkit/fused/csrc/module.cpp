@@ -9,18 +9,37 @@
 #include <vector>
 
 #include "densegemm.h"
+#include "fastmath.h"
 #include "rowsplit.h"
 #include "stepgemm.h"
 #include "workspace.h"
 
 namespace rnnkit {
 using at::Tensor;
+
+// The kernels' own sigmoid and tanh (fastmath.h) of every element of x (float32 or float64), for the
+// accuracy test (tests/fused/test_activations.py).
+std::vector<Tensor> activations(const Tensor& x) {
+  const Tensor xc = x.contiguous();
+  Tensor sig = at::empty_like(xc), th = at::empty_like(xc);
+  AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "rnnkit_activations", [&] {
+    const scalar_t* in = xc.data_ptr<scalar_t>();
+    scalar_t* s = sig.data_ptr<scalar_t>();
+    scalar_t* t = th.data_ptr<scalar_t>();
+    for (int64_t k = 0; k < xc.numel(); ++k) {
+      s[k] = sigm<scalar_t>(in[k]);
+      t[k] = tanh_<scalar_t>(in[k]);
+    }
+  });
+  return {sig, th};
+}
+
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                  const c10::optional<Tensor>& w_hr, const c10::optional<Tensor>& peep,
                                  const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
                                  double cell_clip, double proj_clip, bool save, int64_t mode,
                                  const c10::optional<Tensor>& hk, const c10::optional<Tensor>& ck, double rate_h,
-                                 double rate_c);
+                                 double rate_c, const c10::optional<Tensor>& bias);
 std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
                                   const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
                                   const c10::optional<Tensor>& peep, const Tensor& batch_sizes, const Tensor& Y,
@@ -54,6 +73,7 @@ std::vector<Tensor> keep_masks(int64_t steps, const std::vector<int64_t>& sizes,
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "rnnkit compiled recurrent kernels (whole time loop in C++)";
+  m.def("activations", &rnnkit::activations, "the kernels' sigmoid and tanh of every element");
   m.def("lstm_forward", &rnnkit::lstm_forward, "LSTM forward over all steps");
   m.def("lstm_backward", &rnnkit::lstm_backward, "LSTM backward over all steps");
   m.def("gru_forward", &rnnkit::gru_forward, "GRU forward over all steps");
@@ -66,8 +86,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("packed_gemm_enabled", &rnnkit::packed_gemm_enabled,
         "whether float step GEMMs of 2-31 rows use MKL's packed GEMM (available and RNNKIT_PACKED_GEMM is not 0)");
   m.def("dense_gemm_available", &rnnkit::dense_gemm_available, "whether this libtorch exports oneDNN's matmul");
+  m.def("intel_cpu", &rnnkit::intel_cpu, "whether CPUID names Intel as the vendor (MKL's tuned kernels)");
   m.def("dense_gemm_enabled", &rnnkit::dense_gemm_enabled,
-        "whether whole-sequence float GEMMs use oneDNN (available and RNNKIT_ONEDNN_GEMM is not 0)");
+        "whether whole-sequence float GEMMs use oneDNN (available, and RNNKIT_ONEDNN_GEMM=1, or unset on a CPU not by Intel)");
   m.def("dense_mm", static_cast<at::Tensor (*)(const at::Tensor&, const at::Tensor&)>(&rnnkit::dense_mm),
         "a @ b, through oneDNN's matmul for large float GEMMs (row-major or transposed operands)");
   m.def("row_ranges", &rnnkit::row_ranges,
