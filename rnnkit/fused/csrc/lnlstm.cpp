@@ -30,24 +30,54 @@ namespace {
 // Mean and 1 / sqrt(variance + eps) of two rows of n values (the input's and the recurrent projection's)
 // at once: two passes over rows that sit in L1 (a one-pass sum of squares, even shifted, failed the
 // float32 parity tests on rows of H = 5 values); the accumulators are in the data's type (the simd
-// reduction keeps one partial sum per lane), and each loop carries two independent sums, so that their
-// add chains overlap (one row at a time, these moments were 10% of S4 inference).
+// reduction keeps one partial sum per lane), and each loop carries eight independent sums (four vectors
+// per row), so that their add chains overlap: one row and one vector at a time these moments were 10% of
+// S4 inference; two rows at once and four vectors each made S1 / S4 inference 0.93-0.99x the time
+// (alternating runs, 2026-12-03, issue 15).
 template <typename s_t>
 inline void two_row_moments(const s_t* u, const s_t* v, int64_t n, double eps, s_t& umean, s_t& urstd, s_t& vmean,
-                         s_t& vrstd) {
-  s_t su = 0, sv = 0, qu = 0, qv = 0;
-  _Pragma("omp simd reduction(+ : su, sv)")
-  for (int64_t j = 0; j < n; ++j) {
+                            s_t& vrstd) {
+  // kLanes partial sums per row (four 16-float vectors): four independent add chains instead of one
+  constexpr int64_t kLanes = 64;
+  s_t au[kLanes] = {}, av[kLanes] = {};
+  int64_t j0 = 0;
+  for (; j0 + kLanes <= n; j0 += kLanes) {
+    _Pragma("omp simd")
+    for (int64_t k = 0; k < kLanes; ++k) {
+      au[k] += u[j0 + k];
+      av[k] += v[j0 + k];
+    }
+  }
+  s_t su = 0, sv = 0;
+  for (int64_t j = j0; j < n; ++j) {
     su += u[j];
     sv += v[j];
+  }
+  _Pragma("omp simd reduction(+ : su, sv)")
+  for (int64_t k = 0; k < kLanes; ++k) {
+    su += au[k];
+    sv += av[k];
   }
   umean = su / static_cast<s_t>(n);
   vmean = sv / static_cast<s_t>(n);
   const s_t mu = umean, mv = vmean;
-  _Pragma("omp simd reduction(+ : qu, qv)")
-  for (int64_t j = 0; j < n; ++j) {
+  s_t qu_[kLanes] = {}, qv_[kLanes] = {};
+  for (j0 = 0; j0 + kLanes <= n; j0 += kLanes) {
+    _Pragma("omp simd")
+    for (int64_t k = 0; k < kLanes; ++k) {
+      qu_[k] += (u[j0 + k] - mu) * (u[j0 + k] - mu);
+      qv_[k] += (v[j0 + k] - mv) * (v[j0 + k] - mv);
+    }
+  }
+  s_t qu = 0, qv = 0;
+  for (int64_t j = j0; j < n; ++j) {
     qu += (u[j] - mu) * (u[j] - mu);
     qv += (v[j] - mv) * (v[j] - mv);
+  }
+  _Pragma("omp simd reduction(+ : qu, qv)")
+  for (int64_t k = 0; k < kLanes; ++k) {
+    qu += qu_[k];
+    qv += qv_[k];
   }
   urstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(qu) / n + eps));
   vrstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(qv) / n + eps));
