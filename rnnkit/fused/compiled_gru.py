@@ -1,7 +1,8 @@
 r"""The compiled GRU: :class:`rnnkit.cells.GRUCell`, both formulations, with the
 whole time loop in C++ (``csrc/gru.cpp``).
 
-Per step (gate order r, z, n; :math:`x^*_t` from one input-projection GEMM):
+Per step (gate order r, z, n; :math:`x^*_t` from one input-projection GEMM, its bias
+:math:`b_{i*}` added in the step, not in a pass of its own):
 
 .. math::
     r_t, z_t &= \sigma(x^{r,z}_t + h_{t-1} W_{h\{r,z\}}^\top + b_{h\{r,z\}}) \\
@@ -33,8 +34,9 @@ class GRUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], batch_sizes: Tensor,
-                total_steps: int, reset_after: bool, save: bool) -> tuple[Tensor, Tensor]:
-        Y, hn, G, X = load().gru_forward(xp, h0, w_hh, b_hh, batch_sizes, total_steps, reset_after, save)
+                total_steps: int, reset_after: bool, save: bool, b_ih: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        Y, hn, G, X = load().gru_forward(xp, h0, w_hh, b_hh, batch_sizes, total_steps, reset_after, save, b_ih)
+        ctx.has_b_ih = b_ih is not None
         if save:
             ctx.save_for_backward(h0, w_hh, Y, G, X)
             ctx.meta = (batch_sizes, b_hh is not None, reset_after)
@@ -48,7 +50,9 @@ class GRUFunction(torch.autograd.Function):
         steps = G.shape[0]
         dxp, dh0, dw, db = load().gru_backward(dY[:steps].contiguous(), dhn.contiguous(), h0, w_hh, has_bias,
                                                batch_sizes, Y[:steps], G, X, reset_after)
-        return dxp, dh0, dw, db, None, None, None, None
+        # b_ih adds to every row's pre-activations (padding rows' gradients are zero)
+        db_ih = dxp.reshape(-1, dxp.shape[-1]).sum(0) if ctx.has_b_ih and ctx.needs_input_grad[8] else None
+        return dxp, dh0, dw, db, None, None, None, None, db_ih
 
 
 def gru_unsupported(cell: GRUCell) -> Optional[str]:
@@ -62,8 +66,9 @@ def gru_kernel(cell: GRUCell):
     def kernel(x: Tensor, h0: Tensor, batch_sizes: Tensor, total_steps: int) -> tuple[Tensor, Tensor]:
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.hidden_size)), h0
-        xp = linear(x, *cell.input_weight_and_bias())
+        weight, bias = cell.input_weight_and_bias()
+        xp = linear(x, weight)  # the kernel adds the bias
         return GRUFunction.apply(xp, h0.contiguous(), cell.weight_hh, cell.bias_hh, batch_sizes, total_steps,
-                                 cell.reset_after, needs_grad(xp, h0, cell.weight_hh))
+                                 cell.reset_after, needs_grad(xp, h0, cell.weight_hh, bias), bias)
 
     return kernel

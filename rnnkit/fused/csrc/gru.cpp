@@ -1,11 +1,11 @@
 // Whole-sequence GRU (rnnkit.cells.GRUCell, both formulations) forward and backward.
 //
 // Time-major inputs sorted by length (descending); at step t only the first
-// batch_sizes[t] rows run. xp = x W_ih^T + b_ih (gate order r, z, n) comes
-// precomputed for all steps.
+// batch_sizes[t] rows run. xp = x W_ih^T (gate order r, z, n) comes precomputed for all steps; its
+// bias b_ih is added here, in the step (not in a pass of its own over the whole projection).
 //
-// reset_after=true:  hp = h W_hh^T + b_hh;  r, z = sigmoid(xp + hp);  n = tanh(xp_n + r hp_n)
-// reset_after=false: r, z = sigmoid(xp + h W_rz^T + b_rz);  n = tanh(xp_n + (r h) W_n^T + b_n)
+// reset_after=true:  hp = h W_hh^T + b_hh;  r, z = sigmoid(xp + b_ih + hp);  n = tanh(xp_n + b_in + r hp_n)
+// reset_after=false: r, z = sigmoid(xp + b_ih + h W_rz^T + b_rz);  n = tanh(xp_n + b_in + (r h) W_n^T + b_n)
 // h_t = n + z (h_{t-1} - n).
 // Saved: G = [r, z, n] (T, B, 3H) and X = hp_n (reset_after) or r h (reset_before).
 #include "densegemm.h"
@@ -20,7 +20,8 @@ using at::Tensor;
 
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
-                                int64_t total_steps, bool reset_after, bool save) {
+                                int64_t total_steps, bool reset_after, bool save,
+                                const c10::optional<Tensor>& b_ih_opt) {
   const auto bsv = to_vec(batch_sizes);
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
@@ -37,9 +38,13 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   Tensor b_first = b_hh.defined() ? (reset_after ? b_hh : b_hh.narrow(0, 0, 2 * H)).contiguous() : Tensor();
   Tensor b_n = b_hh.defined() && !reset_after ? b_hh.narrow(0, 2 * H, H).contiguous() : Tensor();
   Tensor hn = h0.clone();
+  const bool has_bi = b_ih_opt.has_value() && b_ih_opt->defined();
+  TORCH_CHECK(!has_bi || b_ih_opt->numel() == 3 * H, "gru_forward: b_ih must have 3H elements");
+  Tensor b_in = has_bi ? b_ih_opt->contiguous() : workspace_zeros({3 * H}, opts);
 
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_gru_forward", [&] {
     using s_t = scalar_t;
+    const s_t* bi = b_in.data_ptr<s_t>();
     const int64_t hw = reset_after ? 3 * H : 2 * H, max_rows = bsv.empty() ? 0 : bsv[0];
     const StepGemm<s_t> first_gemm(w_t.data_ptr<s_t>(), H, hw, max_rows, opts);
     const StepGemm<s_t> n_gemm(reset_after ? nullptr : wn_t.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
@@ -71,13 +76,13 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
               constexpr bool kResetAfter = decltype(flag)::value;
               _Pragma("omp simd")
               for (int64_t j = 0; j < H; ++j) {
-                const s_t rg = sigm<s_t>(a[j] + hr[j]);
-                const s_t z = sigm<s_t>(a[H + j] + hr[H + j]);
+                const s_t rg = sigm<s_t>(a[j] + bi[j] + hr[j]);
+                const s_t z = sigm<s_t>(a[H + j] + bi[H + j] + hr[H + j]);
                 g[j] = rg;
                 g[H + j] = z;
                 if constexpr (kResetAfter) {
                   const s_t hnv = hr[2 * H + j];
-                  const s_t n = tanh_<s_t>(a[2 * H + j] + rg * hnv);
+                  const s_t n = tanh_<s_t>(a[2 * H + j] + bi[2 * H + j] + rg * hnv);
                   x[j] = hnv;
                   g[2 * H + j] = n;
                   y[j] = n + z * (hpr[j] - n);
@@ -101,7 +106,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
               s_t* y = yp + r * H;
               _Pragma("omp simd")
               for (int64_t j = 0; j < H; ++j) {
-                const s_t n = tanh_<s_t>(a[2 * H + j] + ar[j]);
+                const s_t n = tanh_<s_t>(a[2 * H + j] + bi[2 * H + j] + ar[j]);
                 g[2 * H + j] = n;
                 y[j] = n + g[H + j] * (hpr[j] - n);
               }

@@ -50,7 +50,8 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
                                   const c10::optional<Tensor>& HP, const c10::optional<Tensor>& CT);
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
-                                int64_t total_steps, bool reset_after, bool save);
+                                int64_t total_steps, bool reset_after, bool save,
+                                const c10::optional<Tensor>& b_ih);
 std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tensor& h0, const Tensor& w_hh,
                                  bool has_bias, const Tensor& batch_sizes, const Tensor& Y, const Tensor& G,
                                  const Tensor& X, bool reset_after);
