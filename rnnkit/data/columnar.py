@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ import numpy as np
 
 from rnnkit.data.cache import PathLike, cache_dir
 
-__all__ = ["read_sequences_fast", "read_series_fast", "sequence_ids", "TABLES_DIR", "last_read"]
+__all__ = ["read_sequences_fast", "read_series_fast", "TABLES_DIR", "last_read"]
 
 TABLES_DIR = "tables"
 #: Bump when what is cached changes, so stale entries are ignored.
@@ -293,12 +292,13 @@ def _checked_header(path: PathLike, encoding: str) -> Optional[List[str]]:
 
 def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[str],
                         feature_columns: Optional[Sequence[str]] = None, *, time_column: Optional[str] = None,
-                        encoding: str = "utf-8") -> Optional[Tuple[List[np.ndarray], Optional[np.ndarray]]]:
+                        encoding: str = "utf-8", return_ids: bool = False) -> Optional[tuple]:
     """:func:`rnnkit.data.files.read_sequences_csv`'s result through pandas and the cache, or None (see the module).
 
     Returns:
         ``(sequences, labels)`` exactly as the strict reader gives them (float32 ``(T_i, C)`` views of one
-        array, memory-mapped on reuse), or ``None``: read the file strictly.
+        array, memory-mapped on reuse), with ``return_ids`` also the sequences' ids (``list[str]``, one per
+        sequence); or ``None``: read the file strictly.
     """
     header = _checked_header(path, encoding)
     if header is None:
@@ -327,17 +327,10 @@ def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[s
     bounds = np.concatenate([[0], np.cumsum(arrays["lengths"])])
     values = arrays["values"]
     sequences = [values[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
-    return sequences, (np.asarray(arrays["labels"]) if label_column is not None else None)
-
-
-def sequence_ids(path: PathLike, id_column: str) -> Optional[List[str]]:
-    """The sequence ids (order of first appearance) of the last fast read of ``path``, or None."""
-    if last_read.get("path") != str(path) or not last_read.get("folder"):
-        return None
-    try:
-        return np.load(Path(last_read["folder"]) / "ids.npy", allow_pickle=False).tolist()
-    except (OSError, ValueError):
-        return None
+    labels = np.asarray(arrays["labels"]) if label_column is not None else None
+    if return_ids:
+        return sequences, labels, [str(i) for i in np.asarray(arrays["ids"]).tolist()]
+    return sequences, labels
 
 
 def read_series_fast(path: PathLike, column: Optional[str] = None, *, interpolate_missing: bool = False,

@@ -1,17 +1,15 @@
-"""A CSV file's header and one column's distinct values, read as a stream (not the whole decoded text).
+"""A CSV file's header, read as a stream (not the whole decoded text).
 
 ``csv_header(path)`` is the header :func:`~rnnkit.data.rows.csv_rows` reads from
 ``decode_file(path)``'s text (the strict readers' and so the fast reader's: blank leading lines
 skipped, names stripped, a duplicate name or a malformed header an error), reading only the lines
-up to it; ``csv_distinct(path, column)`` the first-seen distinct stripped non-empty values of
-``column`` in the rows ``csv_rows`` gives (rows it would call bad skipped), without holding the
-file's text (and ``StringIO``'s four bytes per character copy of it) in memory. Both share
-``csv_rows``' code (:func:`~rnnkit.data.rows.csv_line_rows`) over the decoded lines; newlines and a
-leading byte-order mark are treated as :func:`~rnnkit.data.errors.decode_file` treats them. On any
-problem (a decoding error, a damaged ``.gz``, an empty file, no header, a duplicate name ...) they
-do the whole read instead, so the errors are exactly those of ``csv_rows(decode_file(path))``;
-a problem after the header (a bad byte further on) is not theirs to find: ``csv_header`` reads no
-further, and the reader of the rows reports it.
+up to it, without holding the file's text (and ``StringIO``'s four bytes per character copy of it)
+in memory. It runs ``csv_rows``' code (:func:`~rnnkit.data.rows.csv_line_rows`) over the decoded
+lines; newlines and a leading byte-order mark are treated as :func:`~rnnkit.data.errors.decode_file`
+treats them. On any problem (a decoding error, a damaged ``.gz``, an empty file, no header, a
+duplicate name ...) it does the whole read instead, so the errors are exactly those of
+``csv_rows(decode_file(path))``; a problem after the header (a bad byte further on) is not its to
+find: ``csv_header`` reads no further, and the reader of the rows reports it.
 """
 
 from __future__ import annotations
@@ -19,14 +17,12 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from typing import Callable, Iterator, List, TypeVar
+from typing import Iterator, List
 
 from rnnkit.data.errors import DataFileError, PathLike, ProblemLog, decode_file
-from rnnkit.data.rows import Row, csv_line_rows, csv_rows
+from rnnkit.data.rows import csv_line_rows, csv_rows
 
-__all__ = ["csv_header", "csv_distinct"]
-
-T = TypeVar("T")
+__all__ = ["csv_header"]
 
 
 def _lines(path: PathLike, encoding: str) -> Iterator[str]:
@@ -59,29 +55,16 @@ def csv_header(path: PathLike, encoding: str = "utf-8", delimiter: str = ",") ->
         DataFileError: as ``decode_file`` or ``csv_rows`` (empty file, bad bytes, no header row, a
             malformed header, a duplicate column name).
     """
-    return _read(path, encoding, delimiter, lambda header, rows: header)
+    return _read_header(path, encoding, delimiter)
 
 
-def csv_distinct(path: PathLike, column: str, encoding: str = "utf-8") -> List[str]:
-    """The distinct stripped non-empty values of ``column`` in ``csv_rows``' rows, in order of first appearance.
-
-    ``[]`` when the header has no ``column``. Raises as :func:`csv_header`.
-    """
-    def distinct(header: List[str], rows: Iterator[Row]) -> List[str]:
-        if column not in header:
-            return []
-        return list(dict.fromkeys(v for v in (str(row[column]).strip() for _, row in rows) if v))
-
-    return _read(path, encoding, ",", distinct)
-
-
-def _read(path: PathLike, encoding: str, delimiter: str, use: Callable[[List[str], Iterator[Row]], T]) -> T:
-    """``use(header, rows)`` of ``csv_rows`` over the streamed lines; of the whole text on a problem."""
+def _read_header(path: PathLike, encoding: str, delimiter: str) -> List[str]:
+    """``csv_rows``' header over the streamed lines; of the whole text on a problem."""
     lines = _lines(path, encoding)
     try:
         try:
-            return use(*csv_line_rows(path, lines, delimiter, ProblemLog(path, True)))
+            return csv_line_rows(path, lines, delimiter, ProblemLog(path, True))[0]
         finally:
             lines.close()
     except _STREAM_PROBLEMS:
-        return use(*csv_rows(path, decode_file(path, encoding), delimiter, ProblemLog(path, True)))
+        return csv_rows(path, decode_file(path, encoding), delimiter, ProblemLog(path, True))[0]

@@ -132,7 +132,8 @@ def read_sequences_csv(
     skip_bad: bool = False,
     encoding: str = "utf-8",
     max_skipped_share: Optional[float] = None,
-) -> Tuple[List[np.ndarray], Optional[np.ndarray]]:
+    return_ids: bool = False,
+) -> tuple:
     """Read variable-length multivariate sequences stored one time step per row.
 
     Rows with the same id form one sequence, in file order (or sorted by
@@ -151,9 +152,12 @@ def read_sequences_csv(
         encoding: the file's encoding.
         max_skipped_share: with ``skip_bad``, the largest share of lines that may be skipped
             (default :data:`rnnkit.data.errors.MAX_SKIPPED_SHARE`).
+        return_ids: also return the sequences' ids, one per returned sequence (with ``skip_bad`` a
+            sequence whose every row was skipped is gone, and so is its id).
 
     Returns:
-        ``(sequences, labels)``: float32 arrays ``(T_i, C)`` and a ``str`` array of labels (or ``None``).
+        ``(sequences, labels)``: float32 arrays ``(T_i, C)`` and a ``str`` array of labels (or ``None``);
+        ``(sequences, labels, ids)`` with ``return_ids``.
 
     Raises:
         DataFileError: with the file and line of the problem.
@@ -169,7 +173,7 @@ def read_sequences_csv(
     if early:  # warned once, before either reader, so both give the same warnings in the same order
         _warn_time_like(path, early, special)
     fast = read_sequences_fast(path, id_column, label_column, feature_columns, time_column=time_column,
-                               encoding=encoding)
+                               encoding=encoding, return_ids=return_ids)
     if fast is not None:  # pandas' parse of a clean file (or its cached arrays); else the strict reader below
         return fast
     log = ProblemLog(path, skip_bad, max_skipped_share)
@@ -187,11 +191,13 @@ def read_sequences_csv(
     steps: Dict[str, List[Tuple[float, List[float]]]] = {}
     seq_labels: Dict[str, Tuple[str, int]] = {}
     kept = 0
+    seen: Dict[str, None] = {}  # every non-empty id, also of rows skipped as bad
     for line, row in rows:
         sid = str(row[id_column]).strip()
         if not sid:
             log.bad(line, f"{id_column!r} (the sequence id) is empty")
             continue
+        seen.setdefault(sid)
         vec = [number(row[c]) for c in features]
         bad = [c for c, v in zip(features, vec) if v is None]
         if bad:
@@ -216,12 +222,19 @@ def read_sequences_csv(
         steps.setdefault(sid, []).append((t, vec))  # type: ignore[arg-type]
         kept += 1
     log.finish(kept)
+    gone = [sid for sid in seen if sid not in steps]
+    if gone:
+        more = f" and {len(gone) - 3} more" if len(gone) > 3 else ""
+        warnings.warn(f"{path}: {len(gone)} sequence(s) had every row skipped as bad and are left out: "
+                      f"{', '.join(map(repr, gone[:3]))}{more}", UserWarning, stacklevel=2)
     sequences: List[np.ndarray] = []
     for sid, items in steps.items():
         if time_column is not None:
             items = sorted(items, key=lambda item: item[0])
         sequences.append(np.array([v for _, v in items], dtype=np.float32))
     labels = np.array([seq_labels[s][0] for s in steps], dtype=str) if label_column is not None else None
+    if return_ids:
+        return sequences, labels, list(steps)
     return sequences, labels
 
 

@@ -43,7 +43,7 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
         FileNotFoundError: no such file.
         ValueError: unreadable data or, with ``need_labels``, no labels.
     """
-    from rnnkit.data.csvhead import csv_distinct, csv_header
+    from rnnkit.data.csvhead import csv_header
     from rnnkit.data.errors import option_spelling
     from rnnkit.data.files import read_sequences_csv, read_ts_file
 
@@ -63,15 +63,12 @@ def read_sequence_file(path: Path, cfg: Config, features: Optional[list[str]], *
             label_col = cfg.label_column if (need_labels or cfg.label_column in header) else None
             if features is None and cfg.feature_columns:
                 features = [c.strip() for c in cfg.feature_columns.split(",") if c.strip()]
-            seqs, labels = read_sequences_csv(path, cfg.id_column, label_col, features,
-                                              time_column=cfg.time_column or None, skip_bad=cfg.skip_bad,
-                                              max_skipped_share=cfg.max_bad_share)
+            # the ids of the sequences read (a sequence --skip-bad emptied is gone with its id)
+            seqs, labels, ids = read_sequences_csv(path, cfg.id_column, label_col, features,
+                                                   time_column=cfg.time_column or None, skip_bad=cfg.skip_bad,
+                                                   max_skipped_share=cfg.max_bad_share, return_ids=True)
             special = {cfg.id_column, cfg.label_column, cfg.time_column}
             names = features or [c for c in header if c not in special]
-            from rnnkit.data.columnar import sequence_ids
-            ids = sequence_ids(path, cfg.id_column)  # the fast reader's, when it read this file; else one pass:
-            if ids is None:
-                ids = csv_distinct(path, cfg.id_column)
     if not seqs:
         raise ValueError(f"tsclass: {path} holds no sequences")
     if need_labels and labels is None:

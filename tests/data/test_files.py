@@ -355,3 +355,25 @@ def test_ts_file_no_data_and_skip_bad(tmp_path: Path) -> None:
     only_header = write(tmp_path, "empty.ts", TS.split("@data")[0] + "@data\n")
     with raises_at(only_header, None, "no cases after @data found"):
         read_ts_file(only_header)
+
+
+def test_sequence_ids_come_back_with_their_sequences(tmp_path):
+    """``return_ids``: one id per returned sequence, as the file spells it (stripped), from the fast reader
+    on a clean file and from the strict one when ``skip_bad`` drops a whole sequence (its id goes too)."""
+    rows = ["sid,x,label", "007,1,a", "007,2,a", "1.0,3,b", " 2 ,4,a"]
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(rows) + "\n")
+    seqs, labels, ids = read_sequences_csv(clean, "sid", "label", return_ids=True)
+    assert ids == ["007", "1.0", "2"]
+    assert [s.ravel().tolist() for s in seqs] == [[1.0, 2.0], [3.0], [4.0]] and labels.tolist() == ["a", "b", "a"]
+    dropped = tmp_path / "dropped.csv"
+    dropped.write_text("\n".join(rows[:3] + ["x9,oops,b", "x9,nan?,b"] + rows[3:]) + "\n")
+    with pytest.warns(UserWarning) as said:
+        seqs, labels, ids = read_sequences_csv(dropped, "sid", "label", return_ids=True, skip_bad=True,
+                                               max_skipped_share=0.5)
+    messages = [str(w.message) for w in said]
+    assert any("skipped 2 bad rows" in m for m in messages)
+    assert any("1 sequence(s) had every row skipped as bad and are left out: 'x9'" in m for m in messages)
+    assert ids == ["007", "1.0", "2"]
+    assert [s.ravel().tolist() for s in seqs] == [[1.0, 2.0], [3.0], [4.0]] and labels.tolist() == ["a", "b", "a"]
+    assert read_sequences_csv(clean, "sid", "label")[0][0].tolist() == [[1.0], [2.0]]  # default: two values back

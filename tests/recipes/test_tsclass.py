@@ -247,3 +247,24 @@ def test_csv_with_blank_leading_lines_gives_the_same_ids_names_and_label_column(
     assert [s[:, 0].tolist() for s in seqs] == [[0.5 * s + t for t in range(3)] for s in range(6)]
     seqs, labels, ids, names = read_sequence_file(path, cfg, None, need_labels=False)  # predict: label kept apart
     assert ids == [str(s) for s in range(6)] and names == ["x"] and [s.shape for s in seqs] == [(3, 1)] * 6
+
+
+def test_ids_stay_aligned_when_skip_bad_drops_a_whole_sequence(tmp_path):
+    """With --skip-bad, a sequence whose every row is bad is dropped; the ids of the others stay theirs
+    (they came from a separate pass over the file that still listed the dropped one, shifting every id
+    after it onto the wrong sequence)."""
+    from rnnkit.recipes.tsclass import Config, read_sequence_file
+
+    rows = ["seq,t,x,label"]
+    for s in range(5):
+        for t in range(3):
+            x = "oops" if s == 1 else f"{10 * s + t}"  # sequence 1: every feature bad
+            rows.append(f"s{s},{t},{x},{'ab'[s % 2]}")
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    cfg = Config(id_column="seq", time_column="t", label_column="label", skip_bad=True, max_bad_share=0.5)
+    with pytest.warns(UserWarning):
+        seqs, labels, ids, names = read_sequence_file(path, cfg, None, need_labels=True)
+    assert ids == ["s0", "s2", "s3", "s4"]
+    assert [s[:, 0].tolist() for s in seqs] == [[10.0 * s + t for t in range(3)] for s in (0, 2, 3, 4)]
+    assert labels.tolist() == ["a", "a", "b", "a"]
