@@ -1,7 +1,9 @@
 // The LSTM's pointwise step (peephole, inference: 3 sigmoids, 2 tanh per unit) on 16 rows x 128 units in
 // L1, with the exp-based tanh the kernels had until 2026-12-03 ("current" below), with Eigen's rational
 // tanh (what csrc/fastmath.h has now, "rational tanh only"), and with the sigmoid from it too ("rational
-// tanh+sig", not taken: its relative error in the tails). benchmarks/README.md, issue 15. Run:
+// tanh+sig", not taken: its relative error in the tails). benchmarks/README.md, issue 15. It carries its own
+// copies of the functions (the old ones exist nowhere else now; csrc/fastmath.h needs torch's headers), so
+// that g++ alone builds it. Run:
 //   g++ -O3 -fopenmp-simd -fno-math-errno -march=native -mprefer-vector-width=512 \
 //       benchmarks/ab/activations.cpp -o /tmp/act && /tmp/act
 #include <chrono>
