@@ -22,7 +22,7 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& h0, const Tens
   auto opts = xp.options();
   Tensor Y = workspace_buffer({total_steps, B, H}, opts, ragged);
   Tensor w_t = w_hh.t().contiguous();
-  Tensor hn = h0.clone();
+  Tensor hn = final_state_buffer(h0, bsv);
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_elman_forward", [&] {
     using s_t = scalar_t;
     const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, H, bsv.empty() ? 0 : bsv[0], opts);

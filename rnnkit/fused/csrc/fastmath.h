@@ -212,6 +212,13 @@ inline void prefetch_row(const T* p, int64_t n, bool write = false) {
 template <typename T>
 inline T* step_ptr(const at::Tensor& t, int64_t i) { return t.data_ptr<T>() + i * t.stride(0); }
 
+// The buffer of a kernel's final state (B, N) for the initial state s0: each row's final state is copied in
+// at its sequence's last step, so only rows of length 0 (sorted last: rows >= batch_sizes[0]) keep s0's;
+// a copy of s0 only then (two (B, H) copies per call were 2% of S1 inference).
+inline at::Tensor final_state_buffer(const at::Tensor& s0, const std::vector<int64_t>& bsv) {
+  return bsv.empty() || bsv[0] < s0.size(0) ? s0.clone() : at::empty_like(s0);
+}
+
 // Copy rows [from, to) of a contiguous (B, N) step into dst (B, N).
 template <typename T>
 inline void copy_rows(T* dst, const T* src, int64_t from, int64_t to, int64_t N) {

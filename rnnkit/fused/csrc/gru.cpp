@@ -37,7 +37,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   Tensor wn_t = reset_after ? Tensor() : w_hh.narrow(0, 2 * H, H).t().contiguous();
   Tensor b_first = b_hh.defined() ? (reset_after ? b_hh : b_hh.narrow(0, 0, 2 * H)).contiguous() : Tensor();
   Tensor b_n = b_hh.defined() && !reset_after ? b_hh.narrow(0, 2 * H, H).contiguous() : Tensor();
-  Tensor hn = h0.clone();
+  Tensor hn = final_state_buffer(h0, bsv);
   const bool has_bi = b_ih_opt.has_value() && b_ih_opt->defined();
   TORCH_CHECK(!has_bi || b_ih_opt->numel() == 3 * H, "gru_forward: b_ih must have 3H elements");
   Tensor b_in = has_bi ? b_ih_opt->contiguous() : workspace_zeros({3 * H}, opts);

@@ -102,7 +102,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
   Tensor C = buf({save ? T : 2, B, H});
   Tensor RS = workspace_empty({TS, B, kRowStats}, opts);  // rstd of R, rstd of c, mean and rstd of U, mean of c
   Tensor R = workspace_empty({B, 4 * H}, opts);
-  Tensor hn = h0.clone(), cn = c0.clone();
+  Tensor hn = final_state_buffer(h0, bsv), cn = final_state_buffer(c0, bsv);
   Tensor w_t = w_hh.t().contiguous();
   Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), bc = b_c.contiguous(), gih = g_ih.contiguous();
   Tensor sh = shift.has_value() && shift->defined() ? shift->contiguous() : workspace_zeros({4 * H}, opts);

@@ -68,7 +68,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   const bool need_hp = save && (sep_h || (T > 0 && bsv[T - 1] < B));
   Tensor HP = need_hp ? workspace_empty({N, P}, opts) : Tensor();
   Tensor CT = (rc.on && save) ? workspace_empty({N, H}, opts) : Tensor();
-  Tensor hn = h0.clone(), cn = c0.clone();
+  Tensor hn = final_state_buffer(h0, bsv), cn = final_state_buffer(c0, bsv);
   Tensor w_hh_t = w_hh.t().contiguous();  // (K, N) layout: ~2x faster GEMMs at small batch than a transposed view
   Tensor w_hr_t = proj ? w_hr->t().contiguous() : Tensor();
   Tensor peep_c = has_peep ? peep->contiguous() : Tensor();
