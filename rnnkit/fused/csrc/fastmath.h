@@ -44,7 +44,8 @@ RNNKIT_ALWAYS_INLINE float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x))
 
 // tanh(x) = x P(x^2) / Q(x^2) on [-c, c] (|tanh| rounds to 1 beyond): Eigen's generic_fast_tanh_float.
 // It replaced an exp-based tanh (exp, a division, a polynomial for small |x| and two selects): the LSTM's
-// pointwise step 0.73x the time (in L1, 16 x 128 units, AVX-512), S4 inference 0.9x (issue 15).
+// pointwise step 0.72x the time (in L1, 16 x 128 units, AVX-512; benchmarks/ab/activations.cpp); peephole LSTM
+// inference 1.37x -> 1.05x of oneDNN at S1, 1.45x -> 1.24x at S4 in alternating runs (issue 15).
 RNNKIT_ALWAYS_INLINE float tanh_f(float x) {
   constexpr float c = 7.99881172180175781f;
   const float xc = x < -c ? -c : (x > c ? c : x);
@@ -214,7 +215,7 @@ inline T* step_ptr(const at::Tensor& t, int64_t i) { return t.data_ptr<T>() + i 
 
 // The buffer of a kernel's final state (B, N) for the initial state s0: each row's final state is copied in
 // at its sequence's last step, so only rows of length 0 (sorted last: rows >= batch_sizes[0]) keep s0's;
-// a copy of s0 only then (two (B, H) copies per call were 2% of S1 inference).
+// a copy of s0 only then (two (B, H) copies fewer per call; not measurable at S1 / S2 in alternating runs).
 inline at::Tensor final_state_buffer(const at::Tensor& s0, const std::vector<int64_t>& bsv) {
   return bsv.empty() || bsv[0] < s0.size(0) ? s0.clone() : at::empty_like(s0);
 }
