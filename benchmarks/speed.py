@@ -326,7 +326,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
                    "(to compare the compiled core with torch's kernels on the cells both run)")
     p.add_argument("--twin", action="append", default=[], metavar="NAME=VALUE",
                    help="add each rnnkit row again with this environment variable set around its runs, e.g. "
-                        "RNNKIT_WORKSPACE_MB=0 (buffer pool off), RNNKIT_ONEDNN_GEMM=0 / 1 (GEMMs on at::mm / oneDNN; default: at::mm on Intel CPUs) or "
+                        "RNNKIT_WORKSPACE_MB=0 (buffer pool off), RNNKIT_ONEDNN_GEMM=0 / 1 (GEMMs on at::mm / "
+                        "oneDNN; default: at::mm on Intel CPUs) or "
                         "RNNKIT_PACKED_GEMM=0 (no MKL packed step GEMMs); "
                         "repeatable: one twin per option, each with only its own variable set")
     p.add_argument("--json", default="", help="write the results here")

@@ -79,7 +79,9 @@ int main() {
     for (int rep = 0; rep < 7; ++rep) {
       auto t0 = std::chrono::steady_clock::now();
       for (int it = 0; it < 2000; ++it)
-        for (int64_t r = 0; r < R; ++r) fn(a.data() + r * 4 * H, x.data() + r * 4 * H, b.data(), cp.data() + r * H, c.data() + r * H, m.data() + r * H, p.data(), p.data() + H, p.data() + 2 * H, H);
+        for (int64_t r = 0; r < R; ++r)
+          fn(a.data() + r * 4 * H, x.data() + r * 4 * H, b.data(), cp.data() + r * H, c.data() + r * H,
+             m.data() + r * H, p.data(), p.data() + H, p.data() + 2 * H, H);
       double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 2000;
       best = std::min(best, us);
     }

@@ -82,7 +82,8 @@ class TrainingState:
                 "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "loss_sum": self.loss_sum,
                 "loss_count": self.loss_count, "skipped": self.skipped, "rng": meta_rng, "optimizer": opt_spec,
                 "scheduler": sch_spec, "carry": carry_spec, "recipe": self.recipe.name,
-                "nonfinite_streak": self.nonfinite_streak, "threads": torch.get_num_threads(), "device": self.cfg.device,
+                "nonfinite_streak": self.nonfinite_streak, "threads": torch.get_num_threads(),
+                "device": self.cfg.device,
                 "wall_time_s": self.wall_time(), "sessions": self.sessions, "schedule_pace": self.pace.state(self.step)}
         path = save_checkpoint(self.ckdir.root, f"step-{self.step:08d}", model_state=self.model.state_dict(),
                                tensors=tensors, meta=meta,

@@ -89,7 +89,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("dense_gemm_available", &rnnkit::dense_gemm_available, "whether this libtorch exports oneDNN's matmul");
   m.def("intel_cpu", &rnnkit::intel_cpu, "whether CPUID names Intel as the vendor (MKL's tuned kernels)");
   m.def("dense_gemm_enabled", &rnnkit::dense_gemm_enabled,
-        "whether whole-sequence float GEMMs use oneDNN (available, and RNNKIT_ONEDNN_GEMM=1, or unset on a CPU not by Intel)");
+        "whether whole-sequence float GEMMs use oneDNN (available, and RNNKIT_ONEDNN_GEMM=1, or unset on a CPU "
+        "not by Intel)");
   m.def("dense_mm", static_cast<at::Tensor (*)(const at::Tensor&, const at::Tensor&)>(&rnnkit::dense_mm),
         "a @ b, through oneDNN's matmul for large float GEMMs (row-major or transposed operands)");
   m.def("row_ranges", &rnnkit::row_ranges,
