@@ -1,9 +1,9 @@
 // The LSTM's pointwise step (peephole, inference: 3 sigmoids, 2 tanh per unit) on 16 rows x 128 units in
-// L1, with the exp-based tanh the kernels had until 2026-12-03 ("current" below), with Eigen's rational
-// tanh (what csrc/fastmath.h has now, "rational tanh only"), and with the sigmoid from it too ("rational
-// tanh+sig", not taken: its relative error in the tails). benchmarks/README.md, issue 15. It carries its own
-// copies of the functions (the old ones exist nowhere else now; csrc/fastmath.h needs torch's headers), so
-// that g++ alone builds it. Run:
+// L1, with the exp-based tanh the kernels had until 2026-12-03 ("current" below), with the kernels' own
+// rational tanh (rnnkit/fused/csrc/activations.h, "rational tanh only"), and with a sigmoid made from it
+// too ("rational tanh+sig", not taken: its relative error in the tails). benchmarks/README.md, issue 15.
+// The sigmoid, exp and the rational tanh are the shipped ones (activations.h needs no torch header); the
+// retired tanh and the untaken sigmoid are kept here. Run from the repository root:
 //   g++ -O3 -fopenmp-simd -fno-math-errno -march=native -mprefer-vector-width=512 \
 //       benchmarks/ab/activations.cpp -o /tmp/act && /tmp/act
 #include <chrono>
@@ -12,40 +12,22 @@
 #include <cstdio>
 #include <cstring>
 #include <vector>
+
+#include "../../rnnkit/fused/csrc/activations.h"
+
 #define AI inline __attribute__((always_inline))
-AI float exp_f(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693359375f - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f; p = p * r + 8.3334519073e-3f; p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f; p = p * r + 5.0000001201e-1f;
-  float y = p * r * r + r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23; float scale; std::memcpy(&scale, &bits, 4);
-  return y * scale;
-}
-AI float sig_a(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+using rnnkit::exp_f;
+using rnnkit::tanh_f;
+AI float sig_a(float x) { return rnnkit::sigmoid_f(x); }
+// the exp-based tanh of the kernels until 2026-12-03
 AI float tanh_a(float x) {
   float ax = x < 0.0f ? -x : x; float e = exp_f(-2.0f * ax); float big = (1.0f - e) / (1.0f + e);
   float z = x * x; float p = -5.70498872745e-3f; p = p * z + 2.06390887954e-2f; p = p * z - 5.37397155531e-2f;
   p = p * z + 1.33314422036e-1f; p = p * z - 3.33332819422e-1f; float small = ax + ax * z * p;
   float t = ax < 0.625f ? small : big; return x < 0.0f ? -t : t;
 }
-// Eigen-style rational tanh
-AI float tanh_r(float x) {
-  const float c = 7.99881172180175781f;
-  float xc = x < -c ? -c : (x > c ? c : x);
-  float x2 = xc * xc;
-  float p = -2.76076847742355e-16f;
-  p = p * x2 + 2.00018790482477e-13f; p = p * x2 + -8.60467152213735e-11f; p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f; p = p * x2 + 6.37261928875436e-04f; p = p * x2 + 4.89352455891786e-03f;
-  p = p * xc;
-  float q = 1.19825839466702e-06f; q = q * x2 + 1.18534705686654e-04f; q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  return p / q;
-}
+AI float tanh_r(float x) { return tanh_f(x); }
 AI float sig_r(float x) { return 0.5f + 0.5f * tanh_r(0.5f * x); }
-// tanh via sigmoid: tanh(x) = 2 sig(2x) - 1 for |x| >= 0.625; small: poly
 template <int V>
 void row(float* a, const float* xr, const float* b, const float* cpr, float* cr, float* m, const float* pi,
          const float* pf, const float* po, int64_t H) {

@@ -1,4 +1,4 @@
-"""The compiled kernels' own sigmoid and tanh (``csrc/fastmath.h``) against the exact functions.
+"""The compiled kernels' own sigmoid and tanh (``csrc/activations.h``) against the exact functions.
 
 The kernels compute float32 activations with their own branch-free code (a polynomial ``exp`` for
 the sigmoid, a rational function for tanh) so that the pointwise loops vectorise; the parity tests

@@ -17,7 +17,7 @@
 namespace rnnkit {
 using at::Tensor;
 
-// The kernels' own sigmoid and tanh (fastmath.h) of every element of x (float32 or float64), for the
+// The kernels' own sigmoid and tanh (activations.h) of every element of x (float32 or float64), for the
 // accuracy test (tests/fused/test_activations.py).
 std::vector<Tensor> activations(const Tensor& x) {
   const Tensor xc = x.contiguous();
