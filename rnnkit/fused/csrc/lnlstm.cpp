@@ -27,6 +27,40 @@ constexpr int64_t kRowStats = 5;  // per saved row: rstd of R, rstd of c, mean a
 
 namespace {
 
+// su += fu(u[j]), sv += fv(v[j]) over j < n, with kLanes partial sums per row (four 16-float vectors):
+// four independent add chains per row instead of one.
+template <typename s_t, typename FU, typename FV>
+RNNKIT_ALWAYS_INLINE void lane_sums(const s_t* u, const s_t* v, int64_t n, const FU& fu, const FV& fv, s_t& su,
+                                    s_t& sv) {
+  constexpr int64_t kLanes = 64;
+  s_t au[kLanes] = {}, av[kLanes] = {};
+  int64_t j0 = 0;
+  for (; j0 + kLanes <= n; j0 += kLanes) {
+    _Pragma("omp simd")
+    for (int64_t k = 0; k < kLanes; ++k) {
+      au[k] += fu(u[j0 + k]);
+      av[k] += fv(v[j0 + k]);
+    }
+  }
+  su = 0;
+  sv = 0;
+  for (int64_t j = j0; j < n; ++j) {
+    su += fu(u[j]);
+    sv += fv(v[j]);
+  }
+  _Pragma("omp simd reduction(+ : su, sv)")
+  for (int64_t k = 0; k < kLanes; ++k) {
+    su += au[k];
+    sv += av[k];
+  }
+}
+
+// 1 / sqrt(sq / n + eps): a layer norm's scale from the sum of squared deviations of its n values.
+template <typename s_t>
+inline s_t rstd_of(s_t sq, int64_t n, double eps) {
+  return static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(sq) / n + eps));
+}
+
 // Mean and 1 / sqrt(variance + eps) of two rows of n values (the input's and the recurrent projection's)
 // at once: two passes over rows that sit in L1 (a one-pass sum of squares, even shifted, failed the
 // float32 parity tests on rows of H = 5 values); the accumulators are in the data's type (the simd
@@ -37,50 +71,15 @@ namespace {
 template <typename s_t>
 inline void two_row_moments(const s_t* u, const s_t* v, int64_t n, double eps, s_t& umean, s_t& urstd, s_t& vmean,
                             s_t& vrstd) {
-  // kLanes partial sums per row (four 16-float vectors): four independent add chains instead of one
-  constexpr int64_t kLanes = 64;
-  s_t au[kLanes] = {}, av[kLanes] = {};
-  int64_t j0 = 0;
-  for (; j0 + kLanes <= n; j0 += kLanes) {
-    _Pragma("omp simd")
-    for (int64_t k = 0; k < kLanes; ++k) {
-      au[k] += u[j0 + k];
-      av[k] += v[j0 + k];
-    }
-  }
-  s_t su = 0, sv = 0;
-  for (int64_t j = j0; j < n; ++j) {
-    su += u[j];
-    sv += v[j];
-  }
-  _Pragma("omp simd reduction(+ : su, sv)")
-  for (int64_t k = 0; k < kLanes; ++k) {
-    su += au[k];
-    sv += av[k];
-  }
+  s_t su, sv;
+  lane_sums(u, v, n, [](s_t x) { return x; }, [](s_t x) { return x; }, su, sv);
   umean = su / static_cast<s_t>(n);
   vmean = sv / static_cast<s_t>(n);
   const s_t mu = umean, mv = vmean;
-  s_t qu_[kLanes] = {}, qv_[kLanes] = {};
-  for (j0 = 0; j0 + kLanes <= n; j0 += kLanes) {
-    _Pragma("omp simd")
-    for (int64_t k = 0; k < kLanes; ++k) {
-      qu_[k] += (u[j0 + k] - mu) * (u[j0 + k] - mu);
-      qv_[k] += (v[j0 + k] - mv) * (v[j0 + k] - mv);
-    }
-  }
-  s_t qu = 0, qv = 0;
-  for (int64_t j = j0; j < n; ++j) {
-    qu += (u[j] - mu) * (u[j] - mu);
-    qv += (v[j] - mv) * (v[j] - mv);
-  }
-  _Pragma("omp simd reduction(+ : qu, qv)")
-  for (int64_t k = 0; k < kLanes; ++k) {
-    qu += qu_[k];
-    qv += qv_[k];
-  }
-  urstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(qu) / n + eps));
-  vrstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(qv) / n + eps));
+  lane_sums(u, v, n, [mu](s_t x) { return (x - mu) * (x - mu); }, [mv](s_t x) { return (x - mv) * (x - mv); }, su,
+            sv);
+  urstd = rstd_of(su, n, eps);
+  vrstd = rstd_of(sv, n, eps);
 }
 
 }  // namespace
@@ -172,7 +171,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
             s_t csq = 0;
             _Pragma("omp simd reduction(+ : csq)")
             for (int64_t j = 0; j < H; ++j) csq += (c[j] - cmus) * (c[j] - cmus);
-            const s_t crstd = static_cast<s_t>(1.0 / std::sqrt(static_cast<double>(csq) / H + eps));
+            const s_t crstd = rstd_of(csq, H, eps);
             s_t* y = yp + r * H;
             _Pragma("omp simd")
             for (int64_t j = 0; j < H; ++j) {
