@@ -329,7 +329,7 @@ def read_sequences_fast(path: PathLike, id_column: str, label_column: Optional[s
     sequences = [values[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
     labels = np.asarray(arrays["labels"]) if label_column is not None else None
     if return_ids:
-        return sequences, labels, [str(i) for i in np.asarray(arrays["ids"]).tolist()]
+        return sequences, labels, np.asarray(arrays["ids"]).tolist()  # stored as str
     return sequences, labels
 
 

@@ -55,11 +55,6 @@ def csv_header(path: PathLike, encoding: str = "utf-8", delimiter: str = ",") ->
         DataFileError: as ``decode_file`` or ``csv_rows`` (empty file, bad bytes, no header row, a
             malformed header, a duplicate column name).
     """
-    return _read_header(path, encoding, delimiter)
-
-
-def _read_header(path: PathLike, encoding: str, delimiter: str) -> List[str]:
-    """``csv_rows``' header over the streamed lines; of the whole text on a problem."""
     lines = _lines(path, encoding)
     try:
         try:

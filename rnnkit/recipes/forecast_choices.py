@@ -111,4 +111,3 @@ def gate_passes(gain: np.ndarray, t: float = GATE_T) -> bool:
     if len(gain) < 2 or gain.mean() <= 0:
         return False
     return bool(gain.mean() >= t * gain.std(ddof=1) / math.sqrt(len(gain)))
-
