@@ -155,9 +155,10 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
             const s_t* cpr = cprev + r * H;
             s_t* c = cp + r * H;
             s_t csum = 0;  // c's sum as it is made (row_moments' first pass)
+            const s_t fbr = fb;  // a local copy: read through the closure, GCC gathers it for each vector
             _Pragma("omp simd reduction(+ : csum)")
             for (int64_t j = 0; j < H; ++j) {
-              const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fb), g = tanh_<s_t>(a[2 * H + j]);
+              const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fbr), g = tanh_<s_t>(a[2 * H + j]);
               const s_t o = sigm<s_t>(a[3 * H + j]);
               a[j] = i;
               a[H + j] = f;
@@ -289,19 +290,24 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
             }
             const s_t* rs = rsp + kRowStats * r;
             const s_t cmu = rs[4], crstd = rs[1];
+            // the loops read the parameters through local copies (see the top of the loop)
+            const s_t* const gcl = gcp;
+            const s_t* const bcl = bcp;
+            s_t* const pgc = pg_c;
+            s_t* const pbc = pb_c;
             s_t m1 = 0, m2 = 0;
             _Pragma("omp simd reduction(+ : m1, m2)")
             for (int64_t j = 0; j < H; ++j) {
-              const s_t hat = (cr[j] - cmu) * crstd, tv = tanh_<s_t>(gcp[j] * hat + bcp[j]);
+              const s_t hat = (cr[j] - cmu) * crstd, tv = tanh_<s_t>(gcl[j] * hat + bcl[j]);
               ch[j] = hat;
               tcn[j] = tv;
               const s_t dhv = dy[j] + dhr[j];
               const s_t o = a[3 * H + j];
               const s_t dcnv = dhv * o * (1 - tv * tv);
               d[3 * H + j] = dhv * tv * o * (1 - o);
-              pg_c[j] += dcnv * hat;
-              pb_c[j] += dcnv;
-              const s_t dhat = dcnv * gcp[j];
+              pgc[j] += dcnv * hat;
+              pbc[j] += dcnv;
+              const s_t dhat = dcnv * gcl[j];
               m1 += dhat;
               m2 += dhat * hat;
             }
@@ -311,7 +317,7 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
               const s_t i = a[j], f = a[H + j], g = a[2 * H + j];
               const s_t o = a[3 * H + j], tv = tcn[j];
               const s_t dcnv = (dy[j] + dhr[j]) * o * (1 - tv * tv);  // recomputed: cheaper than a stored row
-              const s_t dcv = dcr[j] + crstd * (dcnv * gcp[j] - mm1 - ch[j] * mm2);
+              const s_t dcv = dcr[j] + crstd * (dcnv * gcl[j] - mm1 - ch[j] * mm2);
               d[j] = dcv * g * i * (1 - i);
               d[H + j] = dcv * cpr[j] * f * (1 - f);
               d[2 * H + j] = dcv * i * (1 - g * g);
@@ -326,13 +332,15 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
             s_t* d = dxp + r * 4 * H;
             s_t* dr = drp + r * 4 * H;
             const s_t umu = rs[2], urstd = rs[3], rstd = rs[0];
+            const s_t* const ghl = gh;
+            const s_t* const gil = gi;
             const s_t nn1 = n1 / static_cast<s_t>(4 * H), nn2 = n2 / static_cast<s_t>(4 * H);
             const s_t kk1 = k1 / static_cast<s_t>(4 * H), kk2 = k2 / static_cast<s_t>(4 * H);
             _Pragma("omp simd")
             for (int64_t j = 0; j < 4 * H; ++j) {
               const s_t dj = d[j];
-              dr[j] = rstd * (dj * gh[j] - nn1 - rn[j] * nn2);
-              d[j] = urstd * (dj * gi[j] - kk1 - (ur[j] - umu) * urstd * kk2);
+              dr[j] = rstd * (dj * ghl[j] - nn1 - rn[j] * nn2);
+              d[j] = urstd * (dj * gil[j] - kk1 - (ur[j] - umu) * urstd * kk2);
             }
           };
           // both 4H layer norms' backward (the recurrent one's R and the input one's U) in two passes:
@@ -353,10 +361,12 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
               const s_t* urb = ura + 4 * H;
               const s_t* da = dxp + r * 4 * H;
               const s_t* db = da + 4 * H;
+              const s_t* const ghl = gh;
+              const s_t* const gil = gi;
               s_t n1a = 0, n2a = 0, k1a = 0, k2a = 0, n1b = 0, n2b = 0, k1b = 0, k2b = 0;
               _Pragma("omp simd reduction(+ : n1a, n2a, k1a, k2a, n1b, n2b, k1b, k2b)")
               for (int64_t j = 0; j < 4 * H; ++j) {
-                const s_t dja = da[j], djb = db[j], ghj = gh[j], gij = gi[j];
+                const s_t dja = da[j], djb = db[j], ghj = ghl[j], gij = gil[j];
                 const s_t uha = (ura[j] - umua) * urstda, uhb = (urb[j] - umub) * urstdb;
                 const s_t drna = dja * ghj, drnb = djb * ghj, dua = dja * gij, dub = djb * gij;
                 pg_hh[j] += dja * rna[j] + djb * rnb[j];
@@ -382,10 +392,12 @@ std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const T
             const s_t* ur = upp + r * 4 * H;
             const s_t* d = dxp + r * 4 * H;
             const s_t umu = rs[2], urstd = rs[3];
+            const s_t* const ghl = gh;
+            const s_t* const gil = gi;
             s_t n1 = 0, n2 = 0, k1 = 0, k2 = 0;
             _Pragma("omp simd reduction(+ : n1, n2, k1, k2)")
             for (int64_t j = 0; j < 4 * H; ++j) {
-              const s_t dj = d[j], drn = dj * gh[j], uh = (ur[j] - umu) * urstd, du = dj * gi[j];
+              const s_t dj = d[j], drn = dj * ghl[j], uh = (ur[j] - umu) * urstd, du = dj * gil[j];
               pg_hh[j] += dj * rn[j];
               pg_ih[j] += dj * uh;
               psh[j] += dj;
