@@ -96,30 +96,36 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
         const s_t* dsrc = dYb + t * B * P;
         const bool add_dh = !rh.on;
         if (rh.on) {
+          // local copies: read through the lambda's by-reference captures, GCC gathers them per vector
           const s_t* dyp = dsrc;
+          s_t* const dhv = dhp;
+          s_t* const dht = DHTb;
+          const s_t rate = rate_hs;
           const int64_t k0 = r0 * P, n = bs * P;
           if (hmask) {
             const s_t* yv = Yb + t * B * P;
+            const s_t* const hm = hmask;
+            s_t* const dhk_ = dhkb;
             _Pragma("omp simd")  // distinct buffers: without it GCC versions the loop for aliasing, or not at all
             for (int64_t k = k0; k < n; ++k) {
-              const s_t g = dhp[k];
-              DHTb[k] = dyp[k] + hmask[k] * g;
-              dhkb[k] += g * yv[k];
+              const s_t g = dhv[k];
+              dht[k] = dyp[k] + hm[k] * g;
+              dhk_[k] += g * yv[k];
             }
           } else if (hkeep) {
             const uint8_t* z = hkeep + t * B * P;
             _Pragma("omp simd")
             for (int64_t k = k0; k < n; ++k) {
-              const s_t g = dhp[k] + dyp[k];
-              DHTb[k] = z[k] ? s_t(0) : g;
-              dhp[k] = z[k] ? g : s_t(0);
+              const s_t g = dhv[k] + dyp[k];
+              dht[k] = z[k] ? s_t(0) : g;
+              dhv[k] = z[k] ? g : s_t(0);
             }
           } else {
             _Pragma("omp simd")
             for (int64_t k = k0; k < n; ++k) {
-              const s_t g = dhp[k] + dyp[k];
-              DHTb[k] = (1 - rate_hs) * g;
-              dhp[k] = rate_hs * g;
+              const s_t g = dhv[k] + dyp[k];
+              dht[k] = (1 - rate) * g;
+              dhv[k] = rate * g;
             }
           }
           dsrc = DHTb;
@@ -130,10 +136,12 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
           s_t* dr = DHRb + off[t] * P;
           const s_t* hr = HRb ? HRb + off[t] * P : nullptr;
           const int64_t n = bs * P;
+          const s_t* const dhv = dhp;
+          const s_t clip = pc;
           _Pragma("omp simd")
           for (int64_t k = r0 * P; k < n; ++k) {
-            s_t v = add_dh ? dyp[k] + dhp[k] : dyp[k];
-            if (hr && (hr[k] < -pc || hr[k] > pc)) v = 0;
+            s_t v = add_dh ? dyp[k] + dhv[k] : dyp[k];
+            if (hr && (hr[k] < -clip || hr[k] > clip)) v = 0;
             dr[k] = v;
           }
           proj_gemm(DMp + r0 * H, dr + r0 * P, P, nr);
@@ -186,10 +194,11 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
                   dcr[j] = ckr[j] ? s_t(0) : dcr[j];
                 }
               } else {
+                const s_t rate = rate_cs;
                 _Pragma("omp simd")
                 for (int64_t j = 0; j < H; ++j) {
-                  car[j] = rate_cs * dcr[j];
-                  dcr[j] *= 1 - rate_cs;
+                  car[j] = rate * dcr[j];
+                  dcr[j] *= 1 - rate;
                 }
               }
             }
