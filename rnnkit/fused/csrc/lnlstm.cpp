@@ -24,6 +24,7 @@ namespace rnnkit {
 using at::Tensor;
 
 constexpr int64_t kRowStats = 5;  // per saved row: rstd of R, rstd of c, mean and rstd of U, mean of c
+constexpr int64_t kRowBlock = 4;  // the forward's rows per block (see its row loop)
 
 namespace {
 
@@ -132,59 +133,83 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
         s_t* rsp = step_ptr<s_t>(RS, tg);
         s_t* yp = step_ptr<s_t>(Y, t);
         for_rows(r0, bs, 8 * H, [&](int64_t q0, int64_t q1) {
-          for (int64_t r = q0; r < q1; ++r) {
-            const s_t* rr = rp + r * 4 * H;
-            const s_t* xr = xpp + r * 4 * H;
-            s_t* a = gp + r * 4 * H;
-            s_t* rn = rnp + r * 4 * H;
-            if (r + 1 < q1) {
-              prefetch_row(xr + 4 * H, 4 * H);
-              prefetch_row(cprev + (r + 1) * H, H);
-              if (save) prefetch_row(rn + 4 * H, 4 * H, true);
+          // rows in blocks of kRowBlock, each phase over the block's rows before the next phase: a row's
+          // phases form one chain of reductions (the moments, c's variance) that the next row's phases do
+          // not wait on, so the core overlaps them; the block's rows stay in L1. Against one row at a time:
+          // S1 inference 0.97-0.99x the time, S2 / S4 and training unchanged (same-process A/B, 2026-12-03,
+          // benchmarks/README.md issue 15); blocks of 8 gained nothing
+          for (int64_t b0 = q0; b0 < q1; b0 += kRowBlock) {
+            const int64_t nb = std::min(kRowBlock, q1 - b0), next0 = b0 + nb, next1 = std::min(next0 + kRowBlock, q1);
+            s_t umu[kRowBlock], urstd[kRowBlock], mus[kRowBlock], rstd[kRowBlock], cmus[kRowBlock];
+            for (int64_t k = 0; k < nb; ++k) {
+              const int64_t r = b0 + k;
+              two_row_moments(xpp + r * 4 * H, rp + r * 4 * H, 4 * H, eps, umu[k], urstd[k], mus[k], rstd[k]);
             }
-            s_t umu, urstd, mus, rstd;
-            two_row_moments(xr, rr, 4 * H, eps, umu, urstd, mus, rstd);
-            with_flag(save, [&](auto keep) {  // the normalised R is kept for the backward only
-              _Pragma("omp simd")
-              for (int64_t j = 0; j < 4 * H; ++j) {
-                const s_t v = (rr[j] - mus) * rstd;
-                if constexpr (decltype(keep)::value) rn[j] = v;
-                a[j] = gi[j] * ((xr[j] - umu) * urstd) + shp[j] + gh[j] * v;
-              }
-            });
-            const s_t* cpr = cprev + r * H;
-            s_t* c = cp + r * H;
-            s_t csum = 0;  // c's sum as it is made (row_moments' first pass)
             const s_t fbr = fb;  // a local copy: read through the closure, GCC gathers it for each vector
-            _Pragma("omp simd reduction(+ : csum)")
-            for (int64_t j = 0; j < H; ++j) {
-              const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fbr), g = tanh_<s_t>(a[2 * H + j]);
-              const s_t o = sigm<s_t>(a[3 * H + j]);
-              a[j] = i;
-              a[H + j] = f;
-              a[2 * H + j] = g;
-              a[3 * H + j] = o;
-              const s_t cv = f * cpr[j] + i * g;
-              c[j] = cv;
-              csum += cv;
+            for (int64_t k = 0; k < nb; ++k) {
+              const int64_t r = b0 + k;
+              if (next0 + k < next1) {  // the next block's row k (spread over the block's rows)
+                prefetch_row(xpp + (next0 + k) * 4 * H, 4 * H);
+                prefetch_row(cprev + (next0 + k) * H, H);
+                if (save) prefetch_row(rnp + (next0 + k) * 4 * H, 4 * H, true);
+              }
+              const s_t* rr = rp + r * 4 * H;
+              const s_t* xr = xpp + r * 4 * H;
+              s_t* a = gp + r * 4 * H;
+              s_t* rn = rnp + r * 4 * H;
+              const s_t umk = umu[k], urk = urstd[k], msk = mus[k], rsk = rstd[k];
+              with_flag(save, [&](auto keep) {  // the normalised R is kept for the backward only
+                _Pragma("omp simd")
+                for (int64_t j = 0; j < 4 * H; ++j) {
+                  const s_t v = (rr[j] - msk) * rsk;
+                  if constexpr (decltype(keep)::value) rn[j] = v;
+                  a[j] = gi[j] * ((xr[j] - umk) * urk) + shp[j] + gh[j] * v;
+                }
+              });
+              const s_t* cpr = cprev + r * H;
+              s_t* c = cp + r * H;
+              s_t csum = 0;  // c's sum as it is made (row_moments' first pass)
+              _Pragma("omp simd reduction(+ : csum)")
+              for (int64_t j = 0; j < H; ++j) {
+                const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fbr), g = tanh_<s_t>(a[2 * H + j]);
+                const s_t o = sigm<s_t>(a[3 * H + j]);
+                a[j] = i;
+                a[H + j] = f;
+                a[2 * H + j] = g;
+                a[3 * H + j] = o;
+                const s_t cv = f * cpr[j] + i * g;
+                c[j] = cv;
+                csum += cv;
+              }
+              cmus[k] = csum / static_cast<s_t>(H);
             }
-            const s_t cmus = csum / static_cast<s_t>(H);
-            s_t csq = 0;
-            _Pragma("omp simd reduction(+ : csq)")
-            for (int64_t j = 0; j < H; ++j) csq += (c[j] - cmus) * (c[j] - cmus);
-            const s_t crstd = rstd_of(csq, H, eps);
-            s_t* y = yp + r * H;
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < H; ++j) {
-              const s_t hat = (c[j] - cmus) * crstd;
-              y[j] = a[3 * H + j] * tanh_<s_t>(gcp[j] * hat + bcp[j]);
+            for (int64_t k = 0; k < nb; ++k) {
+              const int64_t r = b0 + k;
+              const s_t* c = cp + r * H;
+              const s_t cm = cmus[k];
+              s_t csq = 0;
+              _Pragma("omp simd reduction(+ : csq)")
+              for (int64_t j = 0; j < H; ++j) csq += (c[j] - cm) * (c[j] - cm);
+              s_t* rs = rsp + kRowStats * r;
+              rs[0] = rstd[k];
+              rs[1] = rstd_of(csq, H, eps);
+              rs[2] = umu[k];
+              rs[3] = urstd[k];
+              rs[4] = cm;
             }
-            s_t* rs = rsp + kRowStats * r;
-            rs[0] = rstd;
-            rs[1] = crstd;
-            rs[2] = umu;
-            rs[3] = urstd;
-            rs[4] = cmus;
+            for (int64_t k = 0; k < nb; ++k) {
+              const int64_t r = b0 + k;
+              const s_t* c = cp + r * H;
+              const s_t* a = gp + r * 4 * H;
+              const s_t* rs = rsp + kRowStats * r;
+              const s_t cm = rs[4], crstd = rs[1];
+              s_t* y = yp + r * H;
+              _Pragma("omp simd")
+              for (int64_t j = 0; j < H; ++j) {
+                const s_t hat = (c[j] - cm) * crstd;
+                y[j] = a[3 * H + j] * tanh_<s_t>(gcp[j] * hat + bcp[j]);
+              }
+            }
           }
         });
         const int64_t next = std::max(t + 1 < T ? bsv[t + 1] : 0, r0);
