@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import re
 import shutil
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -15,7 +13,6 @@ import pytest
 from rnnkit.fused import build
 from rnnkit.fused.build_core import cmd_build_core
 from rnnkit.fused.build_progress import BuildProgress
-from tests.fused.core import compiled_core
 
 
 def _name(monkeypatch: pytest.MonkeyPatch, csrc: Path = build.CSRC, flags: list[str] | None = None) -> str:
@@ -104,29 +101,3 @@ def test_build_core_prints_where_the_library_is(capsys: pytest.CaptureFixture[st
     assert path is not None and path.exists() and str(path) in out
     assert path.parent.name == build.extension_name(build.identity(build._flags()))
 
-
-def test_kernels_have_no_vector_gathers() -> None:
-    """No gather instructions in the core's kernels: every operand of their loops is contiguous or a scalar.
-
-    GCC vectorised loads of a loop-invariant scalar or pointer that a loop read through a lambda's
-    by-reference capture as gathers, one per vector (of the pointer, then of the values): 27 in the
-    layer-norm LSTM's loops and 13 in the LSTM backward's rule loops until 2026-12-03, costing the
-    layer-norm LSTM's training 7-12% (benchmarks/README.md, issue 15). Nothing failed; only the
-    disassembly showed it.
-    """
-    compiled_core()
-    objdump = shutil.which("objdump")
-    if objdump is None:
-        pytest.skip("objdump (binutils) is not installed: the disassembly cannot be read")
-    path = build.library_path()
-    assert path is not None
-    listing = subprocess.run([objdump, "-d", "--no-show-raw-insn", "-C", str(path)], capture_output=True,
-                             text=True, check=True).stdout
-    function, found = "", []
-    for line in listing.splitlines():
-        head = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
-        if head:
-            function = head.group(1)
-        elif "gather" in line and function.startswith("rnnkit::"):
-            found.append(f"{function[:80]}: {line.strip()}")
-    assert not found, "vector gathers in the kernels (a loop reads a captured variable?):\n" + "\n".join(found[:10])

@@ -36,6 +36,7 @@ HOT_FUNCTIONS = {
 }
 PACKED = re.compile(r"\sv[a-z0-9]+ps\s.*%[yz]mm")
 ACTIVATION_CALL = re.compile(r"call\s.*<_ZN6rnnkit[^>]*(exp_f|sigmoid_f|tanh_f|sigm|tanh_)")
+GATHER = re.compile(r"\sv(p)?gather\w+\s")
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +85,16 @@ def test_hot_loops_are_vectorised(library: str, prefix: str) -> None:
         assert packed >= HOT_FUNCTIONS[prefix], (
             f"{symbol}: {packed} packed ymm/zmm float instructions, expected >= {HOT_FUNCTIONS[prefix]}: "
             "a pointwise loop lost its vectorisation (check with -fopt-info-vec-missed)")
+
+
+def test_kernels_hold_no_vector_gathers(library: str) -> None:
+    """No gathers in rnnkit's functions (and their lambdas): every operand of their loops is contiguous or
+    a scalar. GCC vectorised a loop's reads of a loop-invariant scalar or pointer that it reached through a
+    lambda's by-reference capture as gathers, one per vector (of the pointer, then of the values): 27 in the
+    layer-norm LSTM's loops and 13 in the LSTM backward's rule loops until 2026-12-03, costing the
+    layer-norm LSTM's training 7-12% (benchmarks/README.md, issue 15) with every other test passing."""
+    symbols = [s for s in _symbols(library, "_Z") if "6rnnkit" in s[:40]]
+    assert any(s.startswith("_ZN6rnnkit14lnlstm_forward") for s in symbols)
+    found = [f"{symbol[:60]}: {line.strip()}" for symbol in symbols
+             for line in _disassembly(library, symbol).splitlines() if GATHER.search(line)]
+    assert not found, "vector gathers (a loop reads a captured variable?):\n" + "\n".join(found[:10])
