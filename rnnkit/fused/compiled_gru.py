@@ -34,8 +34,9 @@ class GRUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Optional[Tensor], batch_sizes: Tensor,
-                total_steps: int, reset_after: bool, save: bool, b_ih: Optional[Tensor]) -> tuple[Tensor, Tensor]:
-        Y, hn, G, X = load().gru_forward(xp, h0, w_hh, b_hh, batch_sizes, total_steps, reset_after, save, b_ih)
+                total_steps: int, reset_after: bool, save: bool, b_ih: Optional[Tensor],
+                w_ih: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        Y, hn, G, X = load().gru_forward(xp, h0, w_hh, b_hh, batch_sizes, total_steps, reset_after, save, b_ih, w_ih)
         ctx.has_b_ih = b_ih is not None
         if save:
             ctx.save_for_backward(h0, w_hh, Y, G, X)
@@ -52,7 +53,7 @@ class GRUFunction(torch.autograd.Function):
                                                batch_sizes, Y[:steps], G, X, reset_after)
         # b_ih adds to every row's pre-activations (padding rows' gradients are zero)
         db_ih = dxp.reshape(-1, dxp.shape[-1]).sum(0) if ctx.has_b_ih and ctx.needs_input_grad[8] else None
-        return dxp, dh0, dw, db, None, None, None, None, db_ih
+        return dxp, dh0, dw, db, None, None, None, None, db_ih, None
 
 
 def gru_unsupported(cell: GRUCell) -> Optional[str]:
@@ -67,8 +68,12 @@ def gru_kernel(cell: GRUCell):
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.hidden_size)), h0
         weight, bias = cell.input_weight_and_bias()
-        xp = linear(x, weight)  # the kernel adds the bias
+        save = needs_grad(x, weight, h0, cell.weight_hh, cell.bias_hh, bias)
+        if save:  # the input projection, differentiated by autograd (the kernel adds the bias)
+            xp, w_ih = linear(x, weight), None
+        else:  # the kernel makes it a few steps at a time, each chunk read while in cache (csrc/inputsteps.h)
+            xp, w_ih = x, weight
         return GRUFunction.apply(xp, h0.contiguous(), cell.weight_hh, cell.bias_hh, batch_sizes, total_steps,
-                                 cell.reset_after, needs_grad(xp, h0, cell.weight_hh, bias), bias)
+                                 cell.reset_after, save, bias, w_ih)
 
     return kernel

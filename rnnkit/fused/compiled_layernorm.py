@@ -39,9 +39,9 @@ class LayerNormLSTMFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor, g_ih: Tensor, shift: Optional[Tensor], h0: Tensor, c0: Tensor, w_hh: Tensor,
                 g_hh: Tensor, g_c: Tensor, b_c: Tensor, batch_sizes: Tensor, total_steps: int, forget_bias: float,
-                eps: float, save: bool) -> tuple[Tensor, Tensor, Tensor]:
+                eps: float, save: bool, w_ih: Optional[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         Y, hn, cn, G, RN, C, RS = load().lnlstm_forward(
-            u, g_ih, shift, h0, c0, w_hh, g_hh, g_c, b_c, batch_sizes, total_steps, forget_bias, eps, save)
+            u, g_ih, shift, h0, c0, w_hh, g_hh, g_c, b_c, batch_sizes, total_steps, forget_bias, eps, save, w_ih)
         if save:
             ctx.save_for_backward(u, g_ih, h0, c0, w_hh, g_hh, g_c, b_c, Y, G, RN, C, RS)
             ctx.batch_sizes = batch_sizes
@@ -56,7 +56,7 @@ class LayerNormLSTMFunction(torch.autograd.Function):
         du, dh0, dc0, dw, dg_hh, dg_c, db_c, dg_ih, dshift = load().lnlstm_backward(
             dY[:steps].contiguous(), dhn.contiguous(), dcn.contiguous(), u, g_ih, h0, c0, w_hh, g_hh, g_c, b_c,
             ctx.batch_sizes, Y[:steps], G, RN, C, RS)
-        return (du, dg_ih, dshift if ctx.has_shift else None, dh0, dc0, dw, dg_hh, dg_c, db_c) + (None,) * 5
+        return (du, dg_ih, dshift if ctx.has_shift else None, dh0, dc0, dw, dg_hh, dg_c, db_c) + (None,) * 6
 
 
 def layernorm_lstm_unsupported(cell: Any) -> Optional[str]:
@@ -71,13 +71,16 @@ def layernorm_lstm_kernel(cell: Any):
         h0, c0 = state
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.hidden_size)), LSTMState(h0, c0)
-        u = linear(x, cell.weight_ih)  # input_projection before its layer norm
         shift = None if cell.ln_ih_bias is None else (cell.ln_ih_bias + cell.ln_hh_bias).contiguous()
-        save = needs_grad(u, cell.ln_ih_weight, shift, h0, c0, cell.weight_hh, cell.ln_hh_weight, cell.ln_c_weight,
-                          cell.ln_c_bias)
+        save = needs_grad(x, cell.weight_ih, cell.ln_ih_weight, shift, h0, c0, cell.weight_hh, cell.ln_hh_weight,
+                          cell.ln_c_weight, cell.ln_c_bias)
+        if save:  # u = input_projection before its layer norm, differentiated by autograd
+            u, w_ih = linear(x, cell.weight_ih), None
+        else:  # the kernel makes u a few steps at a time, each chunk read while in cache (csrc/inputsteps.h)
+            u, w_ih = x, cell.weight_ih
         Y, hn, cn = LayerNormLSTMFunction.apply(
             u, cell.ln_ih_weight, shift, h0.contiguous(), c0.contiguous(), cell.weight_hh, cell.ln_hh_weight,
-            cell.ln_c_weight, cell.ln_c_bias, batch_sizes, total_steps, cell.forget_bias, cell.eps, save)
+            cell.ln_c_weight, cell.ln_c_bias, batch_sizes, total_steps, cell.forget_bias, cell.eps, save, w_ih)
         return Y, LSTMState(hn, cn)
 
     return kernel

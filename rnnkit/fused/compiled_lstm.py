@@ -74,11 +74,12 @@ class LSTMFunction(torch.autograd.Function):
     def forward(ctx: Any, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, w_hr: Optional[Tensor],
                 peep: Optional[Tensor], hk: Optional[Tensor], ck: Optional[Tensor], batch_sizes: Tensor,
                 total_steps: int, forget_bias: float, cell_clip: float, proj_clip: float, save: bool,
-                mode: int, rate_h: float, rate_c: float, bias: Optional[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+                mode: int, rate_h: float, rate_c: float, bias: Optional[Tensor],
+                w_ih: Optional[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         ext = load()
         Y, hn, cn, G, C, TC, CR, M, HR, HP, CT = ext.lstm_forward(
             xp, h0, c0, w_hh, w_hr, peep, batch_sizes, total_steps, forget_bias, cell_clip, proj_clip, save,
-            mode, hk, ck, rate_h, rate_c, bias)
+            mode, hk, ck, rate_h, rate_c, bias, w_ih)
         ctx.has_bias = bias is not None
         if save:
             ctx.save_for_backward(h0, c0, w_hh, w_hr, peep, Y, G, C, TC, CR, M, HR, HP, CT, hk, ck)
@@ -103,7 +104,7 @@ class LSTMFunction(torch.autograd.Function):
         if ctx.args[2] != DROPOUT:  # zoneout's keep masks are not differentiable
             dhk = dck = None
         dbias = dxp.sum(0) if ctx.has_bias and ctx.needs_input_grad[17] else None  # the bias adds to every row's gates
-        return (dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck) + (None,) * 9 + (dbias,)
+        return (dxp, dh0, dc0, dw_hh, dw_hr, dpeep, dhk, dck) + (None,) * 9 + (dbias, None)
 
 
 def pack_rows(x: Tensor, batch_sizes: Tensor) -> Tensor:
@@ -136,14 +137,18 @@ def lstm_kernel(cell: LSTMCell):
         if x.shape[0] == 0:
             return x.new_zeros((total_steps, x.shape[1], cell.output_size)), LSTMState(h0, c0)
         weight, bias = cell.input_weight_and_bias()
-        xp = linear(pack_rows(x, batch_sizes), weight)  # the kernel adds the bias
         hk = None if rule.h is None else rule.h.contiguous()
         ck = None if rule.c is None else rule.c.contiguous()
+        save = needs_grad(x, weight, h0, c0, cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck, bias)
+        rows = pack_rows(x, batch_sizes)
+        if save:  # the input projection, differentiated by autograd (the kernel adds the bias)
+            xp, w_ih = linear(rows, weight), None
+        else:  # the kernel makes it a few steps at a time, each chunk read while in cache (csrc/inputsteps.h)
+            xp, w_ih = rows, weight
         Y, hn, cn = LSTMFunction.apply(
             xp, h0.contiguous(), c0.contiguous(), cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck,
-            batch_sizes, total_steps, cell.forget_bias, cell.cell_clip or 0.0, cell.proj_clip or 0.0,
-            needs_grad(xp, h0, c0, cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck, bias),
-            rule.mode, float(rule.rate_h), float(rule.rate_c), bias)
+            batch_sizes, total_steps, cell.forget_bias, cell.cell_clip or 0.0, cell.proj_clip or 0.0, save,
+            rule.mode, float(rule.rate_h), float(rule.rate_c), bias, w_ih)
         return Y, LSTMState(hn, cn)
 
     return kernel

@@ -199,6 +199,34 @@ def test_inference_mode_matches(path: Any, name: str) -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["lstm-everything", "lstm-plain", "zoneout-eval", "gru", "gru-reset-before",
+                                  "lnlstm"])
+def test_inference_input_projection_in_chunks(path: Any, name: str, threads: int) -> None:
+    """Without gradients the kernels make the input projection themselves, about 256 KB of it at a time
+    (csrc/inputsteps.h): a long batch with rows ending at many steps crosses several chunk boundaries, on
+    one row range and on two (two threads split the batch's rows); the same results as the reference
+    runner, and as the compiled path with gradients (which takes the projection precomputed)."""
+    T, B = 700, 21  # H = 5: a chunk holds 256 KB / (4 * 5 * 4 bytes) = 3276 rows, about 156 steps of 21 rows
+    cell, x, state, g = _float32_case(path, CONFIGS[name], T, B, seed=7)
+    lengths = torch.randint(T // 2, T + 1, (B,), generator=g)
+    lengths[:4] = torch.tensor([T, 1, 0, 157])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            out, final = path.run(cell, x, state, lengths, False)
+            ref_out, ref_final = unroll_unchecked(cell, x, state, lengths, False)
+        with_grad, with_grad_final = path.run(cell, x.clone().requires_grad_(True), state, lengths, False)
+    finally:
+        torch.set_num_threads(previous)
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out, with_grad.detach(), rtol=1e-5, atol=1e-5)
+    for a, b, c in zip(state_leaves(final), state_leaves(ref_final), state_leaves(with_grad_final)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a, c.detach(), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_gradcheck_float64(path: Any, name: str) -> None:
     torch.manual_seed(0)

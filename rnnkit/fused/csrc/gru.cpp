@@ -13,6 +13,7 @@
 #include "workspace.h"
 #include "stepgemm.h"
 #include "rowsplit.h"
+#include "inputsteps.h"
 
 namespace rnnkit {
 
@@ -21,9 +22,16 @@ using at::Tensor;
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
                                 int64_t total_steps, bool reset_after, bool save,
-                                const c10::optional<Tensor>& b_ih_opt) {
+                                const c10::optional<Tensor>& b_ih_opt, const c10::optional<Tensor>& w_ih) {
   const auto bsv = to_vec(batch_sizes);
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
+  // with w_ih, xp is x (T, B, I) and xp = x W_ih^T is made a few steps at a time (inputsteps.h)
+  const bool project = w_ih.has_value() && w_ih->defined();
+  TORCH_CHECK(!project || !save, "gru_forward: the input projection is computed in the loop for inference only");
+  Tensor x_c = project ? xp.contiguous() : xp;
+  Tensor wih_t = project ? w_ih->t().contiguous() : Tensor();
+  std::vector<int64_t> row0(T + 1);
+  for (int64_t t = 0; t <= T; ++t) row0[t] = t * B;
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
   Tensor Y = workspace_buffer({total_steps, B, H}, opts, ragged);
@@ -48,8 +56,12 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
     const int64_t hw = reset_after ? 3 * H : 2 * H, max_rows = bsv.empty() ? 0 : bsv[0];
     const StepGemm<s_t> first_gemm(w_t.data_ptr<s_t>(), H, hw, max_rows, opts);
     const StepGemm<s_t> n_gemm(reset_after ? nullptr : wn_t.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
+    const InputSteps<s_t> input = project ? InputSteps<s_t>(x_c.data_ptr<s_t>(), x_c.size(2), wih_t.data_ptr<s_t>(),
+                                                            row0, bsv, 3 * H, opts)
+                                          : InputSteps<s_t>(xp.data_ptr<s_t>(), row0, 3 * H);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
     split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
+      auto x_rows = input.cursor(r0, r1);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) break;
@@ -58,14 +70,14 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
         const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
         first_gemm(HP.data_ptr<s_t>() + r0 * hw, hprev + r0 * H, H, nr, false,
                    b_first.defined() ? b_first.data_ptr<s_t>() : nullptr);
-        const s_t* xpp = step_ptr<s_t>(xp, t);
+        const s_t* xpp = x_rows.step(t);  // xp's row (t, r0), then the range's next rows
         const s_t* hpp = HP.data_ptr<s_t>();
         s_t* gp = step_ptr<s_t>(G, tg);
         s_t* xx = step_ptr<s_t>(X, tg);
         s_t* yp = step_ptr<s_t>(Y, t);
         for_rows(r0, bs, 3 * H, [&](int64_t q0, int64_t q1) {
           for (int64_t r = q0; r < q1; ++r) {
-            const s_t* a = xpp + r * 3 * H;
+            const s_t* a = xpp + (r - r0) * 3 * H;
             const s_t* hr = hpp + r * hw;
             const s_t* hpr = hprev + r * H;
             s_t* g = gp + r * 3 * H;
@@ -99,7 +111,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
           const s_t* anp = AN.data_ptr<s_t>();
           for_rows(r0, bs, H, [&](int64_t q0, int64_t q1) {
             for (int64_t r = q0; r < q1; ++r) {
-              const s_t* a = xpp + r * 3 * H;
+              const s_t* a = xpp + (r - r0) * 3 * H;
               const s_t* ar = anp + r * H;
               const s_t* hpr = hprev + r * H;
               s_t* g = gp + r * 3 * H;

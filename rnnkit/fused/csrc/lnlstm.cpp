@@ -18,6 +18,7 @@
 #include "workspace.h"
 #include "stepgemm.h"
 #include "rowsplit.h"
+#include "inputsteps.h"
 
 namespace rnnkit {
 
@@ -89,9 +90,16 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
                                    const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                    const Tensor& g_hh, const Tensor& g_c, const Tensor& b_c,
                                    const Tensor& batch_sizes, int64_t total_steps, double forget_bias, double eps,
-                                   bool save) {
+                                   bool save, const c10::optional<Tensor>& w_ih) {
   const auto bsv = to_vec(batch_sizes);
   const int64_t T = xp.size(0), B = xp.size(1), H = c0.size(1);
+  // with w_ih, xp is x (T, B, I) and U = x W_ih^T is made a few steps at a time (inputsteps.h)
+  const bool project = w_ih.has_value() && w_ih->defined();
+  TORCH_CHECK(!project || !save, "lnlstm_forward: the input projection is computed in the loop for inference only");
+  Tensor x_c = project ? xp.contiguous() : xp;
+  Tensor wih_t = project ? w_ih->t().contiguous() : Tensor();
+  std::vector<int64_t> row0(T + 1);
+  for (int64_t t = 0; t <= T; ++t) row0[t] = t * B;
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
   auto buf = [&](std::initializer_list<int64_t> shape) { return workspace_buffer(shape, opts, save && ragged); };
@@ -116,8 +124,12 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
     const s_t* gcp = gc.data_ptr<s_t>();
     const s_t* bcp = bc.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_t.data_ptr<s_t>(), H, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
+    const InputSteps<s_t> input = project ? InputSteps<s_t>(x_c.data_ptr<s_t>(), x_c.size(2), wih_t.data_ptr<s_t>(),
+                                                            row0, bsv, 4 * H, opts)
+                                          : InputSteps<s_t>(xp.data_ptr<s_t>(), row0, 4 * H);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
     split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
+      auto u_rows = input.cursor(r0, r1);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) break;
@@ -125,7 +137,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
         const s_t* hprev = t == 0 ? h0.data_ptr<s_t>() : step_ptr<s_t>(Y, t - 1);
         rec_gemm(R.data_ptr<s_t>() + r0 * 4 * H, hprev + r0 * H, H, bs - r0);
         const s_t* rp = R.data_ptr<s_t>();
-        const s_t* xpp = step_ptr<s_t>(xp, t);
+        const s_t* up = u_rows.step(t);  // U's row (t, r0), then the range's next rows
         const s_t* cprev = t == 0 ? c0.data_ptr<s_t>() : step_ptr<s_t>(C, tcp);
         s_t* gp = step_ptr<s_t>(G, tg);
         s_t* rnp = step_ptr<s_t>(RN, tg);
@@ -143,18 +155,18 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
             s_t umu[kRowBlock], urstd[kRowBlock], mus[kRowBlock], rstd[kRowBlock], cmus[kRowBlock];
             for (int64_t k = 0; k < nb; ++k) {
               const int64_t r = b0 + k;
-              two_row_moments(xpp + r * 4 * H, rp + r * 4 * H, 4 * H, eps, umu[k], urstd[k], mus[k], rstd[k]);
+              two_row_moments(up + (r - r0) * 4 * H, rp + r * 4 * H, 4 * H, eps, umu[k], urstd[k], mus[k], rstd[k]);
             }
             const s_t fbr = fb;  // a local copy: read through the closure, GCC gathers it for each vector
             for (int64_t k = 0; k < nb; ++k) {
               const int64_t r = b0 + k;
               if (next0 + k < next1) {  // the next block's row k (spread over the block's rows)
-                prefetch_row(xpp + (next0 + k) * 4 * H, 4 * H);
+                prefetch_row(up + (next0 + k - r0) * 4 * H, 4 * H);
                 prefetch_row(cprev + (next0 + k) * H, H);
                 if (save) prefetch_row(rnp + (next0 + k) * 4 * H, 4 * H, true);
               }
               const s_t* rr = rp + r * 4 * H;
-              const s_t* xr = xpp + r * 4 * H;
+              const s_t* xr = up + (r - r0) * 4 * H;
               s_t* a = gp + r * 4 * H;
               s_t* rn = rnp + r * 4 * H;
               const s_t umk = umu[k], urk = urstd[k], msk = mus[k], rsk = rstd[k];

@@ -30,6 +30,7 @@
 
 #include "lstm_rules.h"
 #include "rowsplit.h"
+#include "inputsteps.h"
 
 namespace rnnkit {
 
@@ -41,7 +42,8 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
                                  const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
                                  double cell_clip, double proj_clip, bool save, int64_t mode,
                                  const c10::optional<Tensor>& hk, const c10::optional<Tensor>& ck, double rate_h,
-                                 double rate_c, const c10::optional<Tensor>& bias) {
+                                 double rate_c, const c10::optional<Tensor>& bias,
+                                 const c10::optional<Tensor>& w_ih) {
   const auto bsv = to_vec(batch_sizes);
   const Rule rh = make_rule(mode, hk, rate_h), rc = make_rule(mode, ck, rate_c);
   Tensor hk_c = hk.has_value() && hk->defined() ? hk->contiguous() : Tensor();
@@ -49,7 +51,13 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   const int64_t T = batch_sizes.size(0), B = h0.size(0), H = c0.size(1), P = h0.size(1);
   const auto off = step_offsets(bsv);
   const int64_t N = off[T];
-  TORCH_CHECK(xp.dim() == 2 && xp.size(0) == N && xp.size(1) == 4 * H, "lstm_forward: xp must be (N, 4H) packed rows");
+  // with w_ih, xp is x's packed rows (N, I) and xp = x W_ih^T is made a few steps at a time (inputsteps.h)
+  const bool project = w_ih.has_value() && w_ih->defined();
+  TORCH_CHECK(!project || !save, "lstm_forward: the input projection is computed in the loop for inference only");
+  TORCH_CHECK(xp.dim() == 2 && xp.size(0) == N && (project || xp.size(1) == 4 * H),
+              "lstm_forward: xp must be (N, 4H) packed rows (with w_ih: x's (N, I) packed rows)");
+  Tensor x_c = project ? xp.contiguous() : xp;
+  Tensor wih_t = project ? w_ih->t().contiguous() : Tensor();
   const bool proj = w_hr.has_value() && w_hr->defined();
   const bool has_peep = peep.has_value() && peep->defined();
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
@@ -89,11 +97,13 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const s_t* pi = has_peep ? peep_c.data_ptr<s_t>() : zrow;
     const s_t* pf = has_peep ? pi + H : zrow;
     const s_t* po = has_peep ? pi + 2 * H : zrow;
-    const s_t* xpb = xp.data_ptr<s_t>();
     const s_t* biasp = has_bias ? bias_c.data_ptr<s_t>() : zrow;
     const s_t* h0p = h0.data_ptr<s_t>();
     const s_t* c0p = c0.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_hh_t.data_ptr<s_t>(), P, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
+    const InputSteps<s_t> input = project ? InputSteps<s_t>(x_c.data_ptr<s_t>(), x_c.size(1), wih_t.data_ptr<s_t>(),
+                                                            off, bsv, 4 * H, opts)
+                                          : InputSteps<s_t>(xp.data_ptr<s_t>(), off, 4 * H);
     const s_t* whr = proj ? w_hr_t.data_ptr<s_t>() : nullptr;
     const StepGemm<s_t> proj_gemm(whr, H, P, proj && !bsv.empty() ? bsv[0] : 0, opts);
     s_t* Yb = Y.data_ptr<s_t>();
@@ -119,6 +129,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     auto h_state = [&](int64_t t) -> s_t* { return sep_h ? HSb + (t % 2) * B * P : Yb + t * B * P; };
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
     split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
+      auto x_rows = input.cursor(r0, r1);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t bs = std::min(bsv[t], r1);  // this range's rows of step t: [r0, bs)
         if (bs <= r0) break;
@@ -131,7 +142,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
         if (HPb) std::memcpy(HPb + (off[t] + r0) * P, h_prev + r0 * P, nr * P * sizeof(s_t));
         // the recurrent GEMM alone (no copy of xp into the output first): the pointwise pass adds xp
         rec_gemm(gp + r0 * 4 * H, h_prev + r0 * P, P, nr);
-        const s_t* xpt = xpb + off[t] * 4 * H;
+        const s_t* xpt = x_rows.step(t);  // xp's row (t, r0), then the range's next rows
         const s_t* cprev = t == 0 ? c0p : Cb + cprow * H;
         s_t* cp = Cb + crow * H;
         s_t* tcp_ = save ? TCb + off[t] * H : nullptr;
@@ -143,7 +154,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
         for_rows(r0, bs, 4 * H, [&](int64_t q0, int64_t q1) {
           for (int64_t r = q0; r < q1; ++r) {
             s_t* a = gp + r * 4 * H;
-            const s_t* xr = xpt + r * 4 * H;
+            const s_t* xr = xpt + (r - r0) * 4 * H;
             const s_t* cpr = cprev + r * H;
             s_t* cr = cp + r * H;
             s_t* m = mp + r * H;

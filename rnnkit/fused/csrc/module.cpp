@@ -39,7 +39,8 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
                                  const Tensor& batch_sizes, int64_t total_steps, double forget_bias,
                                  double cell_clip, double proj_clip, bool save, int64_t mode,
                                  const c10::optional<Tensor>& hk, const c10::optional<Tensor>& ck, double rate_h,
-                                 double rate_c, const c10::optional<Tensor>& bias);
+                                 double rate_c, const c10::optional<Tensor>& bias,
+                                 const c10::optional<Tensor>& w_ih);
 std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& h0,
                                   const Tensor& c0, const Tensor& w_hh, const c10::optional<Tensor>& w_hr,
                                   const c10::optional<Tensor>& peep, const Tensor& batch_sizes, const Tensor& Y,
@@ -51,7 +52,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dY, const Tensor& dhn, const Ten
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const c10::optional<Tensor>& b_hh_opt, const Tensor& batch_sizes,
                                 int64_t total_steps, bool reset_after, bool save,
-                                const c10::optional<Tensor>& b_ih);
+                                const c10::optional<Tensor>& b_ih, const c10::optional<Tensor>& w_ih);
 std::vector<Tensor> gru_backward(const Tensor& dY, const Tensor& dhn, const Tensor& h0, const Tensor& w_hh,
                                  bool has_bias, const Tensor& batch_sizes, const Tensor& Y, const Tensor& G,
                                  const Tensor& X, bool reset_after);
@@ -63,7 +64,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
                                    const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                    const Tensor& g_hh, const Tensor& g_c, const Tensor& b_c,
                                    const Tensor& batch_sizes, int64_t total_steps, double forget_bias, double eps,
-                                   bool save);
+                                   bool save, const c10::optional<Tensor>& w_ih);
 std::vector<Tensor> lnlstm_backward(const Tensor& dY, const Tensor& dhn, const Tensor& dcn, const Tensor& U,
                                     const Tensor& g_ih, const Tensor& h0,
                                     const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh, const Tensor& g_c,
