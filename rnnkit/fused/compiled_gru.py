@@ -1,7 +1,8 @@
 r"""The compiled GRU: :class:`rnnkit.cells.GRUCell`, both formulations, with the
 whole time loop in C++ (``csrc/gru.cpp``).
 
-Per step (gate order r, z, n; :math:`x^*_t` from one input-projection GEMM, its bias
+Per step (gate order r, z, n; :math:`x^*_t` from one input-projection GEMM in training,
+made by the kernel a few steps at a time in inference, ``csrc/inputsteps.h``; its bias
 :math:`b_{i*}` added in the step, not in a pass of its own):
 
 .. math::

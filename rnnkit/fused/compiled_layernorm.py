@@ -1,8 +1,10 @@
 r"""The compiled layer-norm LSTM: :class:`rnnkit.cells.layernorm.LayerNormLSTMCell`
 with the whole time loop in C++ (``csrc/lnlstm.cpp``).
 
-Per step, with :math:`u_t = x_t W_{ih}^\top` (one GEMM for all steps; its layer
-norm runs in the kernel, fused with the step, as ``input_projection`` defines it):
+Per step, with :math:`u_t = x_t W_{ih}^\top` (one GEMM for all steps in training; in
+inference the kernel makes it a few steps at a time, each chunk read while in cache,
+``csrc/inputsteps.h``; its layer norm runs in the kernel, fused with the step, as
+``input_projection`` defines it):
 
 .. math::
     a_t &= \gamma_{ih} \odot \hat u_t + \beta_{ih} + \beta_{hh}

@@ -4,7 +4,8 @@ activation) with the whole time loop in C++ (``csrc/lstm_forward.cpp``, ``csrc/l
 Forward: ``cell.input_projection`` for all steps in one GEMM over the active
 rows only (packed step after step, :func:`pack_rows`: no work on padding
 anywhere, also not in the weight-gradient GEMMs; its bias is added in the step,
-not in a pass of its own), then per step a recurrent GEMM on the active rows and
+not in a pass of its own; in inference the kernel makes it a few steps at a time,
+each chunk read while in cache, ``csrc/inputsteps.h``), then per step a recurrent GEMM on the active rows and
 one fused pointwise pass
 
 .. math::

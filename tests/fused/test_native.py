@@ -166,6 +166,20 @@ def test_lstm_lengths_defers_to_another_path_only_for_short_chunks(monkeypatch: 
     assert NATIVE.supports(cell, *long) is None
 
 
+def test_cpu_lstm_with_lengths_goes_to_the_compiled_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rnnkit.fused.native, "PREFER_COMPILED_ON_CPU", True)
+    from rnnkit.fused import compiled  # noqa: F401 - registers the compiled path
+
+    compiled_core()
+    cell = LSTMCell(3, 4)
+    long = (torch.randn(40, 2, 3), torch.tensor([40, 20]))  # 2 distinct lengths over 40 steps: long chunks
+    assert "compiled core runs LSTMCell with lengths faster" in NATIVE.supports(cell, *long)
+    assert NATIVE.supports(cell, long[0], None) is None  # without lengths: torch's kernel, one call
+    assert NATIVE.supports(cell, long[0], torch.tensor([40, 40])) is None  # every length T: one call too
+    monkeypatch.setattr(rnnkit.fused.native, "PREFER_COMPILED_ON_CPU", False)
+    assert NATIVE.supports(cell, *long) is None
+
+
 def test_native_is_registered_first() -> None:
     assert registered()[0] is NATIVE
 

@@ -1,8 +1,9 @@
 // Whole-sequence GRU (rnnkit.cells.GRUCell, both formulations) forward and backward.
 //
 // Time-major inputs sorted by length (descending); at step t only the first
-// batch_sizes[t] rows run. xp = x W_ih^T (gate order r, z, n) comes precomputed for all steps; its
-// bias b_ih is added here, in the step (not in a pass of its own over the whole projection).
+// batch_sizes[t] rows run. xp = x W_ih^T (gate order r, z, n) comes precomputed for all steps (training)
+// or is made here a few steps at a time (inference, inputsteps.h); its bias b_ih is added here, in the
+// step (not in a pass of its own over the whole projection).
 //
 // reset_after=true:  hp = h W_hh^T + b_hh;  r, z = sigmoid(xp + b_ih + hp);  n = tanh(xp_n + b_in + r hp_n)
 // reset_after=false: r, z = sigmoid(xp + b_ih + h W_rz^T + b_rz);  n = tanh(xp_n + b_in + (r h) W_n^T + b_n)

@@ -1,9 +1,9 @@
 // Whole-sequence layer-norm LSTM (rnnkit.cells.layernorm.LayerNormLSTMCell) forward and backward.
 //
 // Time-major inputs sorted by length (descending); at step t only the first
-// batch_sizes[t] rows run. U = x W_ih^T comes precomputed for all steps (one GEMM);
-// its layer norm runs here, row by row, fused with the step (no separate passes over the
-// whole (T, B, 4H) projection):
+// batch_sizes[t] rows run. U = x W_ih^T comes precomputed for all steps (one GEMM; training) or is
+// made here a few steps at a time (inference, inputsteps.h); its layer norm runs here, row by row, fused
+// with the step (no separate passes over the whole (T, B, 4H) projection):
 //   xp = g_ih * (U - mean(U)) * rstd_U + shift  (over 4H; shift = b_ih + b_hh, or none)
 //   R = h_{t-1} W_hh^T;  rn = (R - mean(R)) * rstd_R  (over 4H);  a = xp + g_hh * rn
 //   i, f, o = sigmoid(a_i, a_f + forget_bias, a_o);  g = tanh(a_g);  c_t = f c_{t-1} + i g

@@ -4,7 +4,8 @@
 // batch_sizes[t] rows are active, so no work is done past a sequence's end.
 // xp = x W_ih^T comes precomputed for the active rows only (the bias b = b_ih + b_hh is added in the step),
 // packed step after step as a PackedSequence's data: (N, 4H), N = sum of
-// batch_sizes, step t's rows at off_t = batch_sizes[0] + ... + batch_sizes[t-1].
+// batch_sizes, step t's rows at off_t = batch_sizes[0] + ... + batch_sizes[t-1]; for inference the
+// kernel makes it itself from x's packed rows (N, I), a few steps at a time (inputsteps.h).
 // Every saved buffer uses the same packed rows, so the weight-gradient GEMMs
 // (here dW_hh, dW_hr; dW_ih and dx in autograd on the packed input projection)
 // run over the N valid rows, never over padding. Only the output Y is padded
