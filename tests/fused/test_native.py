@@ -34,7 +34,8 @@ def test_cpu_gru_and_elman_go_to_the_compiled_core_where_it_is_faster(monkeypatc
     assert "compiled core trains ElmanCell faster" in NATIVE.supports(ElmanCell(3, 4), small, None)
     big = torch.randn(5, 128, 3)
     assert "compiled core trains GRUCell faster" in NATIVE.supports(GRUCell(3, 4), big, None)  # any batch
-    assert NATIVE.supports(LSTMCell(3, 4), small, None) is None
+    with torch.no_grad():  # LSTM inference stays on torch's kernel
+        assert NATIVE.supports(LSTMCell(3, 4), small, None) is None
     assert rnnkit.fused.choose("t", GRUCell(3, 4), small, None, "auto").name == "compiled"
 
 CELLS: dict[str, Callable[[], Any]] = {
@@ -174,10 +175,25 @@ def test_cpu_lstm_with_lengths_goes_to_the_compiled_core(monkeypatch: pytest.Mon
     cell = LSTMCell(3, 4)
     long = (torch.randn(40, 2, 3), torch.tensor([40, 20]))  # 2 distinct lengths over 40 steps: long chunks
     assert "compiled core runs LSTMCell with lengths faster" in NATIVE.supports(cell, *long)
-    assert NATIVE.supports(cell, long[0], None) is None  # without lengths: torch's kernel, one call
-    assert NATIVE.supports(cell, long[0], torch.tensor([40, 40])) is None  # every length T: one call too
+    with torch.no_grad():  # (with gradients a plain LSTM goes to the compiled core anyway)
+        assert NATIVE.supports(cell, long[0], None) is None  # without lengths: torch's kernel, one call
+        assert NATIVE.supports(cell, long[0], torch.tensor([40, 40])) is None  # every length T: one call too
     monkeypatch.setattr(rnnkit.fused.native, "PREFER_COMPILED_ON_CPU", False)
     assert NATIVE.supports(cell, *long) is None
+
+
+def test_cpu_lstm_training_goes_to_the_compiled_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rnnkit.fused.native, "PREFER_COMPILED_ON_CPU", True)
+    from rnnkit.fused import compiled  # noqa: F401 - registers the compiled path
+
+    compiled_core()
+    cell, x = LSTMCell(3, 4), torch.randn(6, 2, 3)
+    assert "compiled core trains LSTMCell faster" in NATIVE.supports(cell, x, None)
+    with torch.no_grad():
+        assert NATIVE.supports(cell, x, None) is None  # inference: torch's kernel
+    cell.requires_grad_(False)
+    assert NATIVE.supports(cell, x, None) is None
+    assert "compiled core trains LSTMCell faster" in NATIVE.supports(cell, x.requires_grad_(True), None)
 
 
 def test_native_is_registered_first() -> None:
