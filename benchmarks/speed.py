@@ -260,8 +260,11 @@ def run_shape(shape: str, impls: list[Impl], repeats: int, modes: list[str]) -> 
         ls = lengths if impl.lengths else None
         info = {"path": "-", "check": "-"}
         if impl.rnnkit_cell:
-            path = choose("bench", module.cell, x, ls, "auto")
-            info["path"] = path.name if path is not None else "reference"
+            with torch.no_grad():  # the path can depend on whether the call records gradients
+                paths = [choose("bench", module.cell, x, ls, "auto")]
+            paths.insert(0, choose("bench", module.cell, x, ls, "auto"))
+            train_path, infer_path = (p.name if p is not None else "reference" for p in paths)
+            info["path"] = train_path if train_path == infer_path else f"{train_path} / {infer_path} (infer)"
             with environment(impl.env):
                 info["check"] = check_correct(impl, module, x, ls)
         gy = torch.randn(T, B, module.cell.output_size if impl.rnnkit_cell else H, generator=g)
