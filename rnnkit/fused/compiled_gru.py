@@ -26,7 +26,7 @@ from torch import Tensor
 
 from rnnkit.cells.gru import GRUCell
 from rnnkit.fused.build import load
-from rnnkit.fused.dense import linear
+from rnnkit.fused.dense import linear, project_in_loop
 from rnnkit.fused.sorting import needs_grad
 
 
@@ -70,7 +70,7 @@ def gru_kernel(cell: GRUCell):
             return x.new_zeros((total_steps, x.shape[1], cell.hidden_size)), h0
         weight, bias = cell.input_weight_and_bias()
         save = needs_grad(x, weight, h0, cell.weight_hh, cell.bias_hh, bias)
-        if save:  # the input projection, differentiated by autograd (the kernel adds the bias)
+        if save or not project_in_loop(x):  # the input projection (with gradients: autograd's), the bias in the kernel
             xp, w_ih = linear(x, weight), None
         else:  # the kernel makes it a few steps at a time, each chunk read while in cache (csrc/inputsteps.h)
             xp, w_ih = x, weight

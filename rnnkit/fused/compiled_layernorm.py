@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.fused.build import load
-from rnnkit.fused.dense import linear
+from rnnkit.fused.dense import linear, project_in_loop
 from rnnkit.fused.sorting import needs_grad
 from rnnkit.state import LSTMState
 
@@ -76,7 +76,7 @@ def layernorm_lstm_kernel(cell: Any):
         shift = None if cell.ln_ih_bias is None else (cell.ln_ih_bias + cell.ln_hh_bias).contiguous()
         save = needs_grad(x, cell.weight_ih, cell.ln_ih_weight, shift, h0, c0, cell.weight_hh, cell.ln_hh_weight,
                           cell.ln_c_weight, cell.ln_c_bias)
-        if save:  # u = input_projection before its layer norm, differentiated by autograd
+        if save or not project_in_loop(x):  # u = input_projection before its layer norm (with gradients: autograd's)
             u, w_ih = linear(x, cell.weight_ih), None
         else:  # the kernel makes u a few steps at a time, each chunk read while in cache (csrc/inputsteps.h)
             u, w_ih = x, cell.weight_ih

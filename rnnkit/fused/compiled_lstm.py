@@ -42,7 +42,7 @@ from torch import Tensor
 
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.fused.build import load
-from rnnkit.fused.dense import linear
+from rnnkit.fused.dense import linear, project_in_loop
 from rnnkit.fused.sorting import needs_grad
 from rnnkit.state import LSTMState
 
@@ -142,7 +142,7 @@ def lstm_kernel(cell: LSTMCell):
         ck = None if rule.c is None else rule.c.contiguous()
         save = needs_grad(x, weight, h0, c0, cell.weight_hh, cell.weight_hr, cell.weight_peephole, hk, ck, bias)
         rows = pack_rows(x, batch_sizes)
-        if save:  # the input projection, differentiated by autograd (the kernel adds the bias)
+        if save or not project_in_loop(x):  # the input projection (with gradients: autograd's), the bias in the kernel
             xp, w_ih = linear(rows, weight), None
         else:  # the kernel makes it a few steps at a time, each chunk read while in cache (csrc/inputsteps.h)
             xp, w_ih = rows, weight

@@ -72,3 +72,17 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
         return F.linear(x, weight, bias).contiguous()
     rows = x.reshape(-1, x.shape[-1]).contiguous()
     return DenseLinearFunction.apply(rows, weight, bias).reshape(*x.shape[:-1], weight.shape[0])
+
+
+def project_in_loop(x: Tensor) -> bool:
+    """Whether a compiled kernel's inference call makes its input projection itself (``csrc/inputsteps.h``).
+
+    Chunk by chunk, just before the steps that read it: 0.74-0.90x the time of the layer at S1-S4 on the
+    Intel machine of ``benchmarks/README.md``, where the chunks' GEMMs (MKL's packed GEMM) and the
+    whole-sequence ones are both MKL's. Only there: float32 with MKL's packed GEMM on and the
+    whole-sequence GEMMs on MKL (an Intel CPU, or ``RNNKIT_ONEDNN_GEMM=0``). Where oneDNN runs the
+    whole-sequence GEMMs (other CPUs; MKL's generic code was 2.3x slower than oneDNN on these shapes on
+    an AMD Zen 4), the projection stays one oneDNN GEMM, unmeasured against chunks.
+    """
+    module = load()
+    return x.dtype == torch.float32 and module.packed_gemm_enabled() and not module.dense_gemm_enabled()

@@ -25,6 +25,7 @@ import rnnkit
 from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
 from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.fused import build
+from rnnkit.fused.dense import project_in_loop
 from rnnkit.state import map_state, state_leaves
 from rnnkit.unroll import unroll_unchecked
 from rnnkit.wrappers import Dropout, Zoneout
@@ -202,13 +203,18 @@ def test_inference_mode_matches(path: Any, name: str) -> None:
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("name", ["lstm-everything", "lstm-plain", "zoneout-eval", "gru", "gru-reset-before",
                                   "lnlstm"])
-def test_inference_input_projection_in_chunks(path: Any, name: str, threads: int) -> None:
+def test_inference_input_projection_in_chunks(path: Any, name: str, threads: int,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Without gradients the kernels make the input projection themselves, about 256 KB of it at a time
     (csrc/inputsteps.h): a long batch with rows ending at many steps crosses several chunk boundaries, on
     one row range and on two (two threads split the batch's rows); the same results as the reference
     runner, and as the compiled path with gradients (which takes the projection precomputed)."""
+    monkeypatch.setenv("RNNKIT_ONEDNN_GEMM", "0")  # chunks wherever MKL's packed GEMM is (dense.project_in_loop)
+    if not build.load().packed_gemm_available():
+        pytest.skip("this libtorch exports no MKL packed GEMM: the kernels keep the precomputed projection")
     T, B = 700, 21  # H = 5: a chunk holds 256 KB / (4 * 5 * 4 bytes) = 3276 rows, about 156 steps of 21 rows
     cell, x, state, g = _float32_case(path, CONFIGS[name], T, B, seed=7)
+    assert project_in_loop(x)
     lengths = torch.randint(T // 2, T + 1, (B,), generator=g)
     lengths[:4] = torch.tensor([T, 1, 0, 157])
     previous = torch.get_num_threads()

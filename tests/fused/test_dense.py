@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
 from rnnkit.cells.layernorm import LayerNormLSTMCell
 from rnnkit.fused import build
-from rnnkit.fused.dense import linear
+from rnnkit.fused.dense import linear, project_in_loop
 from rnnkit.wrappers import Dropout, Zoneout
 from tests.fused.core import compiled_core
 from tests.fused.test_compiled import _assert_float32_match, _float32_case, _randomised, _run_both, path  # noqa: F401
@@ -153,3 +153,19 @@ def test_default_route_follows_the_cpu_vendor(module: Any, monkeypatch: pytest.M
     assert module.dense_gemm_enabled() == available
     monkeypatch.setenv("RNNKIT_ONEDNN_GEMM", "0")
     assert not module.dense_gemm_enabled()
+
+
+def test_project_in_loop_where_the_gemms_are_mkl(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inference makes the input projection in the loop only for float32 where MKL runs both the chunks'
+    GEMMs (its packed GEMM) and the whole-sequence ones (Intel, or RNNKIT_ONEDNN_GEMM=0)."""
+    x = torch.randn(3, 2, 4)
+    monkeypatch.setenv("RNNKIT_ONEDNN_GEMM", "0")
+    assert project_in_loop(x) == module.packed_gemm_available()
+    assert not project_in_loop(x.double())
+    monkeypatch.setenv("RNNKIT_PACKED_GEMM", "0")
+    assert not project_in_loop(x)
+    monkeypatch.delenv("RNNKIT_PACKED_GEMM")
+    monkeypatch.setenv("RNNKIT_ONEDNN_GEMM", "1")
+    assert project_in_loop(x) == (module.packed_gemm_available() and not module.dense_gemm_available())
+    monkeypatch.delenv("RNNKIT_ONEDNN_GEMM")
+    assert project_in_loop(x) == (module.packed_gemm_available() and not module.dense_gemm_enabled())
