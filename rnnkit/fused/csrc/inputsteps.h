@@ -9,7 +9,8 @@
 // projection (same-process A/B, 1 thread; 2026-12-03, benchmarks/README.md issue 15): layer-norm LSTM
 // S1 / S2 / S4 0.85-0.89x / 0.89-0.90x / 0.80-0.82x the time, peephole LSTM 0.88x / 0.90x / 0.85x, GRU
 // 0.84x / 0.88x / 0.74x (S3 0.90x); 2 threads 0.89-0.96x, S4 0.75-0.82x. Chunks of 64-256 KB measured
-// alike, 512 KB and 1 MB up to 1.07x slower.
+// alike, 512 KB and 1 MB up to 1.07x slower. Python decides which calls compute it here
+// (rnnkit.fused.dense.project_in_loop: float32 where MKL runs the whole-sequence GEMMs too).
 //
 // Rows: step t's rows in x (and in a precomputed U) start at row0[t] (t * B for padded (T, B, .) data,
 // the step offsets for packed rows); step t has bsv[t] active rows (non-increasing). Each row range of a
