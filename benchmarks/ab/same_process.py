@@ -18,14 +18,17 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
+from pathlib import Path
 from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 import rnnkit
 from rnnkit.cells import GRUCell, LayerNormLSTMCell, LSTMCell
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alternating import once  # noqa: E402 - one inference call or training step, timed
 
 SHAPES = {"S1": (28, 128, 28, 128), "S2": (35, 32, 64, 256), "S3": (100, 64, 128, 512), "S4": (500, 16, 32, 128)}
 CELLS: dict[str, Callable[[int, int], nn.Module]] = {
@@ -34,21 +37,6 @@ CELLS: dict[str, Callable[[int, int], nn.Module]] = {
     "gru": GRUCell,
     "peephole": lambda i, h: LSTMCell(i, h, use_peepholes=True),
 }
-
-
-def once(module: nn.Module, x: Tensor, mode: str) -> float:
-    """Seconds of one inference call or one training step (forward + backward of the output's sum)."""
-    if mode == "infer":
-        with torch.inference_mode():
-            t0 = time.perf_counter()
-            module(x)
-            return time.perf_counter() - t0
-    xr = x.clone().requires_grad_(True)
-    t0 = time.perf_counter()
-    module(xr)[0].sum().backward()
-    dt = time.perf_counter() - t0
-    module.zero_grad(set_to_none=True)
-    return dt
 
 
 def main(cases: str, threads: int, rounds: int) -> None:
@@ -66,10 +54,10 @@ def main(cases: str, threads: int, rounds: int) -> None:
         for i in range(rounds + 2):
             for key in ["torch"] + (["0", "1"] if i % 2 == 0 else ["1", "0"]):
                 if key == "torch":
-                    dt = once(ref, x, mode)
+                    dt = once(ref, x, mode, None)
                 else:
                     os.environ["RNNKIT_AB"] = key
-                    dt = once(layer, x, mode)
+                    dt = once(layer, x, mode, None)
                 if i >= 2:
                     times[key].append(dt)
         m = {k: statistics.median(v) * 1e3 for k, v in times.items()}

@@ -27,12 +27,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
   const auto bsv = to_vec(batch_sizes);
   const int64_t T = xp.size(0), B = xp.size(1), H = h0.size(1);
   // with w_ih, xp is x (T, B, I) and xp = x W_ih^T is made a few steps at a time (inputsteps.h)
-  const bool project = w_ih.has_value() && w_ih->defined();
-  TORCH_CHECK(!project || !save, "gru_forward: the input projection is computed in the loop for inference only");
-  Tensor x_c = project ? xp.contiguous() : xp;
-  Tensor wih_t = project ? w_ih->t().contiguous() : Tensor();
-  std::vector<int64_t> row0(T + 1);
-  for (int64_t t = 0; t <= T; ++t) row0[t] = t * B;
+  const InputOperands input_ops = input_operands(xp, w_ih, save, "gru_forward");
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
   auto opts = xp.options();
   Tensor Y = workspace_buffer({total_steps, B, H}, opts, ragged);
@@ -57,9 +52,7 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
     const int64_t hw = reset_after ? 3 * H : 2 * H, max_rows = bsv.empty() ? 0 : bsv[0];
     const StepGemm<s_t> first_gemm(w_t.data_ptr<s_t>(), H, hw, max_rows, opts);
     const StepGemm<s_t> n_gemm(reset_after ? nullptr : wn_t.data_ptr<s_t>(), H, H, reset_after ? 0 : max_rows, opts);
-    const InputSteps<s_t> input = project ? InputSteps<s_t>(x_c.data_ptr<s_t>(), x_c.size(2), wih_t.data_ptr<s_t>(),
-                                                            row0, bsv, 3 * H, opts)
-                                          : InputSteps<s_t>(xp.data_ptr<s_t>(), row0, 3 * H);
+    const InputSteps<s_t> input(input_ops, padded_row_starts(T, B), bsv, 3 * H, opts);
     // the whole time loop on rows [r0, r1) of the batch (rowsplit.h: one range per thread)
     split_time_loop(bsv, B, [&](int64_t r0, int64_t r1) {
       auto x_rows = input.cursor(r0, r1);

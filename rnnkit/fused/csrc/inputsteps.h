@@ -32,9 +32,41 @@ namespace rnnkit {
 // shared with the recurrent weight, 256 KB at H = 128); a chunk always holds at least one step.
 constexpr int64_t kInputChunkBytes = int64_t{256} << 10;
 
+// A kernel's xp argument: the projection itself (project false), or, with w_ih given (inference only), x
+// (rows of I values), which the loop projects with w_t = W_ih^T (I, G).
+struct InputOperands {
+  bool project = false;
+  at::Tensor source;  // xp, or x made contiguous
+  at::Tensor w_t;     // W_ih^T contiguous, with project
+};
+
+inline InputOperands input_operands(const at::Tensor& xp, const c10::optional<at::Tensor>& w_ih, bool save,
+                                    const char* kernel) {
+  InputOperands ops;
+  ops.project = w_ih.has_value() && w_ih->defined();
+  TORCH_CHECK(!ops.project || !save, kernel, ": the input projection is computed in the loop for inference only");
+  ops.source = ops.project ? xp.contiguous() : xp;
+  if (ops.project) ops.w_t = w_ih->t().contiguous();
+  return ops;
+}
+
+// Row starts of padded (T, B, .) steps: t * B for t = 0..T.
+inline std::vector<int64_t> padded_row_starts(int64_t T, int64_t B) {
+  std::vector<int64_t> row0(T + 1);
+  for (int64_t t = 0; t <= T; ++t) row0[t] = t * B;
+  return row0;
+}
+
 template <typename s_t>
 class InputSteps {
  public:
+  // From a kernel's operands (input_operands): the computed form with a projection, else the precomputed one.
+  InputSteps(const InputOperands& ops, const std::vector<int64_t>& row0, const std::vector<int64_t>& bsv, int64_t G,
+             const at::TensorOptions& opts)
+      : InputSteps(ops.project ? InputSteps(ops.source.data_ptr<s_t>(), ops.source.size(-1), ops.w_t.data_ptr<s_t>(),
+                                            row0, bsv, G, opts)
+                               : InputSteps(ops.source.data_ptr<s_t>(), row0, G)) {}
+
   // Precomputed: u holds every step's rows, (row0[T], G).
   InputSteps(const s_t* u, const std::vector<int64_t>& row0, int64_t G) : u_(u), row0_(row0), G_(G) {}
 

@@ -53,12 +53,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
   const auto off = step_offsets(bsv);
   const int64_t N = off[T];
   // with w_ih, xp is x's packed rows (N, I) and xp = x W_ih^T is made a few steps at a time (inputsteps.h)
-  const bool project = w_ih.has_value() && w_ih->defined();
-  TORCH_CHECK(!project || !save, "lstm_forward: the input projection is computed in the loop for inference only");
-  TORCH_CHECK(xp.dim() == 2 && xp.size(0) == N && (project || xp.size(1) == 4 * H),
+  const InputOperands input_ops = input_operands(xp, w_ih, save, "lstm_forward");
+  TORCH_CHECK(xp.dim() == 2 && xp.size(0) == N && (input_ops.project || xp.size(1) == 4 * H),
               "lstm_forward: xp must be (N, 4H) packed rows (with w_ih: x's (N, I) packed rows)");
-  Tensor x_c = project ? xp.contiguous() : xp;
-  Tensor wih_t = project ? w_ih->t().contiguous() : Tensor();
   const bool proj = w_hr.has_value() && w_hr->defined();
   const bool has_peep = peep.has_value() && peep->defined();
   const bool ragged = T < total_steps || (T > 0 && bsv[T - 1] < B);
@@ -102,9 +99,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
     const s_t* h0p = h0.data_ptr<s_t>();
     const s_t* c0p = c0.data_ptr<s_t>();
     const StepGemm<s_t> rec_gemm(w_hh_t.data_ptr<s_t>(), P, 4 * H, bsv.empty() ? 0 : bsv[0], opts);
-    const InputSteps<s_t> input = project ? InputSteps<s_t>(x_c.data_ptr<s_t>(), x_c.size(1), wih_t.data_ptr<s_t>(),
-                                                            off, bsv, 4 * H, opts)
-                                          : InputSteps<s_t>(xp.data_ptr<s_t>(), off, 4 * H);
+    const InputSteps<s_t> input(input_ops, off, bsv, 4 * H, opts);
     const s_t* whr = proj ? w_hr_t.data_ptr<s_t>() : nullptr;
     const StepGemm<s_t> proj_gemm(whr, H, P, proj && !bsv.empty() ? bsv[0] : 0, opts);
     s_t* Yb = Y.data_ptr<s_t>();
