@@ -187,8 +187,9 @@ def test_cpu_lstm_training_goes_to_the_compiled_core(monkeypatch: pytest.MonkeyP
     from rnnkit.fused import compiled  # noqa: F401 - registers the compiled path
 
     compiled_core()
-    cell, x = LSTMCell(3, 4), torch.randn(6, 2, 3)
+    cell, x = LSTMCell(3, 4), torch.randn(rnnkit.fused.native.MIN_STEPS_COMPILED_LSTM_TRAINING, 2, 3)
     assert "compiled core trains LSTMCell faster" in NATIVE.supports(cell, x, None)
+    assert NATIVE.supports(cell, x[:-1], None) is None  # shorter: torch's kernel
     with torch.no_grad():
         assert NATIVE.supports(cell, x, None) is None  # inference: torch's kernel
     cell.requires_grad_(False)
