@@ -21,10 +21,11 @@ path (:mod:`rnnkit.fused`) where one supports it.
   (or all lengths == T)   ``torch.nn`` does (oneDNN on CPU, cuDNN on GPU)
   PackedSequence          ``torch._VF`` on the packed data, as ``torch.nn``
   lengths < T, CPU        per layer and direction, each on the first registered
-                          fast path that supports it: ``native`` (oneDNN; GRU
-                          and RNN on the padded batch, LSTM one call per
-                          distinct length), the compiled core, else the Python
-                          reference runner; faster than packing on CPU
+                          fast path that runs it: the compiled core (faster on
+                          CPU), else ``native`` (oneDNN; GRU and RNN on the
+                          padded batch, LSTM one call per distinct length),
+                          else the Python reference runner; faster than
+                          packing on CPU
   lengths < T, GPU        pack and run cuDNN's packed kernel (lengths >= 1),
                           else per layer as on CPU
 ``fused=True``            as "auto", but a fused kernel must run: on CPU the
