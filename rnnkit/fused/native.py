@@ -176,6 +176,11 @@ PREFER_COMPILED_ON_CPU = True
 (tests of the kernels turn this off)."""
 
 
+def _compiled_runs(cell: Any, x: Tensor, lengths: Optional[Tensor]) -> bool:
+    """Whether the compiled core is registered and runs this call."""
+    return any(p.name == "compiled" and p.supports(cell, x, lengths) is None for p in registered())
+
+
 def _trains(cell: Any, x: Tensor) -> bool:
     """Whether the call records gradients: autograd on, and the input or a parameter of the cell requires one."""
     return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in cell.parameters()))
@@ -213,8 +218,7 @@ class NativePath:
         See :data:`MIN_STEPS_COMPILED_LSTM_TRAINING` for the measurements. Inference stays here: the
         compiled core's was 1.11 × torch at S2 against 0.98, else about equal.
         """
-        faster = [p.name for p in registered() if p.name == "compiled" and p.supports(cell, x, lengths) is None]
-        if not faster:
+        if not _compiled_runs(cell, x, lengths):
             return None
         return "on CPU the compiled core trains LSTMCell faster than torch's kernel"
 
@@ -228,8 +232,7 @@ class NativePath:
         H = 128, fwd+bwd, 1 thread, native vs compiled (2026-12-01): B = 128 28.6 vs 25.9 ms, 256 47.5 vs
         44.0, 512 93.3 vs 81.6.
         """
-        faster = [p.name for p in registered() if p.name == "compiled" and p.supports(cell, x, lengths) is None]
-        if not faster:
+        if not _compiled_runs(cell, x, lengths):
             return None
         return f"on CPU the compiled core trains {type(cell).__name__} faster than torch's kernel"
 
@@ -243,10 +246,8 @@ class NativePath:
         :data:`MIN_STEPS_PER_CHUNK` dates from 2026-11-23, when the compiled core took 146 ms there
         against this path's 92; it still decides on other devices.)
         """
-        if x.device.type == "cpu" and PREFER_COMPILED_ON_CPU:
-            compiled = [p.name for p in registered() if p.name == "compiled" and p.supports(cell, x, lengths) is None]
-            if compiled:
-                return "on CPU the compiled core runs LSTMCell with lengths faster than one torch call per length"
+        if x.device.type == "cpu" and PREFER_COMPILED_ON_CPU and _compiled_runs(cell, x, lengths):
+            return "on CPU the compiled core runs LSTMCell with lengths faster than one torch call per length"
         steps, distinct = int(lengths.max()), int(torch.unique(lengths[lengths > 0]).numel())
         if steps >= MIN_STEPS_PER_CHUNK * distinct:
             return None
