@@ -100,4 +100,3 @@ def test_build_core_prints_where_the_library_is(capsys: pytest.CaptureFixture[st
     path = build.library_path()
     assert path is not None and path.exists() and str(path) in out
     assert path.parent.name == build.extension_name(build.identity(build._flags()))
-
