@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "stepgemm.h"
+#include "workspace.h"
 
 namespace rnnkit {
 
@@ -93,9 +94,9 @@ class InputSteps {
    private:
     friend class InputSteps;
     Cursor(const InputSteps* in, int64_t r0, int64_t r1) : in_(in), r0_(r0), r1_(r1) {
-      if (in->u_ == nullptr) {
-        a_ = at::empty({in->max_rows_, in->I_}, in->opts_);
-        buf_ = at::empty({in->max_rows_, in->G_}, in->opts_);
+      if (in->u_ == nullptr) {  // from the pool (workspace.h): a chunk buffer is 256 KB or more, each call
+        a_ = workspace_empty({in->max_rows_, in->I_}, in->opts_);
+        buf_ = workspace_empty({in->max_rows_, in->G_}, in->opts_);
       }
     }
 

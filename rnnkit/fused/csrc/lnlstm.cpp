@@ -173,7 +173,7 @@ std::vector<Tensor> lnlstm_forward(const Tensor& xp, const Tensor& g_ih, const c
               });
               const s_t* cpr = cprev + r * H;
               s_t* c = cp + r * H;
-              s_t csum = 0;  // c's sum as it is made (row_moments' first pass)
+              s_t csum = 0;  // c's sum as it is made (the first pass of c's moments)
               _Pragma("omp simd reduction(+ : csum)")
               for (int64_t j = 0; j < H; ++j) {
                 const s_t i = sigm<s_t>(a[j]), f = sigm<s_t>(a[H + j] + fbr), g = tanh_<s_t>(a[2 * H + j]);
