@@ -22,6 +22,8 @@ def _cell(values: list[float]) -> str:
 
 
 def main(paths: list[str]) -> None:
+    if not paths:
+        raise SystemExit("usage: python benchmarks/sweep_median.py RUN.json [RUN.json ...] (speed.py --json files)")
     runs = [json.load(open(p))["results"] for p in paths]
     threads = sorted(runs[0], key=int)
     modes = ("train", "infer")

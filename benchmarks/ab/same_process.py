@@ -42,7 +42,11 @@ CELLS: dict[str, Callable[[int, int], nn.Module]] = {
 def main(cases: str, threads: int, rounds: int) -> None:
     torch.set_num_threads(threads)
     for case in cases.split(","):
-        shape, kind, mode = case.split(":")
+        parts = case.split(":")
+        if len(parts) != 3 or parts[0] not in SHAPES or parts[1] not in CELLS or parts[2] not in ("infer", "train"):
+            raise SystemExit(f"case {case!r}: expected SHAPE:CELL:MODE with SHAPE in {sorted(SHAPES)}, CELL in "
+                             f"{sorted(CELLS)}, MODE infer or train")
+        shape, kind, mode = parts
         T, B, I, H = SHAPES[shape]
         torch.manual_seed(0)
         layer, ref = rnnkit.Recurrent(CELLS[kind](I, H)), nn.LSTM(I, H)
